@@ -1,0 +1,40 @@
+"""rxstream: streamed LLM responses as a ReactiveX pipeline.
+
+    response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
+"""
+
+from .errors import (
+    BufferOverflowError,
+    FrameError,
+    IncompleteStreamError,
+    InvalidChunkError,
+    StreamError,
+)
+from .flow import Demand
+from .model import Chunk, Part, Response, Stats
+from .pipeline import pipeline
+from .sources import from_async_iterable, from_frames, to_async_iterable
+from .stage import Link, Operator, Stage, fuse
+from .transcript import Transcript
+
+__all__ = [
+    "BufferOverflowError",
+    "Chunk",
+    "Demand",
+    "FrameError",
+    "IncompleteStreamError",
+    "InvalidChunkError",
+    "Link",
+    "Operator",
+    "Part",
+    "Response",
+    "Stage",
+    "Stats",
+    "StreamError",
+    "Transcript",
+    "from_async_iterable",
+    "from_frames",
+    "fuse",
+    "pipeline",
+    "to_async_iterable",
+]

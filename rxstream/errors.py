@@ -1,0 +1,80 @@
+"""Every failure rxstream reports is a ``StreamError``; each says what was wrong and what to do."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Response
+
+QUOTE_LIMIT = 200
+
+
+def quote(raw: object) -> str:
+    """At most ``QUOTE_LIMIT`` characters of a frame, for an error message."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        text = bytes(raw).decode("utf-8", "replace")
+    else:
+        text = raw if isinstance(raw, str) else repr(raw)
+    if len(text) <= QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:QUOTE_LIMIT]!r}... ({len(text)} characters in all)"
+
+
+class StreamError(Exception):
+    """Base of every error rxstream raises."""
+
+
+class FrameError(StreamError):
+    """A frame that is not a valid protocol message; ``frame`` holds it, ``reason`` says why."""
+
+    def __init__(self, frame: object, reason: str, *, number: int | None = None) -> None:
+        self.frame = frame
+        self.reason = reason
+        self.number = number
+        where = f"frame {number}" if number is not None else "a frame"
+        super().__init__(
+            f"{where}: {reason}; the frame was {quote(frame)}. "
+            "The sender does not speak the chunk protocol: check the endpoint."
+        )
+
+
+class InvalidChunkError(StreamError):
+    """Protocol error 40002: chunk indices that are not contiguous. Request the stream again."""
+
+    code = 40002
+
+    def __init__(self, expected: int, received: int | None, reason: str) -> None:
+        self.expected = expected
+        self.received = received
+        got = "the stream ended" if received is None else f"index {received} came"
+        super().__init__(
+            f"40002 Invalid Chunk: expected index {expected} but {got} ({reason}); "
+            "end this stream and request it again."
+        )
+
+
+class BufferOverflowError(StreamError):
+    """``backpressure_buffer(overflow="error")`` received more than ``max_pending`` unconsumed chunks."""
+
+    def __init__(self, max_pending: int, index: int) -> None:
+        self.max_pending = max_pending
+        self.index = index
+        super().__init__(
+            f"buffer overflow: chunk {index} arrived with {max_pending} chunks already waiting "
+            "for a slow consumer; raise max_pending or choose another overflow strategy."
+        )
+
+
+class IncompleteStreamError(StreamError):
+    """The stream ended before its final chunk; ``partial`` holds everything received in order.
+
+    The error that cut the stream short, if any, is the ``__cause__``.
+    """
+
+    def __init__(self, partial: Response, reason: str) -> None:
+        self.partial = partial
+        super().__init__(
+            f"stream incomplete after {partial.chunks} chunks ({len(partial.text)} characters), "
+            f"kept on this error's .partial; cause: {reason}"
+        )

@@ -1,0 +1,100 @@
+"""How a stage learns about the stages below it: demand and stats flow upstream at subscribe time.
+
+Subscription in Rx runs from the consumer up to the source, one ``subscribe`` call inside
+another. While an rxstream stage subscribes to its upstream it publishes, in context
+variables, the ``Demand`` the upstream must honour and the ``Stats`` every stage writes to.
+Plain RxPY operators in between subscribe synchronously and so pass both through untouched
+(the idea of Reactor's subscriber ``Context``). An operator that defers subscription to
+another scheduler, such as ``subscribe_on``, cuts the link: the source above it then sees
+no demand and produces at full speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+
+from .model import Stats
+
+_T = TypeVar("_T")
+
+_demand: ContextVar[Demand | None] = ContextVar("rxstream_demand", default=None)
+_stats: ContextVar[Stats | None] = ContextVar("rxstream_stats", default=None)
+
+
+class Demand:
+    """Whether the stage below will take more items now: Reactive Streams' ``request(n)``, level-triggered.
+
+    A source checks ``ready`` before producing each item and, when it is false, stops
+    reading until ``when_ready`` calls it back. Level rather than credit, because the
+    stages between a source and a buffer are not one-to-one: reorder holds chunks back and
+    drops duplicates, and credit spent on those would never be returned.
+    """
+
+    __slots__ = ("ready", "_callbacks")
+
+    def __init__(self, ready: bool = True) -> None:
+        self.ready = ready
+        self._callbacks: list[Callable[[], Any]] = []
+
+    def pause(self) -> None:
+        self.ready = False
+
+    def resume(self) -> None:
+        if self.ready:
+            return
+        self.ready = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def when_ready(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once, now if ready, else at the next ``resume``."""
+        if self.ready:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    async def wait(self) -> None:
+        """Return once ready."""
+        while not self.ready:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake(waiter: asyncio.Future[None] = waiter) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            self._callbacks.append(wake)
+            await waiter
+
+
+def current_demand() -> Demand | None:
+    """The demand of the stage below, for a source or stage being subscribed now."""
+    return _demand.get()
+
+
+def current_stats() -> Stats:
+    """The stats of the pipeline being subscribed now; a fresh one outside a pipeline."""
+    return _stats.get() or Stats()
+
+
+def subscribe_upstream(
+    source: Observable[_T],
+    observer: abc.ObserverBase[_T],
+    scheduler: abc.SchedulerBase | None,
+    *,
+    stats: Stats,
+    demand: Demand | None,
+) -> abc.DisposableBase:
+    """Subscribe ``observer`` to ``source`` with ``stats`` and ``demand`` visible above it."""
+    demand_token = _demand.set(demand)
+    stats_token = _stats.set(stats)
+    try:
+        return source.subscribe(observer, scheduler=scheduler)
+    finally:
+        _stats.reset(stats_token)
+        _demand.reset(demand_token)

@@ -1,0 +1,75 @@
+"""The values that flow through a pipeline: chunks in, one response out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+
+class Chunk(NamedTuple):
+    """One piece of a streamed response, as the sender numbered it.
+
+    A named tuple rather than a dataclass: it is immutable and slotted like a frozen
+    dataclass, and costs a third as much to build, which matters once per frame.
+    """
+
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which a chunk has no use for
+    data: str = ""
+    is_final: bool = False
+    timestamp: int | None = None
+    text: str | None = None
+    image_url: str | None = None
+
+    def same_content(self, other: Chunk) -> bool:
+        """Whether ``other`` carries the same content; a resend may differ in timestamp only."""
+        return (
+            self.index == other.index
+            and self.data == other.data
+            and self.is_final == other.is_final
+            and self.text == other.text
+            and self.image_url == other.image_url
+        )
+
+
+PartKind = Literal["text", "image"]
+
+
+class Part(NamedTuple):
+    """A run of the response in index order: text, or one image by URL."""
+
+    kind: PartKind
+    value: str
+
+
+@dataclass(slots=True)
+class Stats:
+    """What happened on the way; every operator adds what it saw.
+
+    Times are in seconds from the moment the pipeline was subscribed.
+    """
+
+    chunks: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    reorder_depth: int = 0
+    buffer_high_water: int = 0
+    dropped: int = 0
+    retries: int = 0
+    time_to_first_chunk: float | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The whole streamed response, or the part of it received before a failure.
+
+    ``complete`` is true only when the final chunk arrived and no chunk was dropped on
+    the way (see ``backpressure_buffer``'s drop strategies).
+    """
+
+    text: str
+    complete: bool
+    chunks: int
+    parts: tuple[Part, ...] = ()
+    stats: Stats = field(default_factory=Stats)

@@ -1,0 +1,45 @@
+"""accumulate: each chunk's text delta, with the transcript so far."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from reactivex import abc
+
+from ..model import Chunk
+from ..stage import Link, Operator, Stage
+from ..transcript import Transcript
+
+
+class Delta(NamedTuple):
+    """What one chunk added: its ``text`` and the ``transcript`` it was appended to."""
+
+    text: str
+    chunk: Chunk
+    transcript: Transcript
+
+
+_new_delta = tuple.__new__  # as in parse: the C constructor, not the named tuple's Python one
+
+
+class AccumulateStage(Stage[Chunk, Delta]):
+    def __init__(self, downstream: abc.ObserverBase[Delta], link: Link) -> None:
+        super().__init__(downstream, link)
+        self.transcript = Transcript()
+
+    def on_next(self, chunk: Chunk) -> None:
+        transcript = self.transcript
+        text = chunk.data if chunk.text is None else chunk.data + chunk.text
+        transcript.append(text)
+        if chunk.image_url is not None:
+            transcript.add_image(chunk.image_url)
+        self.emit(_new_delta(Delta, (text, chunk, transcript)))
+
+
+def accumulate() -> Operator[Chunk, Delta]:
+    """Emit a ``Delta`` per chunk: the text it adds and the ``Transcript`` so far.
+
+    Text comes from ``data`` followed by ``text``; an ``image_url`` becomes an image part
+    after it. Building the whole text is linear in its size.
+    """
+    return Operator(AccumulateStage)

@@ -1,0 +1,96 @@
+"""reorder: chunks in index order from 0, within a bounded window, duplicates dropped."""
+
+from __future__ import annotations
+
+from reactivex import abc
+
+from ..errors import InvalidChunkError
+from ..model import Chunk
+from ..stage import Link, Operator, Stage
+
+
+class ReorderStage(Stage[Chunk, Chunk]):
+    def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link, window: int) -> None:
+        super().__init__(downstream, link)
+        self.window = window
+        self.next_index = 0
+        self.final_index: int | None = None
+        self.held: dict[int, Chunk] = {}
+        # The last `window` chunks delivered, by index modulo window: enough to tell a resent
+        # duplicate from a conflicting one without keeping the whole stream. It grows as
+        # chunks are delivered, so a huge window costs nothing up front.
+        self.delivered: list[Chunk] = []
+
+    def on_next(self, chunk: Chunk) -> None:
+        index = chunk.index
+        if index == self.next_index:
+            if chunk.is_final and self.held:
+                self.fail(InvalidChunkError(index, max(self.held), f"it came before final chunk {index}"))
+                return
+            self.deliver(chunk)
+            held = self.held
+            while held and not self.stopped and self.next_index in held:
+                self.deliver(held.pop(self.next_index))
+        elif index < self.next_index:
+            self.drop_duplicate(chunk, self.delivered[index % self.window] if self.next_index - index <= self.window else None)
+        else:
+            self.hold(chunk)
+
+    def deliver(self, chunk: Chunk) -> None:
+        index = chunk.index
+        if index < self.window:
+            self.delivered.append(chunk)
+        else:
+            self.delivered[index % self.window] = chunk
+        self.next_index += 1
+        self.emit(chunk)
+        if chunk.is_final:
+            self.complete()
+
+    def drop_duplicate(self, chunk: Chunk, earlier: Chunk | None) -> None:
+        if earlier is not None and not earlier.same_content(chunk):
+            self.fail(InvalidChunkError(self.next_index, chunk.index, "it repeats an index with different content"))
+            return
+        self.link.stats.duplicates += 1
+
+    def hold(self, chunk: Chunk) -> None:
+        index = chunk.index
+        if index in self.held:
+            self.drop_duplicate(chunk, self.held[index])
+            return
+        if self.final_index is not None and index > self.final_index:
+            self.fail(InvalidChunkError(self.next_index, index, f"it comes after the final chunk {self.final_index}"))
+            return
+        if index - self.next_index >= self.window:
+            self.fail(InvalidChunkError(self.next_index, index, f"it is beyond the reorder window of {self.window}"))
+            return
+        if chunk.is_final:
+            if any(other > index for other in self.held):
+                self.fail(InvalidChunkError(self.next_index, max(self.held), f"it came before final chunk {index}"))
+                return
+            self.final_index = index
+        self.held[index] = chunk
+        stats = self.link.stats
+        stats.out_of_order += 1
+        if len(self.held) > stats.reorder_depth:
+            stats.reorder_depth = len(self.held)
+
+    def on_completed(self) -> None:
+        if self.held and not self.stopped:
+            self.fail(InvalidChunkError(self.next_index, None, f"{len(self.held)} later chunks are held behind the gap"))
+        else:
+            self.complete()
+
+
+def reorder(window: int = 64) -> Operator[Chunk, Chunk]:
+    """Emit chunks in index order from 0, holding at most ``window`` of them.
+
+    A duplicate of a chunk held or delivered is dropped and counted; one with different
+    content, a chunk ``window`` or more beyond the next expected index, a chunk after the
+    final one, or an upstream that completes with a gap is an ``InvalidChunkError``. Once
+    the final chunk and all before it are delivered it completes without waiting for
+    upstream, and stops it. Memory is bounded by ``window``, never by index values.
+    """
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    return Operator(lambda downstream, link: ReorderStage(downstream, link, window))

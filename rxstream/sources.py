@@ -1,0 +1,179 @@
+"""Where frames come from and where results go, when they are not a socket: iterables and async iterables.
+
+Each source calls its observer directly (no Subject in between) and honours the demand
+published by the stages below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler import CurrentThreadScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from .flow import Demand, current_demand, subscribe_upstream
+from .model import Stats
+
+_T = TypeVar("_T")
+_END = object()
+
+
+def from_frames(frames: Iterable[_T]) -> Observable[_T]:
+    """An Observable of the items of ``frames`` (raw frames, str or bytes, for ``parse``).
+
+    Emission starts on the subscribing scheduler (the current thread's trampoline by
+    default), pauses while the demand below is not ready and stops when disposed.
+    """
+
+    def subscribe(observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        demand = current_demand()
+        scheduler_ = scheduler or CurrentThreadScheduler.singleton()
+        iterator = iter(frames)
+        disposed = False
+
+        def pump(*_: Any) -> None:
+            on_next = observer.on_next
+            try:
+                while not disposed:
+                    if demand is not None and not demand.ready:
+                        demand.when_ready(lambda: disposed or scheduler_.schedule(pump))
+                        return
+                    frame = next(iterator, _END)
+                    if frame is _END:
+                        observer.on_completed()
+                        return
+                    on_next(frame)  # type: ignore[arg-type]
+            except Exception as error:  # the iterable's own failure ends the stream
+                observer.on_error(error)
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+
+        scheduler_.schedule(pump)
+        return Disposable(dispose)
+
+    return Observable(subscribe)
+
+
+def _loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
+    if isinstance(scheduler, AsyncIOScheduler):
+        return scheduler._loop  # noqa: SLF001 - RxPY keeps the loop private but it is the one to run on
+    return asyncio.get_running_loop()
+
+
+def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
+    """An Observable of the items of an async iterable, read by a task on the running loop.
+
+    The task waits for demand before reading each item, so a full buffer below stops it
+    reading; disposing cancels the task and closes the iterator.
+    """
+
+    def subscribe(observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        demand = current_demand()
+        disposed = False
+
+        async def pump() -> None:
+            iterator = aiter(items)
+            try:
+                while not disposed:
+                    if demand is not None and not demand.ready:
+                        await demand.wait()
+                    try:
+                        item = await anext(iterator)
+                    except StopAsyncIteration:
+                        break
+                    observer.on_next(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                observer.on_error(error)
+                return
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            observer.on_completed()
+
+        def dispose() -> None:
+            # Cancelling is not enough when the item that led to disposal is being pushed
+            # from this very task: the flag stops it at the next item.
+            nonlocal disposed
+            disposed = True
+            task.cancel()
+
+        task = _loop_of(scheduler).create_task(pump())
+        return Disposable(dispose)
+
+    return Observable(subscribe)
+
+
+class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):
+    """Pulls from an Observable one item per ``__anext__``, publishing that as demand.
+
+    ``stats`` is the stream's ``Stats``, which the stages above fill in as they run.
+    """
+
+    def __init__(self, source: Observable[_T]) -> None:
+        self.source = source
+        self.stats = Stats()
+        self.demand = Demand(ready=False)
+        self.items: deque[_T] = deque()
+        self.outcome: tuple[Exception | None] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.subscription: abc.DisposableBase | None = None
+
+    def on_next(self, item: _T) -> None:
+        self.items.append(item)
+        self.demand.pause()
+        self.wake()
+
+    def on_error(self, error: Exception) -> None:
+        self.outcome = (error,)
+        self.wake()
+
+    def on_completed(self) -> None:
+        self.outcome = (None,)
+        self.wake()
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def __anext__(self) -> _T:
+        if self.subscription is None:
+            self.subscription = subscribe_upstream(
+                self.source, self, None, stats=self.stats, demand=self.demand
+            )
+        while not self.items:
+            if self.outcome is not None:
+                error = self.outcome[0]
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            self.waiter = asyncio.get_running_loop().create_future()
+            self.demand.resume()  # a synchronous source may deliver inside this call
+            if not self.items and self.outcome is None:
+                await self.waiter
+        return self.items.popleft()
+
+    async def aclose(self) -> None:
+        if self.subscription is not None:
+            self.subscription.dispose()
+        self.outcome = self.outcome or (None,)
+
+
+def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
+    """Iterate an Observable with ``async for``, taking one item at a time.
+
+    Each ``__anext__`` is a request for one item: between them the demand is paused, so a
+    ``backpressure_buffer`` above (or the source itself) holds back while the loop body
+    is busy. Leaving the loop early and calling ``aclose`` disposes the subscription. The
+    iterator's ``stats`` attribute holds the stream's ``Stats``.
+    """
+    return _Consumer(source)

@@ -1,0 +1,113 @@
+"""The synchronous core every operator is made of, and the adapter that makes it an Rx operator.
+
+A ``Stage`` is an observer that transforms what it is pushed and pushes the result to the
+observer below it. ``operator`` wraps one stage as a plain ``reactivex`` operator;
+``pipeline`` chains several stages inside one subscription, calling each other directly,
+so the composed pipeline pays the Rx observer machinery once instead of once per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import SingleAssignmentDisposable
+
+from .flow import Demand, current_demand, current_stats, subscribe_upstream
+from .model import Stats
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+class Link:
+    """What the stages of one subscription share: stats, the demand from below, and a way to stop the source."""
+
+    __slots__ = ("stats", "demand", "upstream")
+
+    def __init__(self, stats: Stats, demand: Demand | None) -> None:
+        self.stats = stats
+        self.demand = demand
+        self.upstream = SingleAssignmentDisposable()
+
+    def cancel_upstream(self) -> None:
+        self.upstream.dispose()
+
+
+class Stage(abc.ObserverBase[_In], Generic[_In, _Out]):
+    """One step of a pipeline. Subclasses override ``on_next`` and, to hold items back, the others.
+
+    A stage that ends the stream early (an error, or the final chunk) sets ``stopped``,
+    ignores what still arrives, and cancels the upstream through ``link``.
+    """
+
+    def __init__(self, downstream: abc.ObserverBase[_Out], link: Link) -> None:
+        self.downstream = downstream
+        self.emit = downstream.on_next
+        self.link = link
+        self.stopped = False
+
+    @property
+    def upstream_demand(self) -> Demand | None:
+        """The demand the stages above must honour; a buffer substitutes its own."""
+        return self.link.demand
+
+    def on_error(self, error: Exception) -> None:
+        self.fail(error)
+
+    def on_completed(self) -> None:
+        self.complete()
+
+    def fail(self, error: Exception) -> None:
+        """End the stream with ``error`` and stop the source."""
+        if not self.stopped:
+            self.stopped = True
+            self.downstream.on_error(error)
+        self.link.cancel_upstream()
+
+    def complete(self) -> None:
+        """End the stream successfully, if upstream has not yet then before it, and stop the source."""
+        if not self.stopped:
+            self.stopped = True
+            self.downstream.on_completed()
+        self.link.cancel_upstream()
+
+
+StageFactory = Callable[[abc.ObserverBase[Any], Link], Stage[Any, Any]]
+
+
+class Operator(Generic[_In, _Out]):
+    """A ``reactivex`` operator made of stages: call it on an Observable, or ``fuse`` it with others.
+
+    Fused operators run their stages inside one subscription, calling each other directly,
+    which is what ``rxstream.pipeline`` does with the five built-in ones.
+    """
+
+    __slots__ = ("factories",)
+
+    def __init__(self, *factories: StageFactory) -> None:
+        self.factories = factories
+
+    def __call__(self, source: Observable[_In]) -> Observable[_Out]:
+        factories = self.factories
+
+        def subscribe(
+            observer: abc.ObserverBase[_Out], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            link = Link(current_stats(), current_demand())
+            head: abc.ObserverBase[Any] = observer
+            for factory in reversed(factories):
+                head = stage = factory(head, link)
+                link.demand = stage.upstream_demand
+            link.upstream.disposable = subscribe_upstream(
+                source, head, scheduler, stats=link.stats, demand=link.demand
+            )
+            return link.upstream
+
+        return Observable(subscribe)
+
+
+def fuse(*operators: Operator[Any, Any]) -> Operator[Any, Any]:
+    """One operator running all of ``operators``' stages in order in one subscription."""
+    return Operator(*(factory for operator in operators for factory in operator.factories))

@@ -1,0 +1,45 @@
+"""Helpers shared by the tests: building protocol frames and running observables to the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from reactivex import Observable
+
+
+def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:
+    """One protocol frame; ``extra`` fields go into the chunk."""
+    return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final, **extra}, "timestamp": 1672531200})
+
+
+def frames_for(pieces: Sequence[str], order: Iterable[int] | None = None) -> list[bytes]:
+    """Frames carrying ``pieces`` as chunks 0..n-1 (the last final), sent in ``order``."""
+    last = len(pieces) - 1
+    return [frame(i, pieces[i], i == last) for i in (range(len(pieces)) if order is None else order)]
+
+
+@dataclass
+class Outcome:
+    """Everything an observable emitted, and how it ended."""
+
+    items: list[Any] = field(default_factory=list)
+    error: Exception | None = None
+    completed: bool = False
+
+
+def run(observable: Observable[Any]) -> Outcome:
+    """Subscribe and collect; for synchronous sources this returns after the terminal event."""
+    outcome = Outcome()
+
+    def on_error(error: Exception) -> None:
+        outcome.error = error
+
+    def on_completed() -> None:
+        outcome.completed = True
+
+    observable.subscribe(outcome.items.append, on_error, on_completed)
+    assert outcome.completed or outcome.error is not None, "a synchronous run must end"
+    return outcome

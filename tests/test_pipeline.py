@@ -1,0 +1,158 @@
+"""The five operators together, with a user's own operator between them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import reactivex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex import Observable, abc
+from reactivex import operators as ops
+
+import rxstream
+from rxstream import operators as rxo
+
+from .support import frame, frames_for, run
+
+
+def redact_digits() -> Callable[[Observable[rxstream.Chunk]], Observable[rxstream.Chunk]]:
+    """A user's operator in RxPY's own style: Observable(subscribe) around the upstream."""
+
+    def apply(source: Observable[rxstream.Chunk]) -> Observable[rxstream.Chunk]:
+        def subscribe(observer: abc.ObserverBase[rxstream.Chunk], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            return source.subscribe(
+                lambda chunk: observer.on_next(chunk._replace(data=re.sub(r"\d", "#", chunk.data))),
+                observer.on_error,
+                observer.on_completed,
+                scheduler=scheduler,
+            )
+
+        return Observable(subscribe)
+
+    return apply
+
+
+class UppercaseStage(rxstream.Stage[rxstream.Chunk, rxstream.Chunk]):
+    """A user's operator written as a stage, so it can be fused with the built-in ones."""
+
+    def on_next(self, chunk: rxstream.Chunk) -> None:
+        self.emit(chunk._replace(data=chunk.data.upper()))
+
+
+def test_a_user_operator_between_the_built_in_ones() -> None:
+    frames = frames_for(["call ", "555-0100", " now"], order=[1, 0, 2])
+    outcome = run(
+        rxstream.from_frames(frames).pipe(
+            rxo.parse(), rxo.reorder(), redact_digits(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+        )
+    )
+    assert outcome.items[0].text == "call ###-#### now"
+
+
+def test_a_user_stage_fuses_with_the_built_in_ones() -> None:
+    shout = rxstream.Operator(UppercaseStage)
+    frames = frames_for(["quiet ", "words"])
+    fused = rxstream.fuse(rxo.parse(), rxo.reorder(), shout, rxo.accumulate(), rxo.finalize())
+    assert run(rxstream.from_frames(frames).pipe(fused)).items[0].text == "QUIET WORDS"
+    assert run(rxstream.from_frames(frames).pipe(rxo.parse(), shout, rxo.accumulate(), rxo.finalize())).items[0].text == "QUIET WORDS"
+
+
+def test_rx_operators_mix_in() -> None:
+    frames = frames_for(["a", "b", "c"])
+    outcome = run(rxstream.from_frames(frames).pipe(rxo.parse(), rxo.reorder(), rxo.accumulate(), ops.map(lambda d: d.text), ops.to_list()))
+    assert outcome.items == [["a", "b", "c"]]
+
+
+async def test_await_returns_the_response() -> None:
+    response = await rxstream.from_frames(frames_for(["Hello", ", ", "world"], order=[2, 0, 1])).pipe(rxstream.pipeline())
+    assert isinstance(response, rxstream.Response)
+    assert response.text == "Hello, world" and response.complete and response.chunks == 3
+    stats = response.stats
+    assert (stats.chunks, stats.out_of_order, stats.reorder_depth, stats.duplicates) == (3, 1, 1, 0)
+    assert stats.bytes == sum(len(f) for f in frames_for(["Hello", ", ", "world"]))
+    assert stats.time_to_first_chunk is not None and stats.duration is not None
+    assert 0 <= stats.time_to_first_chunk <= stats.duration
+
+
+async def test_async_iterable_source() -> None:
+    async def frames():  # type: ignore[no-untyped-def]
+        for raw in frames_for(["x", "y"]):
+            yield raw
+
+    response = await rxstream.from_async_iterable(frames()).pipe(rxstream.pipeline())
+    assert response.text == "xy"
+
+
+def test_times_come_from_the_injected_clock() -> None:
+    ticks = iter(range(100))
+    outcome = run(rxstream.from_frames(frames_for(["a", "b"])).pipe(rxstream.pipeline(clock=lambda: next(ticks))))
+    assert (outcome.items[0].stats.time_to_first_chunk, outcome.items[0].stats.duration) == (1, 2)
+
+
+def test_multimodal_parts_in_index_order() -> None:
+    frames = [
+        frame(2, "", True, image_url="https://img/2.png"),
+        frame(0, "Look: "),
+        frame(1, "", text="a cat", image_url="https://img/1.png"),
+    ]
+    response = run(rxstream.from_frames(frames).pipe(rxstream.pipeline())).items[0]
+    assert response.text == "Look: a cat"
+    assert response.parts == (
+        rxstream.Part("text", "Look: a cat"),
+        rxstream.Part("image", "https://img/1.png"),
+        rxstream.Part("image", "https://img/2.png"),
+    )
+
+
+def test_upstream_failure_keeps_the_partial_response() -> None:
+    def frames():  # type: ignore[no-untyped-def]
+        yield frame(0, "kept ")
+        yield frame(1, "too")
+        raise ConnectionResetError("socket closed")
+
+    error = run(rxstream.from_frames(frames()).pipe(rxstream.pipeline())).error
+    assert isinstance(error, rxstream.IncompleteStreamError)
+    assert isinstance(error.__cause__, ConnectionResetError) and error.partial.text == "kept too"
+    assert "ConnectionResetError: socket closed" in str(error)
+
+
+def test_stream_without_final_chunk_is_incomplete() -> None:
+    error = run(rxstream.from_frames([frame(0, "a"), frame(1, "b")]).pipe(rxstream.pipeline())).error
+    assert isinstance(error, rxstream.IncompleteStreamError) and error.__cause__ is None
+    assert error.partial.text == "ab" and error.partial.chunks == 2
+
+
+def test_a_15_mib_response_in_64_byte_chunks() -> None:
+    """Linear-time assembly: quadratic string building would take minutes here."""
+    piece = "0123456789abcdef" * 3 + "é" * 16  # 64 characters, multi-byte in UTF-8
+    count = 15 * 2**20 // 64
+    raw = [frame(i, piece, i == count - 1) for i in range(count)]
+    response = run(rxstream.from_frames(raw).pipe(rxstream.pipeline())).items[0]
+    assert len(response.text) == 15 * 2**20 and response.text[:64] == piece and response.text[-64:] == piece
+    assert response.chunks == count
+
+
+@settings(max_examples=50)
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.text(max_size=4), st.booleans()), max_size=25),
+    st.integers(1, 6),
+)
+def test_fused_pipeline_equals_the_operators_piped_one_by_one(sent: list[tuple[int, str, bool]], window: int) -> None:
+    frames = [frame(i, data, final) for i, data, final in sent]
+    fused = run(rxstream.from_frames(frames).pipe(rxstream.pipeline(window=window, clock=lambda: 0.0)))
+    piped = run(
+        rxstream.from_frames(frames).pipe(
+            rxo.parse(), rxo.reorder(window), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize(clock=lambda: 0.0)
+        )
+    )
+    assert fused.items == piped.items
+    assert type(fused.error) is type(piped.error)
+    if isinstance(fused.error, rxstream.IncompleteStreamError):
+        assert fused.error.partial == piped.error.partial  # type: ignore[union-attr]
+        assert type(fused.error.__cause__) is type(piped.error.__cause__)  # type: ignore[union-attr]
+
+
+def test_pipeline_is_an_rx_operator() -> None:
+    assert isinstance(reactivex.empty().pipe(rxstream.pipeline()), Observable)
