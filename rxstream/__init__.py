@@ -13,6 +13,7 @@ from .errors import (
 from .flow import Demand
 from .model import Chunk, Part, Response, Stats
 from .pipeline import pipeline
+from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
 from .stage import Link, Operator, Stage, fuse
 from .transcript import Transcript
@@ -20,6 +21,7 @@ from .transcript import Transcript
 __all__ = [
     "BufferOverflowError",
     "Chunk",
+    "Clock",
     "Demand",
     "FrameError",
     "IncompleteStreamError",
@@ -28,10 +30,13 @@ __all__ = [
     "Operator",
     "Part",
     "Response",
+    "RetryPolicy",
     "Stage",
     "Stats",
+    "SystemClock",
     "StreamError",
     "Transcript",
+    "VirtualClock",
     "from_async_iterable",
     "from_frames",
     "fuse",

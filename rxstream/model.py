@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
 
 
 class Chunk(NamedTuple):
@@ -19,6 +20,9 @@ class Chunk(NamedTuple):
     timestamp: int | None = None
     text: str | None = None
     image_url: str | None = None
+    reasoning: str | None = None  # a reasoning model's thinking, kept out of the response text
+    finish_reason: str | None = None  # why the sender stopped, where it says (OpenAI-style streams)
+    usage: Mapping[str, Any] | None = None  # token counts, where the sender reports them
 
     def same_content(self, other: Chunk) -> bool:
         """Whether ``other`` carries the same content; a resend may differ in timestamp only."""
@@ -28,14 +32,15 @@ class Chunk(NamedTuple):
             and self.is_final == other.is_final
             and self.text == other.text
             and self.image_url == other.image_url
+            and self.reasoning == other.reasoning
         )
 
 
-PartKind = Literal["text", "image"]
+PartKind = Literal["text", "image", "reasoning"]
 
 
 class Part(NamedTuple):
-    """A run of the response in index order: text, or one image by URL."""
+    """A run of the response in index order: text, reasoning, or one image by URL."""
 
     kind: PartKind
     value: str
@@ -58,6 +63,7 @@ class Stats:
     retries: int = 0
     time_to_first_chunk: float | None = None
     duration: float | None = None
+    usage: dict[str, Any] | None = None  # the sender's token counts, where it reports them
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +71,8 @@ class Response:
     """The whole streamed response, or the part of it received before a failure.
 
     ``complete`` is true only when the final chunk arrived and no chunk was dropped on
-    the way (see ``backpressure_buffer``'s drop strategies).
+    the way (see ``backpressure_buffer``'s drop strategies). ``reasoning`` is a reasoning
+    model's thinking, apart from ``text``; ``finish_reason`` is the sender's, if it gave one.
     """
 
     text: str
@@ -73,3 +80,5 @@ class Response:
     chunks: int
     parts: tuple[Part, ...] = ()
     stats: Stats = field(default_factory=Stats)
+    reasoning: str = ""
+    finish_reason: str | None = None

@@ -1,65 +1,108 @@
-"""The response text as it grows: appends in linear time and bounded overhead."""
+"""The response as it grows: text, reasoning and images, appended in linear time."""
 
 from __future__ import annotations
 
-from .model import Part, Response, Stats
+from collections.abc import Mapping
+from typing import Any
+
+from .model import Chunk, Part, PartKind, Response, Stats
 
 COMPACT_EVERY = 256
 
 
-class Transcript:
-    """Text and image parts received so far, in index order.
+class Rope:
+    """A string built by appending, in linear time and with bounded per-piece overhead.
 
-    Appending keeps references to the chunks' own strings and joins every
-    ``COMPACT_EVERY`` of them into one, so building the text is linear and a response of
-    small chunks does not carry an object header per chunk. ``text`` joins on each call:
-    read it once at the end, or follow the deltas.
+    It keeps references to the appended strings and joins every ``COMPACT_EVERY`` of them
+    into one, so a response of small chunks does not keep an object header per chunk.
     """
 
-    __slots__ = ("_pieces", "_pending", "_length", "_images", "chunks")
+    __slots__ = ("_pieces", "_pending", "length")
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
         self._pending: list[str] = []
-        self._length = 0
-        self._images: list[tuple[int, str]] = []  # (text offset it follows, url)
-        self.chunks = 0
+        self.length = 0
 
     def append(self, text: str) -> None:
-        """Add one chunk's text (possibly empty)."""
-        self.chunks += 1
-        if not text:
-            return
         pending = self._pending
         pending.append(text)
-        self._length += len(text)
+        self.length += len(text)
         if len(pending) >= COMPACT_EVERY:
             self._pieces.append("".join(pending))
             pending.clear()
 
-    def add_image(self, url: str) -> None:
-        self._images.append((self._length, url))
+    def __str__(self) -> str:
+        if self._pieces:
+            return "".join(self._pieces) + "".join(self._pending)
+        return "".join(self._pending)
+
+
+class Transcript:
+    """Everything received so far, in index order. ``text`` and ``parts`` join on each call:
+    read them once at the end, or follow the deltas."""
+
+    __slots__ = ("_text", "_reasoning", "_marks", "chunks", "finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self._text = Rope()
+        self._reasoning = Rope()
+        # Where non-text parts stand: (offset in the text, kind, image url or offset in the reasoning).
+        self._marks: list[tuple[int, PartKind, Any]] = []
+        self.chunks = 0
+        self.finish_reason: str | None = None
+        self.usage: Mapping[str, Any] | None = None
+
+    def append(self, text: str) -> None:
+        """Add one plain-text chunk's text (possibly empty): the hot path."""
+        self.chunks += 1
+        if text:
+            self._text.append(text)
+
+    def add(self, chunk: Chunk, text: str) -> None:
+        """Add a chunk with more than text: reasoning, an image, a finish reason or usage."""
+        if chunk.reasoning:
+            if not self._marks or self._marks[-1][:2] != (self._text.length, "reasoning"):
+                self._marks.append((self._text.length, "reasoning", self._reasoning.length))
+            self._reasoning.append(chunk.reasoning)
+        self.append(text)
+        if chunk.image_url is not None:
+            self._marks.append((self._text.length, "image", chunk.image_url))
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
 
     def __len__(self) -> int:
-        return self._length
+        return self._text.length
 
     @property
     def text(self) -> str:
-        return "".join(self._pieces) + "".join(self._pending) if self._pieces else "".join(self._pending)
+        return str(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        return str(self._reasoning)
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        text = self.text
+        text, reasoning = self.text, self.reasoning
+        reasoning_ends = [m[2] for m in self._marks if m[1] == "reasoning"][1:] + [len(reasoning)]
         parts: list[Part] = []
         start = 0
-        for offset, url in self._images:
+        for offset, kind, value in self._marks:
             if offset > start:
                 parts.append(Part("text", text[start:offset]))
                 start = offset
-            parts.append(Part("image", url))
+            if kind == "reasoning":
+                parts.append(Part("reasoning", reasoning[value : reasoning_ends.pop(0)]))
+            else:
+                parts.append(Part(kind, value))
         if start < len(text):
             parts.append(Part("text", text[start:]))
         return tuple(parts)
 
     def response(self, complete: bool, stats: Stats) -> Response:
-        return Response(self.text, complete, self.chunks, self.parts, stats)
+        if self.usage is not None:
+            stats.usage = dict(self.usage)
+        return Response(self.text, complete, self.chunks, self.parts, stats, self.reasoning, self.finish_reason)

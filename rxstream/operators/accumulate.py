@@ -28,11 +28,12 @@ class AccumulateStage(Stage[Chunk, Delta]):
         self.transcript = Transcript()
 
     def on_next(self, chunk: Chunk) -> None:
-        transcript = self.transcript
         text = chunk.data if chunk.text is None else chunk.data + chunk.text
-        transcript.append(text)
-        if chunk.image_url is not None:
-            transcript.add_image(chunk.image_url)
+        transcript = self.transcript
+        if chunk.image_url is None and chunk.reasoning is None and chunk.finish_reason is None and chunk.usage is None:
+            transcript.append(text)
+        else:
+            transcript.add(chunk, text)
         self.emit(_new_delta(Delta, (text, chunk, transcript)))
 
 
@@ -40,6 +41,7 @@ def accumulate() -> Operator[Chunk, Delta]:
     """Emit a ``Delta`` per chunk: the text it adds and the ``Transcript`` so far.
 
     Text comes from ``data`` followed by ``text``; an ``image_url`` becomes an image part
-    after it. Building the whole text is linear in its size.
+    after it, ``reasoning`` a reasoning part before it. Building the whole text is linear
+    in its size.
     """
     return Operator(AccumulateStage)
