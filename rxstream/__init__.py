@@ -4,11 +4,17 @@
 """
 
 from .errors import (
+    AuthenticationError,
     BufferOverflowError,
+    ConnectionLostError,
     FrameError,
+    FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    RateLimitedError,
     StreamError,
+    StreamTimeoutError,
+    TransportError,
 )
 from .flow import Demand
 from .model import Chunk, Part, Response, Stats
@@ -19,6 +25,12 @@ from .stage import Link, Operator, Stage, fuse
 from .transcript import Transcript
 
 __all__ = [
+    "AuthenticationError",
+    "ConnectionLostError",
+    "FrameTooLargeError",
+    "RateLimitedError",
+    "StreamTimeoutError",
+    "TransportError",
     "BufferOverflowError",
     "Chunk",
     "Clock",

@@ -78,3 +78,61 @@ class IncompleteStreamError(StreamError):
             f"stream incomplete after {partial.chunks} chunks ({len(partial.text)} characters), "
             f"kept on this error's .partial; cause: {reason}"
         )
+
+
+class TransportError(StreamError):
+    """The connection to the endpoint failed; the message names the endpoint (never the token)."""
+
+
+class RateLimitedError(TransportError):
+    """The endpoint answered 429 Too Many Requests on every try; ``retry_after`` is its last hint, if any."""
+
+    def __init__(self, endpoint: str, attempts: int, retry_after: float | None = None) -> None:
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.retry_after = retry_after
+        super().__init__(
+            f"{endpoint} answered 429 Too Many Requests {attempts} times; "
+            "wait before trying again, or lower the request rate."
+        )
+
+
+class AuthenticationError(TransportError):
+    """The endpoint rejected the credentials (HTTP 401/403, or close code 1008)."""
+
+    def __init__(self, endpoint: str, detail: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"{endpoint} rejected the credentials ({detail}); check the token.")
+
+
+class ConnectionLostError(TransportError):
+    """The connection dropped (close code 1006 or a reset) and reconnecting did not recover it."""
+
+    def __init__(self, endpoint: str, detail: str, attempts: int) -> None:
+        self.endpoint = endpoint
+        self.attempts = attempts
+        super().__init__(f"connection to {endpoint} lost after {attempts} attempts ({detail}).")
+
+
+class StreamTimeoutError(TransportError):
+    """Nothing arrived for ``timeout`` seconds."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        super().__init__(
+            f"{endpoint} sent nothing for {timeout:g} s; the stream is stalled. "
+            "Raise stream_timeout if the endpoint is known to pause that long."
+        )
+
+
+class FrameTooLargeError(TransportError):
+    """A frame above the ``max_size`` the client accepts."""
+
+    def __init__(self, endpoint: str, max_size: int) -> None:
+        self.endpoint = endpoint
+        self.max_size = max_size
+        super().__init__(
+            f"{endpoint} sent a frame larger than max_size={max_size} bytes; the stream was ended "
+            "to keep memory bounded. Raise max_size if such frames are expected."
+        )
