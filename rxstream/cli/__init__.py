@@ -1,0 +1,43 @@
+"""The ``rxstream`` command: one module per subcommand, each with ``add_parser`` and ``run``.
+
+Errors are one line on stderr and a non-zero exit, unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import StreamError
+
+COMMANDS = ()  # module names under rxstream.cli, in the order --help lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rxstream", description="Streamed LLM responses as a ReactiveX pipeline.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    command = importlib.import_module(f"{__name__}.{args.command}")
+    try:
+        return int(asyncio.run(command.run(args)) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (StreamError, OSError, ValueError) as error:
+        if args.debug:
+            raise
+        print(f"rxstream {args.command}: error: {error}", file=sys.stderr)
+        return 1
