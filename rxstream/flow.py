@@ -24,6 +24,7 @@ _T = TypeVar("_T")
 
 _demand: ContextVar[Demand | None] = ContextVar("rxstream_demand", default=None)
 _stats: ContextVar[Stats | None] = ContextVar("rxstream_stats", default=None)
+_resume: ContextVar[Resume | None] = ContextVar("rxstream_resume", default=None)
 
 
 class Demand:
@@ -72,6 +73,27 @@ class Demand:
             await waiter
 
 
+class Resume:
+    """How reorder and a source that can request its stream again recover exactly once.
+
+    Reorder sets ``position``: the next index it needs, so a reconnecting source can ask
+    the server to resume from there (replayed chunks below it are dropped as duplicates).
+    A source that can re-request sets ``restart``: reorder calls it with that index on a
+    gap it cannot close, instead of failing; it returns False once retries are exhausted.
+    """
+
+    __slots__ = ("position", "restart")
+
+    def __init__(self) -> None:
+        self.position: Callable[[], int] | None = None
+        self.restart: Callable[[int], bool] | None = None
+
+
+def current_resume() -> Resume:
+    """The recovery link of the pipeline being subscribed now; a fresh one outside a pipeline."""
+    return _resume.get() or Resume()
+
+
 def current_demand() -> Demand | None:
     """The demand of the stage below, for a source or stage being subscribed now."""
     return _demand.get()
@@ -89,12 +111,15 @@ def subscribe_upstream(
     *,
     stats: Stats,
     demand: Demand | None,
+    resume: Resume | None = None,
 ) -> abc.DisposableBase:
-    """Subscribe ``observer`` to ``source`` with ``stats`` and ``demand`` visible above it."""
+    """Subscribe ``observer`` to ``source`` with ``stats``, ``demand`` and ``resume`` visible above it."""
     demand_token = _demand.set(demand)
     stats_token = _stats.set(stats)
+    resume_token = _resume.set(resume)
     try:
         return source.subscribe(observer, scheduler=scheduler)
     finally:
+        _resume.reset(resume_token)
         _stats.reset(stats_token)
         _demand.reset(demand_token)

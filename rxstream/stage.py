@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
-from .flow import Demand, current_demand, current_stats, subscribe_upstream
+from .flow import Demand, Resume, current_demand, current_resume, current_stats, subscribe_upstream
 from .model import Stats
 
 _In = TypeVar("_In")
@@ -22,13 +22,14 @@ _Out = TypeVar("_Out")
 
 
 class Link:
-    """What the stages of one subscription share: stats, the demand from below, and a way to stop the source."""
+    """What the stages of one subscription share: stats, the demand from below, recovery, and a way to stop the source."""
 
-    __slots__ = ("stats", "demand", "upstream")
+    __slots__ = ("stats", "demand", "resume", "upstream")
 
-    def __init__(self, stats: Stats, demand: Demand | None) -> None:
+    def __init__(self, stats: Stats, demand: Demand | None, resume: Resume | None = None) -> None:
         self.stats = stats
         self.demand = demand
+        self.resume = Resume() if resume is None else resume
         self.upstream = SingleAssignmentDisposable()
 
     def cancel_upstream(self) -> None:
@@ -95,13 +96,13 @@ class Operator(Generic[_In, _Out]):
         def subscribe(
             observer: abc.ObserverBase[_Out], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            link = Link(current_stats(), current_demand())
+            link = Link(current_stats(), current_demand(), current_resume())
             head: abc.ObserverBase[Any] = observer
             for factory in reversed(factories):
                 head = stage = factory(head, link)
                 link.demand = stage.upstream_demand
             link.upstream.disposable = subscribe_upstream(
-                source, head, scheduler, stats=link.stats, demand=link.demand
+                source, head, scheduler, stats=link.stats, demand=link.demand, resume=link.resume
             )
             return link.upstream
 

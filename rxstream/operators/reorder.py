@@ -20,6 +20,7 @@ class ReorderStage(Stage[Chunk, Chunk]):
         # duplicate from a conflicting one without keeping the whole stream. It grows as
         # chunks are delivered, so a huge window costs nothing up front.
         self.delivered: list[Chunk] = []
+        link.resume.position = lambda: self.next_index
 
     def on_next(self, chunk: Chunk) -> None:
         index = chunk.index
@@ -62,6 +63,8 @@ class ReorderStage(Stage[Chunk, Chunk]):
             self.fail(InvalidChunkError(self.next_index, index, f"it comes after the final chunk {self.final_index}"))
             return
         if index - self.next_index >= self.window:
+            if self.request_again():
+                return
             self.fail(InvalidChunkError(self.next_index, index, f"it is beyond the reorder window of {self.window}"))
             return
         if chunk.is_final:
@@ -74,6 +77,14 @@ class ReorderStage(Stage[Chunk, Chunk]):
         stats.out_of_order += 1
         if len(self.held) > stats.reorder_depth:
             stats.reorder_depth = len(self.held)
+
+    def request_again(self) -> bool:
+        """Ask a source that can re-request the stream to resume from the gap (protocol 40002's remedy)."""
+        restart = self.link.resume.restart
+        if restart is None or not restart(self.next_index):
+            return False
+        self.held.clear()  # the source resends from next_index; what was held comes again
+        return True
 
     def on_completed(self) -> None:
         if self.held and not self.stopped:
