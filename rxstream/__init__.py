@@ -23,6 +23,7 @@ from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
 from .stage import Link, Operator, Stage, fuse
 from .transcript import Transcript
+from .websocket import from_websocket, stream, stream_text
 
 __all__ = [
     "AuthenticationError",
@@ -51,7 +52,10 @@ __all__ = [
     "VirtualClock",
     "from_async_iterable",
     "from_frames",
+    "from_websocket",
     "fuse",
     "pipeline",
+    "stream",
+    "stream_text",
     "to_async_iterable",
 ]

@@ -1,0 +1,7 @@
+"""Reference servers that speak rxstream's protocols and inject faults, for demos, tests and benchmarks."""
+
+from .content import generate, load, split
+from .faults import Faults, Send, plan
+from .websocket import ReferenceServer, ServerStats
+
+__all__ = ["Faults", "ReferenceServer", "Send", "ServerStats", "generate", "load", "plan", "split"]

@@ -1,0 +1,160 @@
+"""The reference WebSocket server: speaks the chunk protocol and injects faults on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections import deque
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from .content import split
+from .faults import Faults, plan
+
+POLICY_VIOLATION = 1008
+REQUEST_WAIT = 0.5  # how long a connection waits for an optional request message before streaming
+
+
+@dataclass(slots=True)
+class ServerStats:
+    """What the server saw, for tests and the demo."""
+
+    handshakes: int = 0
+    rejected: int = 0  # answered 429
+    connections: int = 0
+    frames_sent: int = 0
+    resumed_from: int = 0  # the last resume_from a request asked for
+
+
+class ReferenceServer:
+    """Streams ``text`` in chunks of ``chunk_size`` characters to every client that presents ``token``.
+
+    Use as ``async with ReferenceServer(text) as server:`` and connect to ``server.uri``.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        chunk_size: int = 64,
+        token: str | None = None,
+        faults: Faults = Faults(),
+        qps: float = 50.0,
+        resume: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.pieces = split(text, chunk_size)
+        self.token = token
+        self.faults = faults
+        self.qps = qps
+        self.resume = resume
+        self.host = host
+        self.port = port
+        self.stats = ServerStats()
+        self.connections: set[ServerConnection] = set()
+        self._recent: deque[float] = deque()
+        self._frames = [self._encode(index) for index in range(len(self.pieces))]
+        self._server: Server | None = None
+
+    def __repr__(self) -> str:  # the token stays out of it
+        return f"ReferenceServer({self.uri if self._server else 'not started'}, {len(self.pieces)} chunks, {self.faults})"
+
+    @property
+    def uri(self) -> str:
+        return f"ws://{self.host}:{self.port}/stream"
+
+    def _encode(self, index: int) -> bytes:
+        chunk = {"index": index, "data": self.pieces[index], "is_final": index == len(self.pieces) - 1}
+        return orjson.dumps({"chunk": chunk, "timestamp": int(time.time())})
+
+    async def start(self) -> ReferenceServer:
+        # No permessage-deflate: it halves throughput and the frames are small.
+        self._server = await serve(
+            self._handle, self.host, self.port, process_request=self._admit, compression=None, max_size=2**20
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> ReferenceServer:
+        return await self.start()
+
+    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.close()
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Answer 429 for the first ``reject_first`` handshakes and beyond ``qps`` per second."""
+        self.stats.handshakes += 1
+        now = time.monotonic()
+        recent = self._recent
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        recent.append(now)
+        if self.stats.handshakes <= self.faults.reject_first or len(recent) > self.qps:
+            self.stats.rejected += 1
+            response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "rate limited: at most 50 requests/s\n")
+            response.headers["Retry-After"] = "1"
+            return response
+        return None
+
+    def _authorized(self, headers: Headers) -> bool:
+        if self.token is None:
+            return True
+        return hmac.compare_digest(headers.get("Authorization", ""), f"Bearer {self.token}")
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        if not self._authorized(connection.request.headers):  # type: ignore[union-attr]
+            await connection.close(POLICY_VIOLATION, "invalid bearer token")
+            return
+        number = self.stats.connections
+        self.stats.connections += 1
+        self.connections.add(connection)
+        try:
+            request = await self._request(connection)
+            start = int(request.get("resume_from", 0)) if self.resume else 0
+            self.stats.resumed_from = start
+            if await self._play(connection, plan(len(self.pieces), self.faults, number, start)):
+                await connection.close()  # at once: the protocol allows up to 10 s after the final chunk
+        finally:
+            self.connections.discard(connection)
+
+    async def _request(self, connection: ServerConnection) -> dict[str, Any]:
+        try:
+            message = await asyncio.wait_for(connection.recv(), REQUEST_WAIT)
+        except TimeoutError:
+            return {}
+        request = orjson.loads(message)
+        return request if isinstance(request, dict) else {}
+
+    async def _play(self, connection: ServerConnection, steps: list[Any]) -> bool:
+        """Send the planned steps; False if a fault ended the connection early."""
+        for step in steps:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            if step.kind == "chunk":
+                await connection.send(self._frames[step.index], text=True)
+                self.stats.frames_sent += 1
+            elif step.kind == "malformed":
+                await connection.send('{"chunk": {"index": ', text=True)
+            elif step.kind == "oversize":
+                await connection.send(b"x" * self.faults.oversize_bytes, text=True)
+            elif step.kind == "abort":
+                connection.transport.abort()  # no close frame: the client sees 1006
+                return False
+            else:  # stall: silent, connection open, until the client gives up
+                await connection.wait_closed()
+                return False
+        return True

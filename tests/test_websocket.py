@@ -1,0 +1,253 @@
+"""The wire: from_websocket against the reference server on 127.0.0.1, under every fault."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reactivex import operators as ops
+
+import rxstream
+from rxstream import operators as rxo
+from rxstream.server import Faults, ReferenceServer, generate
+from rxstream.websocket import from_websocket, stream, stream_text
+
+TOKEN = "s3cret-token-value"
+TEXT = generate(3000, seed=7)  # mixed English and Chinese, 3000 characters
+CHUNK = 16
+
+
+def server(faults: str = "", **options: Any) -> ReferenceServer:
+    return ReferenceServer(options.pop("text", TEXT), chunk_size=CHUNK, token=TOKEN, faults=Faults.parse(faults), **options)
+
+
+def client(**options: Any) -> dict[str, Any]:
+    return {"token": TOKEN, "request": {"prompt": "hi"}, "clock": rxstream.VirtualClock(), **options}
+
+
+async def through_pipeline(uri: str, **options: Any) -> tuple[rxstream.Response, list[int]]:
+    """The full pipeline, recording every index that reaches accumulate."""
+    seen: list[int] = []
+    response = await from_websocket(uri, **options).pipe(
+        rxo.parse(),
+        rxo.reorder(),
+        rxo.backpressure_buffer(),
+        ops.do_action(lambda chunk: seen.append(chunk.index)),
+        rxo.accumulate(),
+        rxo.finalize(),
+    )
+    return response, seen
+
+
+@pytest.mark.parametrize(
+    ("faults", "retries"),
+    [
+        ("", 0),
+        ("reorder=16,seed=1", 0),
+        ("duplicate=0.3,seed=2", 0),
+        ("delay=0.0005,jitter=0.001", 0),
+        ("drop=3,seed=3", 1),  # a gap: 40002, request again from the gap
+        ("abort_after=40", 1),  # no close frame: 1006, re-authenticate and resume
+        ("reject_first=2", 2),  # 429 twice, then accepted
+        ("reorder=8,duplicate=0.2,drop=2,seed=4", 1),
+    ],
+)
+async def test_faults_reassemble_exactly_once(faults: str, retries: int) -> None:
+    async with server(faults) as reference:
+        response, seen = await through_pipeline(reference.uri, **client())
+    assert response.text == TEXT and response.complete
+    assert seen == list(range(len(reference.pieces)))  # every index once, in order
+    assert response.stats.retries == retries
+
+
+async def test_resume_from_is_honoured_after_an_abort() -> None:
+    async with server("abort_after=50") as reference:
+        response, seen = await through_pipeline(reference.uri, **client())
+    assert response.text == TEXT and reference.stats.resumed_from == 50 and response.stats.duplicates == 0
+
+
+async def test_a_server_that_cannot_resume_replays_and_reorder_drops_the_replay() -> None:
+    async with server("abort_after=50", resume=False) as reference:
+        response, seen = await through_pipeline(reference.uri, **client())
+    assert response.text == TEXT and seen == list(range(len(reference.pieces)))
+    assert response.stats.duplicates == 50
+
+
+async def test_backoff_follows_the_policy_without_sleeping() -> None:
+    clock = rxstream.VirtualClock()
+    async with server("reject_first=3") as reference:
+        response = await stream(reference.uri, **client(clock=clock))
+    assert response.text == TEXT and clock.sleeps == [1.0, 2.0, 4.0]
+
+
+async def test_rate_limited_past_the_retries() -> None:
+    clock = rxstream.VirtualClock()
+    async with server("reject_first=10") as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client(clock=clock, retry=rxstream.RetryPolicy(max_retries=3, cap=3.0)))
+    cause = caught.value.__cause__
+    assert isinstance(cause, rxstream.RateLimitedError) and cause.retry_after == 1.0 and cause.attempts == 4
+    assert clock.sleeps == [1.0, 2.0, 3.0]  # capped
+    assert caught.value.partial.text == ""
+
+
+async def test_connection_lost_for_good_keeps_the_partial() -> None:
+    async with server("abort_after=30,repeat=0", resume=False) as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client())
+    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
+    assert caught.value.partial.text == TEXT[: 30 * CHUNK] and caught.value.partial.stats.retries == 3
+
+
+async def test_malformed_frame_is_a_frame_error_with_the_prefix() -> None:
+    async with server("malformed_at=20") as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client())
+    cause = caught.value.__cause__
+    assert isinstance(cause, rxstream.FrameError) and cause.number == 21
+    assert caught.value.partial.text == TEXT[: 20 * CHUNK]
+
+
+async def test_oversize_frame_ends_the_stream() -> None:
+    async with server("oversize_at=10,oversize_bytes=70000") as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client(max_size=65536))
+    assert isinstance(caught.value.__cause__, rxstream.FrameTooLargeError)
+    assert caught.value.partial.text == TEXT[: 10 * CHUNK] and "max_size=65536" in str(caught.value.__cause__)
+
+
+async def test_stall_times_out() -> None:
+    async with server("stall_after=5") as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client(stream_timeout=0.2))
+    assert isinstance(caught.value.__cause__, rxstream.StreamTimeoutError)
+    assert caught.value.partial.text == TEXT[: 5 * CHUNK]
+
+
+async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
+    async with server() as reference:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await stream(reference.uri, **client(token="wrong-token-value"))
+    cause = caught.value.__cause__
+    assert isinstance(cause, rxstream.AuthenticationError) and "1008" in str(cause)
+    for text in (str(caught.value), repr(cause), str(cause)):
+        assert "wrong-token-value" not in text and TOKEN not in text
+
+
+async def test_token_callable_is_called_for_every_connection() -> None:
+    calls: list[int] = []
+
+    async def token() -> str:
+        calls.append(1)
+        return TOKEN
+
+    async with server("abort_after=20") as reference:
+        response = await stream(reference.uri, **client(token=token))
+    assert response.text == TEXT and len(calls) == 2
+    assert "s3cret" not in repr(from_websocket(reference.uri, token=TOKEN))
+
+
+async def test_rate_limit_spaces_connection_attempts() -> None:
+    clock = rxstream.VirtualClock()
+    async with server("abort_after=5,repeat=3", resume=True) as reference:
+        response = await stream(reference.uri, **client(clock=clock, rate_limit=2.0, retry=rxstream.RetryPolicy(initial=0.0)))
+    assert response.text == TEXT
+    assert clock.sleeps.count(0.0) == 3 and [s for s in clock.sleeps if s] == [0.5, 0.5, 0.5]
+
+
+async def test_stream_text_yields_deltas() -> None:
+    async with server("reorder=4") as reference:
+        deltas = [delta async for delta in stream_text(reference.uri, **client())]
+    assert "".join(deltas) == TEXT and len(deltas) == len(reference.pieces)
+
+
+async def test_slow_consumer_stops_the_socket_and_the_server_blocks() -> None:
+    big = "x" * (16 * 1024 * 4000)  # 4000 frames of 16 KiB: more than every buffer on the way holds
+    async with ReferenceServer(big, chunk_size=16 * 1024, token=TOKEN) as reference:
+        iterator = rxstream.to_async_iterable(
+            from_websocket(reference.uri, **client()).pipe(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(5))
+        )
+        taken = [await anext(iterator) for _ in range(3)]
+        sent = await settled(lambda: reference.stats.frames_sent)
+        (connection,) = reference.connections
+        assert connection.transport.get_write_buffer_size() > 0  # the server's writes are blocked
+        assert sent < 4000 // 2 and [c.index for c in taken] == [0, 1, 2]
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+
+async def settled(read: Any, rounds: int = 400) -> int:
+    """The value once it has stopped changing for a while (bounded)."""
+    last, still = -1, 0
+    for _ in range(rounds):
+        await asyncio.sleep(0.005)
+        value = read()
+        still = still + 1 if value == last else 0
+        last = value
+        if still >= 20:
+            return int(value)
+    raise AssertionError("never settled")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    reorder=st.integers(0, 12),
+    duplicate=st.sampled_from([0.0, 0.1, 0.5]),
+    drop=st.integers(0, 3),
+    abort_after=st.none() | st.integers(1, 150),
+    seed=st.integers(0, 1000),
+)
+def test_random_faults_give_exact_text_or_a_typed_error(reorder: int, duplicate: float, drop: int, abort_after: int | None, seed: int) -> None:
+    faults = Faults(seed=seed, reorder=reorder, duplicate=duplicate, drop=drop, abort_after=abort_after)
+
+    async def run() -> None:
+        async with ReferenceServer(TEXT, chunk_size=CHUNK, token=TOKEN, faults=faults) as reference:
+            try:
+                response = await stream(reference.uri, **client())
+            except rxstream.IncompleteStreamError as error:
+                assert TEXT.startswith(error.partial.text) and isinstance(error.__cause__, rxstream.StreamError)
+            else:
+                assert response.text == TEXT
+
+    asyncio.run(run())
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
+
+
+def openai_texts(path: Path) -> str:
+    """The content deltas of choice 0 of a recorded OpenAI stream, in order."""
+    pieces = []
+    for line in path.read_text().splitlines():
+        if line.startswith("data: {"):
+            for choice in orjson.loads(line[6:])["choices"]:
+                if choice["index"] == 0 and choice["delta"].get("content"):
+                    pieces.append(choice["delta"]["content"])
+    return "".join(pieces)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        (
+            "openai-python/chat-completions-plain-text.sse",
+            "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, "
+            "I recommend checking a reliable weather website or a weather app.",
+        ),
+        ("openai-python/chat-completions-n3-interleaved-choices.sse", '{"city":"San Francisco","temperature":65,"units":"f"}'),
+    ],
+)
+@pytest.mark.parametrize("faults", ["", "reorder=6,duplicate=0.3,drop=1,abort_after=7,seed=9"])
+async def test_recorded_real_streams_through_the_reference_server(fixture: str, expected: str, faults: str) -> None:
+    text = openai_texts(FIXTURES / fixture)
+    assert text == expected  # the README's expectation of the recording
+    async with ReferenceServer(text, chunk_size=5, token=TOKEN, faults=Faults.parse(faults)) as reference:
+        response, seen = await through_pipeline(reference.uri, **client())
+    assert response.text == expected and seen == list(range(len(reference.pieces)))
+
+
