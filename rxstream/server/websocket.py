@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .content import split
@@ -128,6 +129,8 @@ class ReferenceServer:
             self.stats.resumed_from = start
             if await self._play(connection, plan(len(self.pieces), self.faults, number, start)):
                 await connection.close()  # at once: the protocol allows up to 10 s after the final chunk
+        except ConnectionClosed:
+            pass  # the client left first: after its final chunk, or to request the stream again
         finally:
             self.connections.discard(connection)
 

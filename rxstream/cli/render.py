@@ -1,0 +1,52 @@
+"""What the CLI shows: live text as it arrives, and the stats table at the end."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TextIO
+
+import orjson
+from reactivex import operators as ops
+
+from .. import operators as rxo
+from ..model import Response, Stats
+from ..operators.accumulate import Delta
+
+
+def live_pipeline(out: TextIO = sys.stdout, *, window: int = 64) -> list[Callable[[Any], Any]]:
+    """The five operators, with the text written to ``out`` as each delta arrives."""
+
+    def show(delta: Delta) -> None:
+        out.write(delta.text)
+        out.flush()
+
+    return [rxo.parse(), rxo.reorder(window), rxo.backpressure_buffer(), rxo.accumulate(), ops.do_action(show), rxo.finalize()]
+
+
+def stats_table(stats: Stats) -> str:
+    duration = stats.duration or 0.0
+    rows = [
+        ("chunks", f"{stats.chunks}"),
+        ("reordered", f"{stats.out_of_order} (deepest {stats.reorder_depth})"),
+        ("duplicates", f"{stats.duplicates}"),
+        ("retries", f"{stats.retries}"),
+        ("time to first chunk", f"{(stats.time_to_first_chunk or 0.0) * 1000:.1f} ms"),
+        ("throughput", f"{stats.chunks / duration:,.0f} chunks/s, {stats.bytes / duration / 1e6:.2f} MB/s" if duration else "-"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+def response_json(response: Response) -> str:
+    document = {
+        "text": response.text,
+        "complete": response.complete,
+        "chunks": response.chunks,
+        "reasoning": response.reasoning,
+        "finish_reason": response.finish_reason,
+        "parts": [{"kind": part.kind, "value": part.value} for part in response.parts],
+        "stats": asdict(response.stats),
+    }
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

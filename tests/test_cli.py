@@ -1,0 +1,68 @@
+"""The command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import orjson
+
+from rxstream.server import Faults, ReferenceServer, generate
+
+TOKEN = "cli-token"
+
+
+def rxstream_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rxstream", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_demo_exits_zero_and_prints_the_text() -> None:
+    result = rxstream_cli("demo", "--size", "600", "--delay", "0", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert generate(600, seed=3) in result.stdout
+    assert "retries" in result.stdout and "reordered" in result.stdout
+
+
+async def test_connect_json_against_a_faulty_server() -> None:
+    text = generate(1500, seed=4)
+    async with ReferenceServer(text, chunk_size=20, token=TOKEN, faults=Faults.parse("reorder=5,duplicate=0.3,seed=2")) as server:
+        result = await asyncio.to_thread(
+            rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", "--json", env={"RX_TOKEN": TOKEN}
+        )
+    assert result.returncode == 0, result.stderr
+    response = orjson.loads(result.stdout)
+    assert response["text"] == text and response["complete"] and response["stats"]["duplicates"] > 0
+
+
+async def test_connect_live_renders_the_text() -> None:
+    text = generate(500, seed=5)
+    async with ReferenceServer(text, chunk_size=20, token=TOKEN) as server:
+        result = await asyncio.to_thread(rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN})
+    assert result.returncode == 0 and text in result.stdout
+
+
+async def test_failing_connect_prints_one_line_and_keeps_the_partial() -> None:
+    text = generate(1000, seed=6)
+    async with ReferenceServer(text, chunk_size=20, token=TOKEN, faults=Faults.parse("malformed_at=10")) as server:
+        result = await asyncio.to_thread(rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rxstream connect: error:")
+    assert "Traceback" not in result.stderr and "FrameError" in result.stderr
+    assert result.stdout.startswith(text[:200])  # the partial text was rendered live
+
+
+async def test_bad_token_is_one_line_without_the_token() -> None:
+    async with ReferenceServer("x", token=TOKEN) as server:
+        result = await asyncio.to_thread(
+            rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": "leak-me-not"}
+        )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "rejected the credentials" in result.stderr and "leak-me-not" not in result.stderr + result.stdout
