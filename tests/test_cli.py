@@ -9,6 +9,7 @@ import sys
 
 import orjson
 
+import rxstream
 from rxstream.server import Faults, ReferenceServer, generate
 
 TOKEN = "cli-token"
@@ -66,3 +67,19 @@ async def test_bad_token_is_one_line_without_the_token() -> None:
         )
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "rejected the credentials" in result.stderr and "leak-me-not" not in result.stderr + result.stdout
+
+
+async def test_serve_runs_the_reference_server() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxstream", "serve", "--port", "0", "--size", "800", "--seed", "8",
+        "--faults", "reorder=4,duplicate=0.2", stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        uri = banner.split(" on ")[1].split(" ")[0]
+        response = await rxstream.stream(uri, request={"prompt": "hi"})
+        assert response.text == generate(800, seed=8) and response.stats.out_of_order > 0
+    finally:
+        process.terminate()
+        await process.wait()

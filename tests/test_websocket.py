@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reactivex import operators as ops
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 import rxstream
 from rxstream import operators as rxo
@@ -160,6 +162,18 @@ async def test_rate_limit_spaces_connection_attempts() -> None:
     assert clock.sleeps.count(0.0) == 3 and [s for s in clock.sleeps if s] == [0.5, 0.5, 0.5]
 
 
+async def test_the_server_answers_429_beyond_its_qps() -> None:
+    async with server(qps=2) as reference:
+        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+            pass
+        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+            pass
+        with pytest.raises(InvalidStatus) as caught:
+            await connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"})
+    assert caught.value.response.status_code == 429 and caught.value.response.headers["Retry-After"] == "1"
+    assert reference.stats.rejected == 1
+
+
 async def test_stream_text_yields_deltas() -> None:
     async with server("reorder=4") as reference:
         deltas = [delta async for delta in stream_text(reference.uri, **client())]
@@ -219,15 +233,22 @@ def test_random_faults_give_exact_text_or_a_typed_error(reorder: int, duplicate:
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
 
 
-def openai_texts(path: Path) -> str:
-    """The content deltas of choice 0 of a recorded OpenAI stream, in order."""
-    pieces = []
+def recorded_deltas(path: Path) -> list[str]:
+    """The text deltas of a recorded stream, one protocol chunk each.
+
+    OpenAI: choice 0's ``delta.content``; Anthropic: block 0's ``text_delta`` events.
+    """
+    deltas = []
     for line in path.read_text().splitlines():
-        if line.startswith("data: {"):
-            for choice in orjson.loads(line[6:])["choices"]:
-                if choice["index"] == 0 and choice["delta"].get("content"):
-                    pieces.append(choice["delta"]["content"])
-    return "".join(pieces)
+        if not line.startswith("data: {"):
+            continue
+        event = orjson.loads(line[6:])
+        for choice in event.get("choices", ()):
+            if choice["index"] == 0 and choice["delta"].get("content"):
+                deltas.append(choice["delta"]["content"])
+        if event.get("type") == "content_block_delta" and event["index"] == 0 and event["delta"]["type"] == "text_delta":
+            deltas.append(event["delta"]["text"])
+    return deltas
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
@@ -240,14 +261,18 @@ def openai_texts(path: Path) -> str:
             "I recommend checking a reliable weather website or a weather app.",
         ),
         ("openai-python/chat-completions-n3-interleaved-choices.sse", '{"city":"San Francisco","temperature":65,"units":"f"}'),
+        ("anthropic-sdk-python/basic_response.txt", "Hello there!"),
+        (
+            "anthropic-sdk-python/incomplete_partial_json_response.txt",
+            "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a file called "
+            "taxes.txt. Let me do that for you now.",
+        ),
     ],
 )
 @pytest.mark.parametrize("faults", ["", "reorder=6,duplicate=0.3,drop=1,abort_after=7,seed=9"])
 async def test_recorded_real_streams_through_the_reference_server(fixture: str, expected: str, faults: str) -> None:
-    text = openai_texts(FIXTURES / fixture)
-    assert text == expected  # the README's expectation of the recording
-    async with ReferenceServer(text, chunk_size=5, token=TOKEN, faults=Faults.parse(faults)) as reference:
+    deltas = recorded_deltas(FIXTURES / fixture)
+    assert "".join(deltas) == expected  # the README's expectation of the recording
+    async with ReferenceServer(deltas, token=TOKEN, faults=Faults.parse(faults)) as reference:
         response, seen = await through_pipeline(reference.uri, **client())
-    assert response.text == expected and seen == list(range(len(reference.pieces)))
-
-
+    assert response.text == expected and response.chunks == len(deltas) and seen == list(range(len(deltas)))

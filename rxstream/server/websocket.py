@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
@@ -40,12 +41,14 @@ class ServerStats:
 class ReferenceServer:
     """Streams ``text`` in chunks of ``chunk_size`` characters to every client that presents ``token``.
 
+    ``text`` may also be the chunks themselves (a list of strings), as a recording has them.
+
     Use as ``async with ReferenceServer(text) as server:`` and connect to ``server.uri``.
     """
 
     def __init__(
         self,
-        text: str,
+        text: str | Sequence[str],
         *,
         chunk_size: int = 64,
         token: str | None = None,
@@ -55,7 +58,7 @@ class ReferenceServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.pieces = split(text, chunk_size)
+        self.pieces = split(text, chunk_size) if isinstance(text, str) else list(text)
         self.token = token
         self.faults = faults
         self.qps = qps
