@@ -1,0 +1,23 @@
+"""Every Python example in the README runs as written (except the one that needs a real endpoint)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if "api.example.com" not in e], ids=lambda e: e.splitlines()[0][:40])
+def test_readme_example_runs(example: str) -> None:
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(EXAMPLES) >= 4
