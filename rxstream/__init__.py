@@ -7,11 +7,15 @@ from .errors import (
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
+    CorruptStoreError,
     FrameError,
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidSessionError,
     RateLimitedError,
+    StoreError,
+    StoreUnavailableError,
     StreamError,
     StreamTimeoutError,
     TransportError,
@@ -22,10 +26,18 @@ from .pipeline import pipeline
 from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
 from .stage import Link, Operator, Stage, fuse
+from .store import ContextStore, SQLiteStore, Turn
 from .transcript import Transcript
 from .websocket import from_websocket, stream, stream_text
 
 __all__ = [
+    "ContextStore",
+    "CorruptStoreError",
+    "InvalidSessionError",
+    "SQLiteStore",
+    "StoreError",
+    "StoreUnavailableError",
+    "Turn",
     "AuthenticationError",
     "ConnectionLostError",
     "FrameTooLargeError",

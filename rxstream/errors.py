@@ -136,3 +136,34 @@ class FrameTooLargeError(TransportError):
             f"{endpoint} sent a frame larger than max_size={max_size} bytes; the stream was ended "
             "to keep memory bounded. Raise max_size if such frames are expected."
         )
+
+
+class StoreError(StreamError):
+    """A session store could not do what was asked; what it already held is untouched."""
+
+
+class InvalidSessionError(StoreError):
+    """A session id that is empty or not a string."""
+
+    def __init__(self, session_id: object) -> None:
+        self.session_id = session_id
+        super().__init__(f"session id must be a non-empty string, not {session_id!r:.60}; name the conversation.")
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be opened or written (a missing directory, no permission, a full disk)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"cannot use the session store at {path}: {detail}; check the path and its permissions.")
+
+
+class CorruptStoreError(StoreError):
+    """The file is not a usable session database. It is left as it is, for recovery."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is not a usable session database ({detail}); it was not modified. "
+            "Move it aside to start a new one, or restore it from a backup."
+        )

@@ -41,6 +41,7 @@ from .pipeline import pipeline
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sources import to_async_iterable
 from .stage import fuse
+from .store import ContextStore
 from .transcript import Transcript
 
 Token = str | Callable[[], str | Awaitable[str]] | None
@@ -446,9 +447,20 @@ def from_websocket(
     return Observable(subscribe)
 
 
-async def stream(uri: str, **options: Any) -> Response:
-    """The whole response at ``uri`` through the default pipeline (``from_websocket``'s options)."""
-    response: Response = await from_websocket(uri, **options).pipe(pipeline())
+async def stream(
+    uri: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
+) -> Response:
+    """The whole response at ``uri`` through the default pipeline (``from_websocket``'s options).
+
+    With ``store`` and ``session_id`` the turn is saved there (the partial one too, when the
+    stream fails) before this returns or raises.
+    """
+    operators: list[Any] = [pipeline()]
+    if store is not None:
+        if session_id is None:
+            raise ValueError("stream(store=...) needs a session_id to save the turn under")
+        operators.append(rxo.persist(store, session_id))
+    response: Response = await from_websocket(uri, **options).pipe(*operators)
     return response
 
 

@@ -4,6 +4,7 @@ from .accumulate import Delta, accumulate
 from .backpressure_buffer import backpressure_buffer
 from .finalize import finalize
 from .parse import parse
+from .persist import persist
 from .reorder import reorder
 
-__all__ = ["Delta", "accumulate", "backpressure_buffer", "finalize", "parse", "reorder"]
+__all__ = ["Delta", "accumulate", "backpressure_buffer", "finalize", "parse", "persist", "reorder"]

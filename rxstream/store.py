@@ -1,0 +1,199 @@
+"""Where finished (or cut-short) responses are kept: turns of a conversation under a session id.
+
+``ContextStore`` is the protocol; ``SQLiteStore`` the default, on the standard library's
+``sqlite3``, in WAL mode, one transaction per save, run on one worker thread of its own so
+that the event loop never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from .errors import CorruptStoreError, InvalidSessionError, StoreUnavailableError
+from .model import Part, Response, Stats
+
+_T = TypeVar("_T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    session_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    saved_at REAL NOT NULL,
+    complete INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    reasoning TEXT NOT NULL,
+    finish_reason TEXT,
+    chunks INTEGER NOT NULL,
+    parts BLOB NOT NULL,
+    stats BLOB NOT NULL,
+    PRIMARY KEY (session_id, number)
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One saved response: the ``number``-th turn of ``session_id`` (from 1), saved at ``saved_at`` (epoch seconds)."""
+
+    session_id: str
+    number: int
+    response: Response
+    saved_at: float
+
+
+class ContextStore(Protocol):
+    """What ``persist`` and ``stream(store=...)`` need from a store; implement it to use another database."""
+
+    async def save(self, session_id: str, response: Response) -> Turn: ...
+
+    async def history(self, session_id: str, limit: int | None = None) -> list[Turn]: ...
+
+    async def sessions(self) -> list[str]: ...
+
+    async def delete(self, session_id: str) -> int: ...
+
+
+def check_session_id(session_id: object) -> str:
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidSessionError(session_id)
+    return session_id
+
+
+class SQLiteStore:
+    """A ``ContextStore`` in one SQLite file (or ``":memory:"``).
+
+    One connection, owned by one worker thread: sqlite3 connections must not be shared
+    across threads, and SQLite takes one writer at a time anyway, so a single thread
+    serialises saves without lock contention while the event loop goes on.
+    """
+
+    def __init__(self, path: str | Path = "rxstream.db") -> None:
+        self.path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxstream-store")
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    async def __aenter__(self) -> SQLiteStore:
+        await self._run(lambda connection: connection)  # open now, so a bad path fails here
+        return self
+
+    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=False)
+
+    async def save(self, session_id: str, response: Response) -> Turn:
+        check_session_id(session_id)
+        saved_at = time.time()
+        parts = orjson.dumps([[part.kind, part.value] for part in response.parts])
+        stats = orjson.dumps(asdict(response.stats))
+
+        def save(connection: sqlite3.Connection) -> Turn:
+            with connection:  # one transaction: the number and the row, or nothing
+                connection.execute("BEGIN IMMEDIATE")
+                (number,) = connection.execute(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                connection.execute(
+                    "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, number, saved_at, int(response.complete), response.text, response.reasoning,
+                     response.finish_reason, response.chunks, parts, stats),
+                )
+            return Turn(session_id, number, response, saved_at)
+
+        return await self._run(save)
+
+    async def history(self, session_id: str, limit: int | None = None) -> list[Turn]:
+        """The session's turns, oldest first; with ``limit``, the most recent ``limit`` of them."""
+        check_session_id(session_id)
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+
+        def history(connection: sqlite3.Connection) -> list[Turn]:
+            rows = connection.execute(
+                "SELECT * FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
+                (session_id, -1 if limit is None else limit),
+            ).fetchall()
+            return [_turn(row) for row in reversed(rows)]
+
+        return await self._run(history)
+
+    async def sessions(self) -> list[str]:
+        """Every session id, in the order of its first turn."""
+
+        def sessions(connection: sqlite3.Connection) -> list[str]:
+            rows = connection.execute("SELECT session_id FROM turns GROUP BY session_id ORDER BY MIN(saved_at), session_id")
+            return [session_id for (session_id,) in rows]
+
+        return await self._run(sessions)
+
+    async def delete(self, session_id: str) -> int:
+        """Forget a session; how many turns it had."""
+        check_session_id(session_id)
+
+        def delete(connection: sqlite3.Connection) -> int:
+            with connection:
+                return connection.execute("DELETE FROM turns WHERE session_id = ?", (session_id,)).rowcount
+
+        return await self._run(delete)
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        def run() -> _T:
+            try:
+                return operation(self._open())
+            except sqlite3.DatabaseError as error:
+                if isinstance(error, sqlite3.OperationalError) and "not a database" not in str(error):
+                    raise StoreUnavailableError(self.path, str(error)) from error
+                raise CorruptStoreError(self.path, str(error)) from error
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is not None:
+            return self._connection
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailableError(self.path, str(error)) from error
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")  # a save that returned survives a crash
+            connection.execute(SCHEMA)
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+
+def _turn(row: tuple[Any, ...]) -> Turn:
+    session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats = row
+    response = Response(
+        text,
+        bool(complete),
+        chunks,
+        tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
+        Stats(**orjson.loads(stats)),
+        reasoning,
+        finish_reason,
+    )
+    return Turn(session_id, number, response, saved_at)
