@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..errors import StreamError
 
-COMMANDS: tuple[str, ...] = ("demo", "connect", "serve", "history")  # module names under rxstream.cli, in the order --help lists them
+COMMANDS: tuple[str, ...] = ("demo", "connect", "serve", "history", "bench")  # module names under rxstream.cli, in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,7 +95,7 @@ class BufferStage(Stage[_T, _T]):
 
 def backpressure_buffer(
     max_pending: int = 5, overflow: Overflow = "block"
-) -> Operator[_T, _T]:
+) -> Operator[Chunk, Chunk]:
     """Hold at most ``max_pending`` items a slower consumer has not taken yet.
 
     While the consumer below is ready (``rxstream.to_async_iterable`` says so, one item at

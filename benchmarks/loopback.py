@@ -1,0 +1,128 @@
+"""2. Over loopback, and 4. at scale: the server in its own process, sending as fast as it can."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from collections import deque
+from types import TracebackType
+
+from reactivex import operators as ops
+from websockets.asyncio.client import connect
+
+import rxstream
+from rxstream import operators as rxo
+from rxstream.operators import Delta
+
+from .measure import Result, progress
+
+
+class ServerProcess:
+    """``rxstream serve`` in a child process, on a free loopback port."""
+
+    def __init__(self, size: int, chunk_size: int) -> None:
+        self.args = ["serve", "--port", "0", "--size", str(size), "--chunk-size", str(chunk_size), "--qps", "1000000"]
+        self.uri = ""
+
+    async def __aenter__(self) -> ServerProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rxstream", *self.args, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        banner = (await asyncio.wait_for(self.process.stdout.readline(), 60)).decode()
+        self.uri = banner.split(" on ")[1].split(" ")[0]
+        return self
+
+    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.process.terminate()
+        await self.process.wait()
+
+
+async def bare_loop(uri: str) -> int:
+    """The simplest loop a user could write: websockets' ``async for``, doing nothing."""
+    count = 0
+    async with connect(uri, compression=None, max_size=2**24) as websocket:
+        await websocket.send("{}")
+        async for _ in websocket:
+            count += 1
+    return count
+
+
+async def full_pipeline(uri: str) -> int:
+    response = await rxstream.stream(uri, request={})
+    return response.chunks
+
+
+async def loopback(frames: int, repetitions: int) -> Result:
+    progress(f"over loopback, {frames:,} frames of 64 characters")
+    async with ServerProcess(frames * 64, 64) as server:
+        rates: dict[str, list[float]] = {"bare": [], "pipeline": []}
+        for _ in range(repetitions):
+            for name, client in (("bare", bare_loop), ("pipeline", full_pipeline)):
+                started = time.perf_counter()
+                count = await client(server.uri)
+                rates[name].append(count / (time.perf_counter() - started))
+                assert count == frames, f"{name} received {count} of {frames} frames"
+    bare, pipeline = statistics.median(rates["bare"]), statistics.median(rates["pipeline"])
+    return Result(
+        "loopback: from_websocket pipeline vs bare websockets loop",
+        pipeline / bare,
+        1.0,
+        detail=f"{pipeline:,.0f} vs {bare:,.0f} frames/s",
+        extra={"pipeline_frames_per_second": pipeline, "bare_frames_per_second": bare},
+    )
+
+
+async def timed_stream(uri: str, latencies: list[float]) -> int:
+    """The full pipeline, noting for every chunk the time from its frame leaving the socket to its delta."""
+    arrivals: deque[float] = deque()
+    clock = time.perf_counter
+
+    def arrived(_: bytes) -> None:
+        arrivals.append(clock())
+
+    def delivered(_: Delta) -> None:
+        latencies.append(clock() - arrivals.popleft())
+
+    response: rxstream.Response = await rxstream.from_websocket(uri, request={}).pipe(
+        ops.do_action(arrived),
+        rxo.parse(),
+        rxo.reorder(),
+        rxo.backpressure_buffer(),
+        rxo.accumulate(),
+        ops.do_action(delivered),
+        rxo.finalize(),
+    )
+    return response.chunks
+
+
+async def scale(streams: int, frames_each: int) -> list[Result]:
+    progress(f"scale: 1 stream of {frames_each * streams // 10:,} frames, then {streams} concurrent of {frames_each}")
+    async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(frames_each * streams // 10 * 64, 64) as big:
+        started = time.perf_counter()
+        one = await full_pipeline(big.uri) / (time.perf_counter() - started)
+        latencies: list[float] = []
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(timed_stream(small.uri, latencies) for _ in range(streams)))
+        aggregate = sum(counts) / (time.perf_counter() - started)
+    assert sum(counts) == streams * frames_each
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+    return [
+        Result(
+            f"scale: {streams} concurrent streams vs one, aggregate frames/s",
+            aggregate / one,
+            0.8,
+            detail=f"{aggregate:,.0f} vs {one:,.0f} frames/s",
+        ),
+        Result(
+            "scale: p99 latency added per chunk (ms)",
+            p99,
+            1.0,
+            higher_is_better=False,
+            detail=f"p50 {p50:.3f} ms, p99 {p99:.3f} ms",
+            extra={"p50_ms": p50, "p99_ms": p99},
+        ),
+    ]

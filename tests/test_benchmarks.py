@@ -1,0 +1,31 @@
+"""Every benchmark runs, at a tiny size: correctness only, no timing asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
+
+
+def test_the_in_memory_contenders_agree() -> None:
+    frames = make_frames(500, 16)
+    assert pipeline(frames) == hand_loop(frames) == SeedLoop().run(frames) == "partial text, 部分文本 " * 500
+
+
+def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "rxstream", "bench", "--quick", "--json", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    rows = orjson.loads(out.read_bytes())
+    names = [row["name"] for row in rows]
+    for expected in ("pipeline vs seed loop", "pipeline vs hand loop", "loopback", "memory", "concurrent streams", "p99", "slow consumer"):
+        assert any(expected in name for name in names), expected
+    assert all(row["ratio"] >= 0 for row in rows)
+    assert "PASS" in result.stdout or "FAIL" in result.stdout
+    assert "in memory" in result.stderr  # progress is shown while it runs
