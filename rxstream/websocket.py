@@ -8,12 +8,10 @@ transport once ``max_queue`` frames wait, TCP's window closes and the peer's sen
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from reactivex import Observable, abc
@@ -26,62 +24,33 @@ from websockets.protocol import Event
 from . import operators as rxo
 from .errors import (
     AuthenticationError,
-    ConnectionLostError,
     FrameTooLargeError,
     IncompleteStreamError,
     RateLimitedError,
     StreamError,
-    StreamTimeoutError,
-    TransportError,
 )
-from .flow import Demand, Resume, current_demand, current_resume, current_stats
-from .model import Response, Stats
+from .flow import Demand, current_demand, current_resume, current_stats
+from .model import Response
 from .operators.accumulate import Delta
 from .pipeline import pipeline
+from .recovery import (
+    RateLimiter,
+    Restart,
+    Session,
+    SourceOptions,
+    Token,
+    Watchdog,
+    retry_after,
+)
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sources import to_async_iterable
 from .stage import fuse
 from .store import ContextStore
 from .transcript import Transcript
 
-Token = str | Callable[[], str | Awaitable[str]] | None
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 CLOSE_TIMEOUT = 10.0  # the protocol: the server closes within 10 s after the final chunk
-
-
-def endpoint_of(uri: str) -> str:
-    """The URI as errors show it: no credentials, no query string."""
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-async def resolve_token(token: Token) -> str | None:
-    """The token for the next connection: a callable is called again each time (re-authentication)."""
-    if token is None or isinstance(token, str):
-        return token
-    value = token()
-    return await value if inspect.isawaitable(value) else value
-
-
-class RateLimiter:
-    """Spaces connection attempts at least ``1 / rate`` seconds apart, on ``clock``."""
-
-    def __init__(self, rate: float, clock: Clock) -> None:
-        if rate <= 0:
-            raise ValueError("rate_limit must be positive")
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.next_allowed = float("-inf")
-
-    async def acquire(self) -> None:
-        now = self.clock.monotonic()
-        if self.next_allowed > now:
-            await self.clock.sleep(self.next_allowed - now)
-            now = self.next_allowed
-        self.next_allowed = now + self.interval
 
 
 class PushConnection(ClientConnection):
@@ -159,82 +128,14 @@ class PushConnection(ClientConnection):
         self.reading = reading
 
 
-class _Restart(Exception):
-    """Reorder asked for the stream again from an index (a gap it cannot close)."""
+class _Session(Session[bytes]):
+    """A WebSocket subscription: connects, pushes frames while there is demand, reconnects on failure."""
 
-
-class _Session:
-    """One subscription: connects, reads frames while there is demand, reconnects on failure."""
-
-    def __init__(
-        self,
-        observer: abc.ObserverBase[bytes],
-        uri: str,
-        options: _Options,
-        demand: Demand | None,
-        stats: Stats,
-        resume: Resume,
-    ) -> None:
-        self.observer = observer
-        self.uri = uri
-        self.endpoint = endpoint_of(uri)
-        self.options = options
-        self.demand = demand
-        self.stats = stats
-        self.resume = resume
-        self.delays = list(options.retry.delays())
-        self.failures = 0  # consecutive tries that made no progress
-        self.disposed = False
-        self.emitting = False
-        self.restart_requested = False
-        self.timed_out = False
-        self.frames = 0
-        self.task: asyncio.Task[None] | None = None
-        resume.restart = self.request_restart
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.task = loop.create_task(self.run())
-
-    def dispose(self) -> None:
-        self.disposed = True
-        if self.resume.restart == self.request_restart:
-            self.resume.restart = None
-        # From inside on_next (reorder completing on the final chunk) the loop sees the flag
-        # and closes politely; from outside, the pending read is cancelled.
-        if self.task is not None and not self.emitting:
-            self.task.cancel()
-
-    def request_restart(self, index: int) -> bool:
-        if self.disposed or self.failures >= len(self.delays):
-            return False
-        self.restart_requested = True
-        return True
-
-    async def run(self) -> None:
-        try:
-            await self.stream()
-        except asyncio.CancelledError:
-            if self.timed_out:
-                self.observer.on_error(StreamTimeoutError(self.endpoint, self.options.stream_timeout))
-            return
-        except StreamError as error:
-            self.observer.on_error(error)
-            return
-        except Exception as error:  # a bug below us still ends the stream, typed and with its cause
-            failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {error}")
-            failure.__cause__ = error
-            self.observer.on_error(failure)
-            return
-        if not self.disposed:
-            self.observer.on_completed()
-
-    # -- the loop --------------------------------------------------------------------------
+    options: _Options
 
     async def stream(self) -> None:
         while not self.disposed:
-            position = self.resume.position() if self.resume.position is not None else 0
+            position = self.position()
             connection = await self.connect()
             detail: str | None = None
             try:
@@ -242,7 +143,7 @@ class _Session:
                 await self.read(connection)
             except ConnectionClosed as closed:
                 detail = self.why_closed(closed)
-            except _Restart:
+            except Restart:
                 detail = "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again"
             finally:
                 await close(connection)
@@ -258,10 +159,7 @@ class _Session:
         options = self.options
         while True:
             await options.limiter.acquire()
-            headers = {"Accept": "application/json-stream", **(options.headers or {})}
-            token = await resolve_token(options.token)
-            if token is not None:
-                headers["Authorization"] = f"Bearer {token}"
+            headers = await self.request_headers("application/json-stream")
             try:
                 connection = await connect(
                     self.uri,
@@ -281,7 +179,7 @@ class _Session:
                     await self.back_off(f"HTTP {status} at the handshake", False)
                     continue
                 if self.failures >= len(self.delays):
-                    raise RateLimitedError(self.endpoint, self.failures + 1, _retry_after(error)) from None
+                    raise RateLimitedError(self.endpoint, self.failures + 1, retry_after(error.response.headers.get("Retry-After"))) from None
                 await self.back_off("429 Too Many Requests", False)
             except (TimeoutError, OSError, InvalidHandshake) as error:
                 await self.back_off(f"cannot connect: {error}", False)
@@ -312,7 +210,7 @@ class _Session:
                 stop.set_result(None)
 
         closed = asyncio.ensure_future(connection.wait_closed())
-        watchdog = _Watchdog(self, loop)
+        watchdog = Watchdog(self, loop)
         connection.attach(push, self.demand)
         try:
             await asyncio.wait((stop, closed), return_when=asyncio.FIRST_COMPLETED)
@@ -321,7 +219,7 @@ class _Session:
             closed.cancel()
             connection.detach()
         if self.restart_requested:
-            raise _Restart
+            raise Restart
         if not self.disposed:
             raise connection.protocol.close_exc
 
@@ -337,71 +235,18 @@ class _Session:
             return None if self.resume.position is None else "the server closed before the final chunk"
         return f"connection lost (close code {received.code if received else 1006})"
 
-    async def back_off(self, detail: str, progressed: bool) -> None:
-        if progressed:
-            self.failures = 0
-        if self.failures >= len(self.delays):
-            raise ConnectionLostError(self.endpoint, detail, self.failures + 1)
-        delay = self.delays[self.failures]
-        self.failures += 1
-        self.stats.retries += 1
-        await self.options.clock.sleep(delay)
-
-
-
-class _Watchdog:
-    """Ends the stream if no frame arrives for ``stream_timeout`` seconds while there is demand.
-
-    A timer checked once a period rather than a timeout around each read: it costs
-    nothing per frame.
-    """
-
-    def __init__(self, session: _Session, loop: asyncio.AbstractEventLoop) -> None:
-        self.session = session
-        self.loop = loop
-        self.frames_then = session.frames
-        self.handle = loop.call_later(session.options.stream_timeout, self.check)
-
-    def check(self) -> None:
-        session = self.session
-        held_back = session.demand is not None and not session.demand.ready
-        if session.frames == self.frames_then and not held_back and session.task is not None:
-            session.timed_out = True
-            session.task.cancel()
-            return
-        self.frames_then = session.frames
-        self.handle = self.loop.call_later(session.options.stream_timeout, self.check)
-
-    def cancel(self) -> None:
-        self.handle.cancel()
-
-
 async def close(connection: PushConnection) -> None:
     """Close politely: read again (the transport may be paused by demand) so the closing handshake completes."""
     connection.detach()
     await connection.close()
 
 
-def _retry_after(error: InvalidStatus) -> float | None:
-    value = error.response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
-class _Options:
-    """from_websocket's settings, shared by every subscription (and so its rate limiter)."""
+class _Options(SourceOptions):
+    """from_websocket's settings."""
 
-    token: Token = field(repr=False)  # never in a repr
-    headers: dict[str, str] | None
     request: dict[str, Any] | None
     max_size: int
-    stream_timeout: float
-    retry: RetryPolicy
-    clock: Clock
-    limiter: RateLimiter
 
 
 def from_websocket(
