@@ -25,6 +25,8 @@ from .model import Chunk, Part, Response, Stats
 from .pipeline import pipeline
 from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
+from .sse import SSEDecoder, SSEEvent
+from .sse_source import chat_request, from_sse, sse_pipeline, stream_sse
 from .stage import Link, Operator, Stage, fuse
 from .store import ContextStore, SQLiteStore, Turn
 from .transcript import Transcript
@@ -63,7 +65,13 @@ __all__ = [
     "Transcript",
     "VirtualClock",
     "from_async_iterable",
+    "chat_request",
     "from_frames",
+    "from_sse",
+    "sse_pipeline",
+    "stream_sse",
+    "SSEDecoder",
+    "SSEEvent",
     "from_websocket",
     "fuse",
     "pipeline",

@@ -163,17 +163,16 @@ class Session(Generic[_T]):
         """The next index reorder needs, or 0 without a reorder stage."""
         return self.resume.position() if self.resume.position is not None else 0
 
-    async def back_off(self, detail: str, progressed: bool) -> None:
+    async def back_off(self, detail: str, progressed: bool, delay: float | None = None) -> None:
+        """Wait before the next try (``delay``, say a Retry-After, or the policy's), or give up."""
         if progressed:
             self.failures = 0
         if self.failures >= len(self.delays):
             raise ConnectionLostError(self.endpoint, detail, self.failures + 1)
-        delay = self.delays[self.failures]
+        wait = self.delays[self.failures] if delay is None else delay
         self.failures += 1
         self.stats.retries += 1
-        await self.options.clock.sleep(delay)
-
-
+        await self.options.clock.sleep(wait)
 
 
 class Watchdog:

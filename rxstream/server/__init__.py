@@ -2,6 +2,7 @@
 
 from .content import generate, load, split
 from .faults import Faults, Send, plan
+from .sse import ReferenceSSEServer
 from .websocket import ReferenceServer, ServerStats
 
-__all__ = ["Faults", "ReferenceServer", "Send", "ServerStats", "generate", "load", "plan", "split"]
+__all__ = ["Faults", "ReferenceSSEServer", "ReferenceServer", "Send", "ServerStats", "generate", "load", "plan", "split"]

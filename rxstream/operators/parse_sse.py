@@ -1,0 +1,100 @@
+"""parse_sse: OpenAI-compatible chat-completion events into ``Chunk``s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from reactivex import abc
+
+from ..errors import FrameError
+from ..model import Chunk
+from ..sse import SSEEvent
+from ..stage import Link, Operator, Stage
+
+
+class ParseSSEStage(Stage[SSEEvent, Chunk]):
+    def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link, choice: int) -> None:
+        super().__init__(downstream, link)
+        self.choice = choice
+        self.events = 0
+        self.next_index = 0  # the running index, for streams whose event ids are not numbers
+        self.finish_reason: str | None = None
+        self.done = False
+
+    def on_next(self, event: SSEEvent) -> None:
+        if self.stopped or event.event != "message":
+            return  # other event types (an Anthropic ping, say) are not chat-completion chunks
+        self.events += 1
+        stats = self.link.stats
+        stats.bytes += len(event.data.encode())
+        index = int(event.id) if event.id is not None and event.id.isdigit() else self.next_index
+        self.next_index = index + 1
+        if event.data == "[DONE]":
+            self.done = True
+            self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
+            return
+        try:
+            chunk = self.decode(index, orjson.loads(event.data))
+        except orjson.JSONDecodeError as error:
+            self.fail(FrameError(event.data, f"invalid JSON ({error})", number=self.events))
+            return
+        except (ValueError, TypeError, LookupError) as error:
+            self.fail(FrameError(event.data, str(error), number=self.events))
+            return
+        if chunk is None:
+            self.next_index = index  # nothing for this choice: the index stays free
+        else:
+            self.deliver(chunk)
+
+    def decode(self, index: int, message: Any) -> Chunk | None:
+        if type(message) is not dict:
+            raise ValueError("the event is not a JSON object")
+        if "error" in message:
+            raise ValueError(f"the server reported an error: {message['error']!r:.200}")
+        choices = message.get("choices")
+        if type(choices) is not list:
+            raise ValueError("field 'choices' is missing or not a list")
+        usage = message.get("usage")
+        if usage is not None and type(usage) is not dict:
+            raise ValueError("field 'usage' must be an object")
+        for choice in choices:
+            if type(choice) is not dict or choice.get("index", 0) != self.choice:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content") or ""
+            reasoning = delta.get("reasoning_content") or None
+            finish_reason = choice.get("finish_reason")
+            if type(content) is not str or (reasoning is not None and type(reasoning) is not str):
+                raise ValueError("fields 'delta.content' and 'delta.reasoning_content' must be strings")
+            if finish_reason is not None:
+                self.finish_reason = finish_reason
+            if content or reasoning or finish_reason or usage:
+                return Chunk(index, content, False, message.get("created"), reasoning=reasoning, finish_reason=finish_reason, usage=usage)
+            return None
+        return Chunk(index, "", False, usage=usage) if usage else None
+
+    def deliver(self, chunk: Chunk) -> None:
+        self.link.stats.chunks += 1
+        self.emit(chunk)
+
+    def on_completed(self) -> None:
+        # Some compatible servers end the body right after the finish reason, without [DONE].
+        if not self.done and self.finish_reason is not None and not self.stopped:
+            self.done = True
+            self.deliver(Chunk(self.next_index, "", True, finish_reason=self.finish_reason))
+        self.complete()
+
+
+def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
+    """OpenAI-compatible ``chat.completion.chunk`` events (from ``from_sse``) into ``Chunk``s.
+
+    Text comes from choice ``choice``'s ``delta.content``, reasoning from
+    ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), and
+    ``finish_reason`` and ``usage`` ride on the chunks into the ``Response``. ``[DONE]`` is
+    the final chunk; a body that ends right after a finish reason is taken as final too.
+    A chunk's index is the event's ``id`` when that is a number (the reference server's,
+    which lets reorder and resumption work), else a running count of the events that
+    carry something for this choice. A malformed event is a ``FrameError``.
+    """
+    return Operator(lambda downstream, link: ParseSSEStage(downstream, link, choice))
