@@ -112,6 +112,7 @@ class _Session(Session[SSEEvent]):
         return "the body ended before the final chunk", None
 
     async def read(self, response: httpx.Response, skip: int) -> None:
+        self.restart_requested = False
         decoder = SSEDecoder()
         on_next = self.observer.on_next
         demand = self.demand
@@ -123,6 +124,8 @@ class _Session(Session[SSEEvent]):
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
                 for event in events:
+                    if len(event.data) > self.options.max_size:
+                        raise FrameTooLargeError(self.endpoint, self.options.max_size)
                     if event.id is not None:
                         self.last_event_id = event.id
                         self.numeric_ids = event.id.isdigit()

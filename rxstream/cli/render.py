@@ -15,14 +15,14 @@ from ..model import Response, Stats
 from ..operators.accumulate import Delta
 
 
-def live_pipeline(out: TextIO = sys.stdout, *, window: int = 64) -> list[Callable[[Any], Any]]:
-    """The five operators, with the text written to ``out`` as each delta arrives."""
+def live_pipeline(out: TextIO = sys.stdout, *, parse: Callable[[Any], Any] | None = None) -> list[Callable[[Any], Any]]:
+    """The five operators (``parse`` for another format), with the text written to ``out`` as each delta arrives."""
 
     def show(delta: Delta) -> None:
         out.write(delta.text)
         out.flush()
 
-    return [rxo.parse(), rxo.reorder(window), rxo.backpressure_buffer(), rxo.accumulate(), ops.do_action(show), rxo.finalize()]
+    return [parse or rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), ops.do_action(show), rxo.finalize()]
 
 
 def stats_table(stats: Stats) -> str:

@@ -1,0 +1,234 @@
+"""OpenAI-compatible SSE: the decoder, parse_sse on recorded real streams, and from_sse against the faulty endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reactivex import operators as ops
+
+import rxstream
+from rxstream import operators as rxo
+from rxstream.server import Faults, ReferenceSSEServer, generate
+from rxstream.sse import SSEDecoder, SSEEvent
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
+TOKEN = "sse-token"
+TEXT = generate(1500, seed=11)
+PLAIN = (
+    "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, "
+    "I recommend checking a reliable weather website or a weather app."
+)
+
+
+def decode(raw: bytes, cuts: list[int] | None = None) -> list[SSEEvent]:
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    start = 0
+    for cut in sorted(cuts or []) + [len(raw)]:
+        events += decoder.feed(raw[start:cut])
+        start = cut
+    return events
+
+
+def test_decoder_follows_the_spec() -> None:
+    raw = b"\xef\xbb\xbf: comment\r\nevent: greet\r\ndata: a\r\ndata:  b\r\nid: 7\r\nretry: 30\r\n\r\ndata: c\rdata\r\rdata: no blank line at the end"
+    assert decode(raw) == [SSEEvent("a\n b", "greet", "7", 30), SSEEvent("c\n", "message", "7", None)]
+
+
+@given(st.data())
+def test_any_split_into_reads_parses_to_the_same_events(data: st.DataObject) -> None:
+    lines = data.draw(st.lists(st.sampled_from(["data: {\"x\": 1}", "data: é中", ": ping", "id: 3", "event: e", "", "data:", "data: [DONE]"]), max_size=30))
+    ending = data.draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    raw = "".join(line + ending for line in lines).encode()
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
+    assert decode(raw, cuts) == decode(raw)
+
+
+@given(st.lists(st.integers(0, 8000), max_size=12), st.sampled_from([b"\n", b"\r\n"]))
+def test_a_recorded_stream_split_anywhere_gives_the_same_chunks(cuts: list[int], ending: bytes) -> None:
+    raw = (FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes().replace(b"\n", ending)
+    assert decode(raw, cuts) == decode(raw)
+
+
+async def through(events: list[SSEEvent], choice: int = 0) -> rxstream.Response:
+    response: rxstream.Response = await rxstream.from_frames(events).pipe(rxstream.sse_pipeline(choice=choice))
+    return response
+
+
+@needs_fixtures
+async def test_recorded_plain_text_stream() -> None:
+    response = await through(decode((FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()))
+    assert response.text == PLAIN and response.complete and response.finish_reason == "stop"
+    assert response.stats.usage is not None and (response.stats.usage["prompt_tokens"], response.stats.usage["completion_tokens"], response.stats.usage["total_tokens"]) == (14, 30, 44)
+    assert response.reasoning == ""
+
+
+@needs_fixtures
+@pytest.mark.parametrize(("choice", "temperature"), [(0, 65), (1, 61), (2, 59)])
+async def test_recorded_interleaved_choices(choice: int, temperature: int) -> None:
+    response = await through(decode((FIXTURES / "openai-python" / "chat-completions-n3-interleaved-choices.sse").read_bytes()), choice)
+    assert response.text == f'{{"city":"San Francisco","temperature":{temperature},"units":"f"}}'
+    assert response.stats.usage is not None and response.stats.usage["total_tokens"] == 121
+
+
+@needs_fixtures
+async def test_recorded_stream_served_over_http() -> None:
+    raw = (FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+        for i in range(0, len(raw), 100):  # in pieces, as a network delivers it
+            writer.write(raw[i : i + 100])
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+        response = await rxstream.stream_sse(url, json=rxstream.chat_request("gpt-4o", "weather?"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert response.text == PLAIN and response.finish_reason == "stop"
+
+
+def reference(faults: str = "", **options: Any) -> ReferenceSSEServer:
+    return ReferenceSSEServer(options.pop("text", TEXT), chunk_size=options.pop("chunk_size", 12), token=TOKEN, faults=Faults.parse(faults), **options)
+
+
+def client(**options: Any) -> dict[str, Any]:
+    return {"token": TOKEN, "json": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
+
+
+async def piped(url: str, **options: Any) -> tuple[rxstream.Response, list[int]]:
+    seen: list[int] = []
+    response = await rxstream.from_sse(url, **options).pipe(
+        rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(), ops.do_action(lambda c: seen.append(c.index)), rxo.accumulate(), rxo.finalize()
+    )
+    return response, seen
+
+
+@pytest.mark.parametrize(
+    ("faults", "retries"),
+    [
+        ("", 0),
+        ("reorder=6,seed=1", 0),
+        ("duplicate=0.4,seed=2", 0),
+        ("delay=0.0005,jitter=0.001", 0),
+        ("drop=2,seed=3", 1),
+        ("abort_after=30", 1),
+        ("reject_first=2", 2),
+        ("reorder=4,duplicate=0.2,drop=1,abort_after=60,seed=4", 1),
+    ],
+)
+async def test_faults_reassemble_exactly_once(faults: str, retries: int) -> None:
+    async with reference(faults, reasoning="first I think, 然后我想") as server:
+        response, seen = await piped(server.url, **client())
+    assert response.text == TEXT and response.reasoning == "first I think, 然后我想" and response.complete
+    assert seen == list(range(server.count + 2))  # content, usage and [DONE]: every index once, in order
+    assert response.stats.retries == retries and response.stats.usage is not None
+
+
+async def test_last_event_id_resumes_where_reorder_needs() -> None:
+    async with reference("abort_after=40") as server:
+        response, _ = await piped(server.url, **client())
+    assert response.text == TEXT and server.stats.resumed_from == 40 and response.stats.duplicates == 0
+
+
+async def test_reasoning_is_kept_apart() -> None:
+    async with reference(text="The answer is 4.", reasoning="2 + 2: add them.") as server:
+        response = await rxstream.stream_sse(server.url, **client())
+    assert response.text == "The answer is 4." and response.reasoning == "2 + 2: add them."
+    assert [part.kind for part in response.parts] == ["reasoning", "text"]
+
+
+async def test_retry_after_is_honoured_and_the_schedule_is_kept() -> None:
+    clock = rxstream.VirtualClock()
+    async with reference("reject_first=2") as server:
+        await rxstream.stream_sse(server.url, **client(clock=clock))
+    assert clock.sleeps == [1.0, 1.0]  # the server's Retry-After: 1, not the policy's 1, 2
+
+
+async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_deterministic() -> None:
+    async with reference("abort_after=20", ids=False) as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client())
+        assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
+        assert "no id to resume from" in str(caught.value.__cause__)
+        assert caught.value.partial.text == TEXT[: 20 * 12]
+    async with reference("abort_after=20", ids=False) as server:
+        response, seen = await piped(server.url, **client(replay="deterministic"))
+    assert response.text == TEXT and seen == list(range(server.count + 2))
+
+
+async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
+    async with reference() as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client(token="sk-secret-value"))
+    assert isinstance(caught.value.__cause__, rxstream.AuthenticationError)
+    assert "sk-secret-value" not in str(caught.value) + repr(caught.value.__cause__)
+
+
+async def test_malformed_event_is_a_frame_error_with_the_prefix() -> None:
+    async with reference("malformed_at=15") as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client())
+    assert isinstance(caught.value.__cause__, rxstream.FrameError) and caught.value.partial.text == TEXT[: 15 * 12]
+
+
+async def test_oversize_event_ends_the_stream() -> None:
+    async with reference("oversize_at=10,oversize_bytes=100000") as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client(max_size=65536))
+    assert isinstance(caught.value.__cause__, rxstream.FrameTooLargeError) and caught.value.partial.text == TEXT[: 10 * 12]
+
+
+async def test_stall_times_out() -> None:
+    async with reference("stall_after=5") as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client(stream_timeout=0.2))
+    assert isinstance(caught.value.__cause__, rxstream.StreamTimeoutError) and caught.value.partial.text == TEXT[: 5 * 12]
+
+
+async def test_lost_for_good() -> None:
+    async with reference("abort_after=0,repeat=0") as server:
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await rxstream.stream_sse(server.url, **client())
+    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError) and caught.value.partial.stats.retries == 3
+    assert caught.value.partial.text == "" and server.stats.connections == 4
+
+
+async def test_a_full_buffer_stops_reading_the_body() -> None:
+    async with reference(text="y" * 16_000_000, chunk_size=4000) as server:  # more than the socket buffers hold
+        iterator = rxstream.to_async_iterable(rxstream.from_sse(server.url, **client()).pipe(rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(3)))
+        first = [await anext(iterator) for _ in range(2)]
+        for _ in range(50):
+            await asyncio.sleep(0.005)
+        assert [c.index for c in first] == [0, 1] and server.stats.frames_sent < 2000
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+
+async def test_connect_sse_from_the_command_line() -> None:
+    import os
+    import sys
+
+    async with reference(text="hello from the command line", reasoning="hmm") as server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rxstream", "connect", server.url, "--sse", "--model", "m", "--prompt", "hi",
+            "--token-env", "SSE_TOKEN", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "SSE_TOKEN": TOKEN},
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err
+    import orjson
+
+    document = orjson.loads(out)
+    assert document["text"] == "hello from the command line" and document["reasoning"] == "hmm"
+    assert document["stats"]["usage"]["total_tokens"] > 0
