@@ -99,8 +99,9 @@ async def timed_stream(uri: str, latencies: list[float]) -> int:
 
 
 async def scale(streams: int, frames_each: int) -> list[Result]:
-    progress(f"scale: 1 stream of {frames_each * streams // 10:,} frames, then {streams} concurrent of {frames_each}")
-    async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(frames_each * streams // 10 * 64, 64) as big:
+    single = frames_each * streams // 5
+    progress(f"scale: 1 stream of {single:,} frames, then {streams} concurrent of {frames_each}")
+    async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(single * 64, 64) as big:
         started = time.perf_counter()
         one = await full_pipeline(big.uri) / (time.perf_counter() - started)
         latencies: list[float] = []

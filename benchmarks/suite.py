@@ -13,7 +13,7 @@ import orjson
 from . import in_memory, loopback, memory
 from .measure import Result
 
-FULL = {"frames": 200_000, "repetitions": 5, "loopback": 200_000, "streams": 1000, "frames_each": 200, "response": 15_000_000, "held_back": 100_000}
+FULL = {"frames": 200_000, "repetitions": 5, "loopback": 200_000, "streams": 1000, "frames_each": 500, "response": 15_000_000, "held_back": 100_000}
 QUICK = {"frames": 2_000, "repetitions": 1, "loopback": 2_000, "streams": 20, "frames_each": 20, "response": 200_000, "held_back": 2_000}
 
 

@@ -86,7 +86,12 @@ class Transcript:
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        text, reasoning = self.text, self.reasoning
+        return self._parts(self.text)
+
+    def _parts(self, text: str) -> tuple[Part, ...]:
+        if not self._marks:
+            return (Part("text", text),) if text else ()
+        reasoning = self.reasoning
         reasoning_ends = [m[2] for m in self._marks if m[1] == "reasoning"][1:] + [len(reasoning)]
         parts: list[Part] = []
         start = 0
@@ -105,4 +110,5 @@ class Transcript:
     def response(self, complete: bool, stats: Stats) -> Response:
         if self.usage is not None:
             stats.usage = dict(self.usage)
-        return Response(self.text, complete, self.chunks, self.parts, stats, self.reasoning, self.finish_reason)
+        text = self.text  # joined once: a 15 MB response must not be copied twice more for its parts
+        return Response(text, complete, self.chunks, self._parts(text), stats, self.reasoning, self.finish_reason)
