@@ -24,6 +24,11 @@ class Chunk(NamedTuple):
     finish_reason: str | None = None  # why the sender stopped, where it says (OpenAI-style streams)
     usage: Mapping[str, Any] | None = None  # token counts, where the sender reports them
 
+    @property
+    def plain(self) -> bool:
+        """Text only, and not the last: what most chunks are, and what the pipeline's express lane takes."""
+        return not self.is_final and self[4:] == PLAIN_TAIL
+
     def same_content(self, other: Chunk) -> bool:
         """Whether ``other`` carries the same content; a resend may differ in timestamp only."""
         return (
@@ -35,6 +40,8 @@ class Chunk(NamedTuple):
             and self.reasoning == other.reasoning
         )
 
+
+PLAIN_TAIL = (None,) * 5  # text, image_url, reasoning, finish_reason, usage: all absent
 
 PartKind = Literal["text", "image", "reasoning"]
 

@@ -98,15 +98,22 @@ class Operator(Generic[_In, _Out]):
         ) -> abc.DisposableBase:
             link = Link(current_stats(), current_demand(), current_resume())
             head: abc.ObserverBase[Any] = observer
+            stages: list[Stage[Any, Any]] = []
             for factory in reversed(factories):
                 head = stage = factory(head, link)
+                stages.append(stage)
                 link.demand = stage.upstream_demand
+            self.connect(stages[::-1])
             link.upstream.disposable = subscribe_upstream(
                 source, head, scheduler, stats=link.stats, demand=link.demand, resume=link.resume
             )
             return link.upstream
 
         return Observable(subscribe)
+
+
+    def connect(self, stages: list[Stage[Any, Any]]) -> None:
+        """Called with each subscription's stages, in order, once built: a hook for a fused operator."""
 
 
 def fuse(*operators: Operator[Any, Any]) -> Operator[Any, Any]:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from reactivex import abc
 
-from ..model import Chunk
+from ..model import PLAIN_TAIL, Chunk
 from ..stage import Link, Operator, Stage
 from ..transcript import Transcript
 
@@ -30,7 +30,7 @@ class AccumulateStage(Stage[Chunk, Delta]):
     def on_next(self, chunk: Chunk) -> None:
         text = chunk.data if chunk.text is None else chunk.data + chunk.text
         transcript = self.transcript
-        if chunk.image_url is None and chunk.reasoning is None and chunk.finish_reason is None and chunk.usage is None:
+        if chunk[4:] == PLAIN_TAIL:  # Chunk.plain, less the is_final test this path does not need
             transcript.append(text)
         else:
             transcript.add(chunk, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -45,6 +46,8 @@ class ParseStage(Stage[Frame, Chunk]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link) -> None:
         super().__init__(downstream, link)
         self.frames = 0
+        # Set by rxstream.pipeline: takes a plain, in-order chunk's fields without a Chunk being built.
+        self.express: Callable[[int, str], bool] | None = None
 
     def on_next(self, frame: Frame) -> None:
         self.frames += 1
@@ -70,9 +73,8 @@ class ParseStage(Stage[Frame, Chunk]):
             )
         except (LookupError, TypeError, AttributeError):
             common = False
-        if common:
-            chunk = _new_chunk(Chunk, (index, data, is_final, timestamp, None, None, None, None, None))
-        else:
+        chunk: Chunk | None = None
+        if not common:
             try:
                 chunk = decode_chunk(message)
             except ValueError as error:
@@ -82,6 +84,10 @@ class ParseStage(Stage[Frame, Chunk]):
         stats.chunks += 1
         # str.isascii is O(1) in CPython: only non-ASCII text frames pay for encoding to count bytes
         stats.bytes += len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
+        if chunk is None:
+            if not is_final and self.express is not None and self.express(index, data):
+                return
+            chunk = _new_chunk(Chunk, (index, data, is_final, timestamp, None, None, None, None, None))
         self.emit(chunk)
 
 

@@ -18,8 +18,9 @@ class ReorderStage(Stage[Chunk, Chunk]):
         self.held: dict[int, Chunk] = {}
         # The last `window` chunks delivered, by index modulo window: enough to tell a resent
         # duplicate from a conflicting one without keeping the whole stream. It grows as
-        # chunks are delivered, so a huge window costs nothing up front.
-        self.delivered: list[Chunk] = []
+        # chunks are delivered, so a huge window costs nothing up front. A plain chunk the
+        # pipeline's express lane delivered is kept as its data alone.
+        self.delivered: list[Chunk | str] = []
         link.resume.position = lambda: self.next_index
 
     def on_next(self, chunk: Chunk) -> None:
@@ -38,18 +39,25 @@ class ReorderStage(Stage[Chunk, Chunk]):
             self.hold(chunk)
 
     def deliver(self, chunk: Chunk) -> None:
-        index = chunk.index
-        if index < self.window:
-            self.delivered.append(chunk)
-        else:
-            self.delivered[index % self.window] = chunk
-        self.next_index += 1
+        self.record(chunk.index, chunk)
         self.emit(chunk)
         if chunk.is_final:
             self.complete()
 
-    def drop_duplicate(self, chunk: Chunk, earlier: Chunk | None) -> None:
-        if earlier is not None and not earlier.same_content(chunk):
+    def record(self, index: int, delivered: Chunk | str) -> None:
+        """Note chunk ``index`` as delivered (the express lane passes a plain chunk's data)."""
+        if index < self.window:
+            self.delivered.append(delivered)
+        else:
+            self.delivered[index % self.window] = delivered
+        self.next_index = index + 1
+
+    def drop_duplicate(self, chunk: Chunk, earlier: Chunk | str | None) -> None:
+        if isinstance(earlier, str):
+            same = chunk.plain and chunk.data == earlier
+        else:
+            same = earlier is None or earlier.same_content(chunk)
+        if not same:
             self.fail(InvalidChunkError(self.next_index, chunk.index, "it repeats an index with different content"))
             return
         self.link.stats.duplicates += 1
