@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -15,18 +16,19 @@ from rxstream.server import Faults, ReferenceServer, generate
 TOKEN = "cli-token"
 
 
-def rxstream_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def rxstream_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rxstream", *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=60,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
-def test_demo_exits_zero_and_prints_the_text() -> None:
-    result = rxstream_cli("demo", "--size", "600", "--delay", "0", "--seed", "3")
+def test_demo_exits_zero_and_prints_the_text(tmp_path: Path) -> None:
+    result = rxstream_cli("demo", "--size", "600", "--delay", "0", "--seed", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert generate(600, seed=3) in result.stdout
     assert "retries" in result.stdout and "reordered" in result.stdout
