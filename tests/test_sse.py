@@ -78,6 +78,53 @@ async def test_recorded_interleaved_choices(choice: int, temperature: int) -> No
 
 
 @needs_fixtures
+@pytest.mark.parametrize(
+    ("fixture", "text", "finish_reason", "output_tokens"),
+    [
+        ("basic_response.txt", "Hello there!", "end_turn", 6),
+        (
+            "incomplete_partial_json_response.txt",
+            "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a file called "
+            "taxes.txt. Let me do that for you now.",
+            "max_tokens",
+            124,
+        ),
+    ],
+)
+async def test_recorded_anthropic_streams(fixture: str, text: str, finish_reason: str, output_tokens: int) -> None:
+    # These recordings end without the blank line that would dispatch message_stop, so the
+    # stream ends right after the stop reason: that counts as final.
+    response = await through(decode((FIXTURES / "anthropic-sdk-python" / fixture).read_bytes()))
+    assert response.text == text and response.complete and response.finish_reason == finish_reason
+    assert response.stats.usage == {"output_tokens": output_tokens}
+
+
+async def test_5xx_is_retried() -> None:
+    attempts = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        attempts.append(1)
+        if len(attempts) == 1:
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+            writer.write(b'data: {"choices": [{"index": 0, "delta": {"content": "back"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    clock = rxstream.VirtualClock()
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+        response = await rxstream.stream_sse(url, json={}, clock=clock)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert response.text == "back" and response.stats.retries == 1 and clock.sleeps == [1.0]
+
+
+@needs_fixtures
 async def test_recorded_stream_served_over_http() -> None:
     raw = (FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()
 

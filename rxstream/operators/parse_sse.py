@@ -12,6 +12,10 @@ from ..model import Chunk
 from ..sse import SSEEvent
 from ..stage import Link, Operator, Stage
 
+# The event types that can carry a chunk: OpenAI-compatible servers send only "message"
+# (no event field); Anthropic names each event.
+CHUNK_EVENTS = frozenset({"message", "content_block_delta", "message_delta", "message_stop", "error"})
+
 
 class ParseSSEStage(Stage[SSEEvent, Chunk]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link, choice: int) -> None:
@@ -23,8 +27,8 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.done = False
 
     def on_next(self, event: SSEEvent) -> None:
-        if self.stopped or event.event != "message":
-            return  # other event types (an Anthropic ping, say) are not chat-completion chunks
+        if self.stopped or event.event not in CHUNK_EVENTS:
+            return  # keep-alives (an Anthropic ping) and events that carry no text
         self.events += 1
         stats = self.link.stats
         stats.bytes += len(event.data.encode())
@@ -50,6 +54,8 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
     def decode(self, index: int, message: Any) -> Chunk | None:
         if type(message) is not dict:
             raise ValueError("the event is not a JSON object")
+        if "type" in message and "choices" not in message:
+            return self.decode_anthropic(index, message)
         if "error" in message:
             raise ValueError(f"the server reported an error: {message['error']!r:.200}")
         choices = message.get("choices")
@@ -74,6 +80,25 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             return None
         return Chunk(index, "", False, usage=usage) if usage else None
 
+    def decode_anthropic(self, index: int, message: dict[str, Any]) -> Chunk | None:
+        """Anthropic's Messages stream, the other format in common use: block ``choice``'s deltas."""
+        kind = message["type"]
+        if kind == "error":
+            raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
+        if kind == "content_block_delta" and message.get("index") == self.choice:
+            delta = message["delta"]
+            if delta.get("type") == "text_delta":
+                return Chunk(index, delta["text"])
+            if delta.get("type") == "thinking_delta":
+                return Chunk(index, "", reasoning=delta["thinking"])
+        elif kind == "message_delta":
+            self.finish_reason = message["delta"].get("stop_reason")
+            return Chunk(index, "", finish_reason=self.finish_reason, usage=message.get("usage"))
+        elif kind == "message_stop":
+            self.done = True
+            return Chunk(index, "", True, finish_reason=self.finish_reason)
+        return None
+
     def deliver(self, chunk: Chunk) -> None:
         self.link.stats.chunks += 1
         self.emit(chunk)
@@ -88,6 +113,10 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
 
 def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
     """OpenAI-compatible ``chat.completion.chunk`` events (from ``from_sse``) into ``Chunk``s.
+
+    Anthropic's Messages stream is understood too: ``text_delta`` and ``thinking_delta`` of
+    content block ``choice``, ``stop_reason`` and ``usage`` from ``message_delta``, and
+    ``message_stop`` as the final chunk.
 
     Text comes from choice ``choice``'s ``delta.content``, reasoning from
     ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), and
