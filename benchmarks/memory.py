@@ -19,7 +19,13 @@ CHUNK = 1024  # characters per chunk: a response of 15 MB arrives in ~15,000 fra
 
 
 def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """The process's peak resident size, from /proc: VmHWM starts afresh at exec, whereas
+    getrusage's ru_maxrss keeps the forking parent's peak, which would hide the child's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def current_rss() -> int:
