@@ -5,22 +5,28 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-_WORDS = (
-    "stream chunk reorder window buffer demand socket frame final index partial response token "
-    "latency backpressure observable operator 数据 流 顺序 窗口 缓冲 响应 分块 重连 背压 最终"
-).split()
+_SENTENCES = (
+    "Chunks arrive out of order, twice, or not at all, and the pipeline puts them back.",
+    "数据块可能乱序、重复或丢失，流水线会把它们重新排好。",
+    "When the buffer is full, demand stops the socket and the server waits.",
+    "缓冲区满了，背压让套接字停止读取，服务器随之等待。",
+    "A dropped connection is resumed from the next index the reorder stage needs.",
+    "连接断开后，客户端从重排序阶段需要的下一个序号继续。",
+    "Every error says what went wrong, in which frame, and what to do next.",
+    "每个错误都说明出了什么问题、在哪一帧、以及下一步该怎么做。",
+)
 
 
 def generate(size: int, seed: int = 0) -> str:
-    """About ``size`` characters of mixed English and Chinese words, the same for the same seed."""
+    """About ``size`` characters of English and Chinese sentences, the same for the same seed."""
     rng = random.Random(seed)
-    words: list[str] = []
+    sentences: list[str] = []
     length = 0
     while length < size:
-        word = rng.choice(_WORDS)
-        words.append(word)
-        length += len(word) + 1
-    return " ".join(words)[:size]
+        sentence = rng.choice(_SENTENCES)
+        sentences.append(sentence)
+        length += len(sentence) + 1
+    return " ".join(sentences)[:size]
 
 
 def load(text: str | None = None, file: str | Path | None = None, size: int | None = None, seed: int = 0) -> str:
