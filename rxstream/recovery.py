@@ -151,6 +151,14 @@ class Session(Generic[_T]):
     async def stream(self) -> None:
         raise NotImplementedError
 
+    def emit(self, item: _T) -> None:
+        """Push one item downstream; ``dispose`` from inside it must not cancel the task mid-push."""
+        self.emitting = True
+        try:
+            self.observer.on_next(item)
+        finally:
+            self.emitting = False
+
     async def request_headers(self, accept: str) -> dict[str, str]:
         """The headers of the next request: ``Accept``, the caller's, and a fresh bearer token."""
         headers = {"Accept": accept, **(self.options.headers or {})}

@@ -114,7 +114,6 @@ class _Session(Session[SSEEvent]):
     async def read(self, response: httpx.Response, skip: int) -> None:
         self.restart_requested = False
         decoder = SSEDecoder()
-        on_next = self.observer.on_next
         demand = self.demand
         watchdog = Watchdog(self, asyncio.get_running_loop())
         try:
@@ -133,11 +132,7 @@ class _Session(Session[SSEEvent]):
                         skip -= 1  # replayed: delivered on an earlier try
                         continue
                     self.delivered += 1
-                    self.emitting = True
-                    try:
-                        on_next(event)
-                    finally:
-                        self.emitting = False
+                    self.emit(event)
                     if self.disposed:
                         return
                     if self.restart_requested:

@@ -194,17 +194,12 @@ class _Session(Session[bytes]):
     async def read(self, connection: PushConnection) -> None:
         """Push frames downstream until the connection closes (``ConnectionClosed``) or the subscription ends."""
         self.restart_requested = False
-        on_next = self.observer.on_next
         loop = asyncio.get_running_loop()
         stop: asyncio.Future[None] = loop.create_future()
 
         def push(frame: bytes) -> None:
             self.frames += 1
-            self.emitting = True
-            try:
-                on_next(frame)
-            finally:
-                self.emitting = False
+            self.emit(frame)
             if (self.restart_requested or self.disposed) and not stop.done():
                 connection.detach()
                 stop.set_result(None)

@@ -9,17 +9,14 @@ event per piece, each with ``id: <index>``, then a usage chunk and ``data: [DONE
 from __future__ import annotations
 
 import asyncio
-import hmac
-import time
-from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 
 import orjson
 
+from .admission import Admission, ServerStats
 from .content import split
 from .faults import Faults, Send, plan
-from .websocket import ServerStats
 
 MODEL = "rxstream-reference"
 
@@ -46,13 +43,12 @@ class ReferenceSSEServer:
     ) -> None:
         content = split(text, chunk_size) if isinstance(text, str) else list(text)
         thinking = split(reasoning, chunk_size) if reasoning else []
-        self.token = token
         self.faults = faults
-        self.qps = qps
         self.ids = ids
         self.host = host
         self.port = port
         self.stats = ServerStats()
+        self.admission = Admission(token, qps, faults.reject_first, self.stats)
         self.count = len(thinking) + len(content)
         self._events = [self._event(i, {"reasoning_content": piece}) for i, piece in enumerate(thinking)]
         self._events += [
@@ -62,7 +58,6 @@ class ReferenceSSEServer:
         usage = {"prompt_tokens": 7, "completion_tokens": self.count, "total_tokens": 7 + self.count}
         self._tail = self._frame(self.count, {"id": "chatcmpl-ref", "object": "chat.completion.chunk", "choices": [], "usage": usage})
         self._tail += self._frame(self.count + 1, "[DONE]")
-        self._recent: deque[float] = deque()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -120,17 +115,11 @@ class ReferenceSSEServer:
         method, path, _ = head[0].split(" ", 2)
         headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:] if line)}
         await reader.readexactly(int(headers.get("content-length", "0")))
-        self.stats.handshakes += 1
         if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
             return self._status(writer, "404 Not Found", b'{"error": "not found"}')
-        if self.token is not None and not hmac.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}"):
+        if not self.admission.authorized(headers.get("authorization")):
             return self._status(writer, "401 Unauthorized", b'{"error": "invalid bearer token"}')
-        now = time.monotonic()
-        while self._recent and now - self._recent[0] > 1.0:
-            self._recent.popleft()
-        self._recent.append(now)
-        if self.stats.handshakes <= self.faults.reject_first or len(self._recent) > self.qps:
-            self.stats.rejected += 1
+        if self.admission.rate_limited():
             return self._status(writer, "429 Too Many Requests", b'{"error": "rate limited"}', "Retry-After: 1\r\n")
         number = self.stats.connections
         self.stats.connections += 1

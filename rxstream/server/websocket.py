@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from .admission import Admission, ServerStats
 from .content import split
 from .faults import Faults, Send, plan
 
 POLICY_VIOLATION = 1008
 BATCH = 64  # frames written at once when no delay is asked for
 REQUEST_WAIT = 0.5  # how long a connection waits for an optional request message before streaming
-
-
-@dataclass(slots=True)
-class ServerStats:
-    """What the server saw, for tests and the demo."""
-
-    handshakes: int = 0
-    rejected: int = 0  # answered 429
-    connections: int = 0
-    frames_sent: int = 0
-    resumed_from: int = 0  # the last resume_from a request asked for
 
 
 class ReferenceServer:
@@ -59,15 +45,13 @@ class ReferenceServer:
         port: int = 0,
     ) -> None:
         self.pieces = split(text, chunk_size) if isinstance(text, str) else list(text)
-        self.token = token
         self.faults = faults
-        self.qps = qps
         self.resume = resume
         self.host = host
         self.port = port
         self.stats = ServerStats()
+        self.admission = Admission(token, qps, faults.reject_first, self.stats)
         self.connections: set[ServerConnection] = set()
-        self._recent: deque[float] = deque()
         self._frames = [self._encode(index) for index in range(len(self.pieces))]
         self._server: Server | None = None
 
@@ -103,26 +87,14 @@ class ReferenceServer:
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer 429 for the first ``reject_first`` handshakes and beyond ``qps`` per second."""
-        self.stats.handshakes += 1
-        now = time.monotonic()
-        recent = self._recent
-        while recent and now - recent[0] > 1.0:
-            recent.popleft()
-        recent.append(now)
-        if self.stats.handshakes <= self.faults.reject_first or len(recent) > self.qps:
-            self.stats.rejected += 1
+        if self.admission.rate_limited():
             response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "rate limited: at most 50 requests/s\n")
             response.headers["Retry-After"] = "1"
             return response
         return None
 
-    def _authorized(self, headers: Headers) -> bool:
-        if self.token is None:
-            return True
-        return hmac.compare_digest(headers.get("Authorization", ""), f"Bearer {self.token}")
-
     async def _handle(self, connection: ServerConnection) -> None:
-        if not self._authorized(connection.request.headers):  # type: ignore[union-attr]
+        if not self.admission.authorized(connection.request.headers.get("Authorization")):  # type: ignore[union-attr]
             await connection.close(POLICY_VIOLATION, "invalid bearer token")
             return
         number = self.stats.connections
