@@ -21,6 +21,7 @@ from .errors import AuthenticationError, ConnectionLostError, FrameTooLargeError
 from .flow import current_demand, current_resume, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
+from .operators.persist import run_to_response
 from .recovery import RateLimiter, Restart, Session, SourceOptions, Token, Watchdog, retry_after
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sse import SSEDecoder, SSEEvent
@@ -210,13 +211,7 @@ def sse_pipeline(
 
 async def stream_sse(url: str, *, store: ContextStore | None = None, session_id: str | None = None, choice: int = 0, **options: Any) -> Response:
     """The whole response of an OpenAI-compatible streaming endpoint (``from_sse``'s options)."""
-    operators: list[Any] = [sse_pipeline(choice=choice)]
-    if store is not None:
-        if session_id is None:
-            raise ValueError("stream_sse(store=...) needs a session_id to save the turn under")
-        operators.append(rxo.persist(store, session_id))
-    response: Response = await from_sse(url, **options).pipe(*operators)
-    return response
+    return await run_to_response(from_sse(url, **options), sse_pipeline(choice=choice), store, session_id)
 
 
 def chat_request(model: str, prompt: str, **extra: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .errors import (
 from .flow import Demand, current_demand, current_resume, current_stats
 from .model import Response
 from .operators.accumulate import Delta
+from .operators.persist import run_to_response
 from .pipeline import pipeline
 from .recovery import (
     RateLimiter,
@@ -295,13 +296,7 @@ async def stream(
     With ``store`` and ``session_id`` the turn is saved there (the partial one too, when the
     stream fails) before this returns or raises.
     """
-    operators: list[Any] = [pipeline()]
-    if store is not None:
-        if session_id is None:
-            raise ValueError("stream(store=...) needs a session_id to save the turn under")
-        operators.append(rxo.persist(store, session_id))
-    response: Response = await from_websocket(uri, **options).pipe(*operators)
-    return response
+    return await run_to_response(from_websocket(uri, **options), pipeline(), store, session_id)
 
 
 async def stream_text(uri: str, **options: Any) -> AsyncIterator[str]:

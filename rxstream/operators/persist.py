@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -76,3 +77,16 @@ def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Respon
         return Observable(subscribe)
 
     return apply
+
+
+async def run_to_response(
+    source: Observable[Any], pipeline: Callable[[Any], Any], store: ContextStore | None, session_id: str | None
+) -> Response:
+    """``source`` through ``pipeline`` to its Response, saved under ``session_id`` when a ``store`` is given."""
+    if store is None:
+        response: Response = await source.pipe(pipeline)
+        return response
+    if session_id is None:
+        raise ValueError("a store needs a session_id to save the turn under")
+    response = await source.pipe(pipeline, persist(store, session_id))
+    return response
