@@ -30,9 +30,11 @@ class ExpressLane:
         self.reorder = reorder
         self.buffer = buffer
         self.transcript = accumulate.transcript
+        self.append_text = accumulate.transcript.text_rope.append
         self.finalize = finalize
 
-    def __call__(self, index: int, data: str) -> bool:
+    def take(self, index: int, data: str) -> bool:
+        """Take the chunk, or return False for the ordinary way."""
         reorder = self.reorder
         buffer = self.buffer
         if (
@@ -45,7 +47,9 @@ class ExpressLane:
         ):
             return False
         reorder.record(index, data)
-        self.transcript.append(data)
+        self.transcript.chunks += 1
+        if data:
+            self.append_text(data)
         return True
 
 
@@ -75,4 +79,4 @@ class _WithExpressLane(Operator[Frame, Response]):
 
     def connect(self, stages: list[Any]) -> None:
         parse, reorder, buffer, accumulate, finalize = stages
-        parse.express = ExpressLane(reorder, buffer, accumulate, finalize)
+        parse.express = ExpressLane(reorder, buffer, accumulate, finalize).take

@@ -20,7 +20,6 @@ from .flow import Demand, current_demand, subscribe_upstream
 from .model import Stats
 
 _T = TypeVar("_T")
-_END = object()
 
 
 def from_frames(frames: Iterable[_T]) -> Observable[_T]:
@@ -37,19 +36,25 @@ def from_frames(frames: Iterable[_T]) -> Observable[_T]:
         disposed = False
 
         def pump(*_: Any) -> None:
+            if disposed or not has_demand():
+                return
             on_next = observer.on_next
             try:
-                while not disposed:
-                    if demand is not None and not demand.ready:
-                        demand.when_ready(lambda: disposed or scheduler_.schedule(pump))
+                for frame in iterator:
+                    on_next(frame)
+                    if disposed or not has_demand():
                         return
-                    frame = next(iterator, _END)
-                    if frame is _END:
-                        observer.on_completed()
-                        return
-                    on_next(frame)  # type: ignore[arg-type]
             except Exception as error:  # the iterable's own failure ends the stream
                 observer.on_error(error)
+                return
+            observer.on_completed()
+
+        def has_demand() -> bool:
+            """True, or False having arranged for the pump to go on when demand returns."""
+            if demand is None or demand.ready:
+                return True
+            demand.when_ready(lambda: disposed or scheduler_.schedule(pump))
+            return False
 
         def dispose() -> None:
             nonlocal disposed

@@ -42,10 +42,10 @@ class Transcript:
     """Everything received so far, in index order. ``text`` and ``parts`` join on each call:
     read them once at the end, or follow the deltas."""
 
-    __slots__ = ("_text", "_reasoning", "_marks", "chunks", "finish_reason", "usage")
+    __slots__ = ("text_rope", "_reasoning", "_marks", "chunks", "finish_reason", "usage")
 
     def __init__(self) -> None:
-        self._text = Rope()
+        self.text_rope = Rope()  # public for the pipeline's express lane, which appends to it directly
         self._reasoning = Rope()
         # Where non-text parts stand: (offset in the text, kind, image url or offset in the reasoning).
         self._marks: list[tuple[int, PartKind, Any]] = []
@@ -57,28 +57,28 @@ class Transcript:
         """Add one plain-text chunk's text (possibly empty): the hot path."""
         self.chunks += 1
         if text:
-            self._text.append(text)
+            self.text_rope.append(text)
 
     def add(self, chunk: Chunk, text: str) -> None:
         """Add a chunk with more than text: reasoning, an image, a finish reason or usage."""
         if chunk.reasoning:
-            if not self._marks or self._marks[-1][:2] != (self._text.length, "reasoning"):
-                self._marks.append((self._text.length, "reasoning", self._reasoning.length))
+            if not self._marks or self._marks[-1][:2] != (self.text_rope.length, "reasoning"):
+                self._marks.append((self.text_rope.length, "reasoning", self._reasoning.length))
             self._reasoning.append(chunk.reasoning)
         self.append(text)
         if chunk.image_url is not None:
-            self._marks.append((self._text.length, "image", chunk.image_url))
+            self._marks.append((self.text_rope.length, "image", chunk.image_url))
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         if chunk.usage is not None:
             self.usage = chunk.usage
 
     def __len__(self) -> int:
-        return self._text.length
+        return self.text_rope.length
 
     @property
     def text(self) -> str:
-        return str(self._text)
+        return str(self.text_rope)
 
     @property
     def reasoning(self) -> str:

@@ -46,6 +46,7 @@ class ParseStage(Stage[Frame, Chunk]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link) -> None:
         super().__init__(downstream, link)
         self.frames = 0
+        self.stats = link.stats
         # Set by rxstream.pipeline: takes a plain, in-order chunk's fields without a Chunk being built.
         self.express: Callable[[int, str], bool] | None = None
 
@@ -80,12 +81,13 @@ class ParseStage(Stage[Frame, Chunk]):
             except ValueError as error:
                 self.fail(FrameError(frame, str(error), number=self.frames))
                 return
-        stats = self.link.stats
+        stats = self.stats
         stats.chunks += 1
         # str.isascii is O(1) in CPython: only non-ASCII text frames pay for encoding to count bytes
         stats.bytes += len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
         if chunk is None:
-            if not is_final and self.express is not None and self.express(index, data):
+            express = self.express
+            if express is not None and not is_final and express(index, data):
                 return
             chunk = _new_chunk(Chunk, (index, data, is_final, timestamp, None, None, None, None, None))
         self.emit(chunk)
