@@ -30,13 +30,17 @@ class ReorderStage(Stage[Chunk, Chunk]):
                 self.fail(InvalidChunkError(index, max(self.held), f"it came before final chunk {index}"))
                 return
             self.deliver(chunk)
-            held = self.held
-            while held and not self.stopped and self.next_index in held:
-                self.deliver(held.pop(self.next_index))
+            self.drain()
         elif index < self.next_index:
             self.drop_duplicate(chunk, self.delivered[index % self.window] if self.next_index - index <= self.window else None)
         else:
             self.hold(chunk)
+
+    def drain(self) -> None:
+        """Deliver the held chunks that now follow on."""
+        held = self.held
+        while held and not self.stopped and self.next_index in held:
+            self.deliver(held.pop(self.next_index))
 
     def deliver(self, chunk: Chunk) -> None:
         self.record(chunk.index, chunk)
