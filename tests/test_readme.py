@@ -21,3 +21,9 @@ def test_readme_example_runs(example: str, tmp_path: Path) -> None:
 
 def test_the_readme_has_examples() -> None:
     assert len(EXAMPLES) >= 4
+
+
+@pytest.mark.parametrize("script", sorted((README.parent / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_example_scripts_run(script: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
