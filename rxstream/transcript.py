@@ -33,9 +33,15 @@ class Rope:
             pending.clear()
 
     def __str__(self) -> str:
-        if self._pieces:
-            return "".join(self._pieces) + "".join(self._pending)
-        return "".join(self._pending)
+        """The whole string, joined in one pass; the rope keeps it as its single piece, so the
+        pieces are freed and joining again costs nothing until more is appended."""
+        pieces = self._pieces
+        if self._pending:
+            pieces.append("".join(self._pending))
+            self._pending.clear()
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
 
 
 class Transcript:
