@@ -48,7 +48,7 @@ async def response_memory(size: int) -> Result:
         child = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.PIPE)
         out, _ = await child.communicate()
     figures = json.loads(out)
-    # The text mixes English and Chinese: CPython holds it as 2 bytes a character, 1.6x its UTF-8 size.
+    # The text mixes English and Chinese: CPython holds it at 2 bytes a character, more than its UTF-8 size.
     return Result(
         f"memory: peak RSS growth / response size ({CHUNK}-character chunks)",
         figures["growth"] / figures["size"],
