@@ -14,11 +14,13 @@ from .errors import (
     InvalidChunkError,
     InvalidSessionError,
     RateLimitedError,
+    StoreClosedError,
     StoreError,
     StoreUnavailableError,
     StreamError,
     StreamTimeoutError,
     TransportError,
+    TurnNotSavedError,
 )
 from .flow import Demand
 from .model import Chunk, Part, Response, Stats
@@ -37,9 +39,11 @@ __all__ = [
     "CorruptStoreError",
     "InvalidSessionError",
     "SQLiteStore",
+    "StoreClosedError",
     "StoreError",
     "StoreUnavailableError",
     "Turn",
+    "TurnNotSavedError",
     "AuthenticationError",
     "ConnectionLostError",
     "FrameTooLargeError",

@@ -167,3 +167,24 @@ class CorruptStoreError(StoreError):
             f"{path} is not a usable session database ({detail}); it was not modified. "
             "Move it aside to start a new one, or restore it from a backup."
         )
+
+
+class StoreClosedError(StoreError):
+    """A store used after ``close()`` (or after its ``async with`` block ended)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"the session store at {path} is closed; use it inside its async with block, or open a new one.")
+
+
+class TurnNotSavedError(StoreError):
+    """``persist`` could not save a turn; ``response`` holds it, so nothing received is lost. The store's error is the ``__cause__``."""
+
+    def __init__(self, session_id: str, response: Response, reason: str) -> None:
+        self.session_id = session_id
+        self.response = response
+        state = "turn" if response.complete else "partial turn"
+        super().__init__(
+            f"the {state} of session {session_id!r} ({len(response.text)} characters) was not saved: {reason}. "
+            "It is kept on this error's .response: save it again once the store works."
+        )

@@ -19,11 +19,12 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from .errors import CorruptStoreError, InvalidSessionError, StoreUnavailableError
+from .errors import CorruptStoreError, InvalidSessionError, StoreClosedError, StoreUnavailableError
 from .model import Part, Response, Stats
 
 _T = TypeVar("_T")
 
+COLUMNS = ("session_id", "number", "saved_at", "complete", "text", "reasoning", "finish_reason", "chunks", "parts", "stats")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL,
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS turns (
     PRIMARY KEY (session_id, number)
 )
 """
+CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the primary result codes that mean a damaged file
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +76,16 @@ class SQLiteStore:
 
     One connection, owned by one worker thread: sqlite3 connections must not be shared
     across threads, and SQLite takes one writer at a time anyway, so a single thread
-    serialises saves without lock contention while the event loop goes on.
+    serialises saves without lock contention while the event loop goes on. Other
+    processes may use the same file: each save numbers its turn inside its own
+    ``BEGIN IMMEDIATE`` transaction, which holds the write lock.
     """
 
-    def __init__(self, path: str | Path = "rxstream.db") -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxstream-store")
         self._connection: sqlite3.Connection | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -89,19 +94,29 @@ class SQLiteStore:
         await self._run(lambda connection: connection)  # open now, so a bad path fails here
         return self
 
-    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
+        """Close the database once the operations already started have finished."""
+        if self._closed:
+            return
+        self._closed = True
+
         def close() -> None:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=False)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        finally:
+            self._executor.shutdown(wait=False)
 
     async def save(self, session_id: str, response: Response) -> Turn:
+        """Append ``response`` as the session's next turn; it is on disk when this returns."""
         check_session_id(session_id)
         saved_at = time.time()
         parts = orjson.dumps([[part.kind, part.value] for part in response.parts])
@@ -114,7 +129,7 @@ class SQLiteStore:
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
                 ).fetchone()
                 connection.execute(
-                    "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO turns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                     (session_id, number, saved_at, int(response.complete), response.text, response.reasoning,
                      response.finish_reason, response.chunks, parts, stats),
                 )
@@ -130,18 +145,18 @@ class SQLiteStore:
 
         def history(connection: sqlite3.Connection) -> list[Turn]:
             rows = connection.execute(
-                "SELECT * FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
+                f"SELECT {', '.join(COLUMNS)} FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
                 (session_id, -1 if limit is None else limit),
             ).fetchall()
-            return [_turn(row) for row in reversed(rows)]
+            return [self._turn(row) for row in reversed(rows)]
 
         return await self._run(history)
 
     async def sessions(self) -> list[str]:
-        """Every session id, in the order of its first turn."""
+        """Every session id, in the order of its first surviving turn."""
 
         def sessions(connection: sqlite3.Connection) -> list[str]:
-            rows = connection.execute("SELECT session_id FROM turns GROUP BY session_id ORDER BY MIN(saved_at), session_id")
+            rows = connection.execute("SELECT session_id FROM turns GROUP BY session_id ORDER BY MIN(rowid)")
             return [session_id for (session_id,) in rows]
 
         return await self._run(sessions)
@@ -157,43 +172,50 @@ class SQLiteStore:
         return await self._run(delete)
 
     async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closed:
+            raise StoreClosedError(self.path)
+
         def run() -> _T:
             try:
                 return operation(self._open())
-            except sqlite3.DatabaseError as error:
-                if isinstance(error, sqlite3.OperationalError) and "not a database" not in str(error):
-                    raise StoreUnavailableError(self.path, str(error)) from error
-                raise CorruptStoreError(self.path, str(error)) from error
+            except sqlite3.DatabaseError as error:  # the module's own errors carry no sqlite_errorcode
+                if getattr(error, "sqlite_errorcode", 0) & 0xFF in CORRUPT:
+                    raise CorruptStoreError(self.path, str(error)) from error
+                raise StoreUnavailableError(self.path, str(error)) from error
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is not None:
             return self._connection
+        connection = sqlite3.connect(self.path, isolation_level=None)
         try:
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailableError(self.path, str(error)) from error
-        try:
+            # Read before writing anything: a damaged file or another program's database fails
+            # here, untouched, rather than after switching its journal mode.
+            columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(turns)"))
+            if columns and columns != COLUMNS:
+                raise CorruptStoreError(self.path, f"its 'turns' table has the columns {', '.join(columns)}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")  # a save that returned survives a crash
             connection.execute(SCHEMA)
-        except sqlite3.DatabaseError:
+        except BaseException:
             connection.close()
             raise
         self._connection = connection
         return connection
 
-
-def _turn(row: tuple[Any, ...]) -> Turn:
-    session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats = row
-    response = Response(
-        text,
-        bool(complete),
-        chunks,
-        tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
-        Stats(**orjson.loads(stats)),
-        reasoning,
-        finish_reason,
-    )
-    return Turn(session_id, number, response, saved_at)
+    def _turn(self, row: tuple[Any, ...]) -> Turn:
+        session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats = row
+        try:
+            response = Response(
+                text,
+                bool(complete),
+                chunks,
+                tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
+                Stats(**orjson.loads(stats)),
+                reasoning,
+                finish_reason,
+            )
+        except (TypeError, ValueError) as error:  # orjson's decode error is a ValueError
+            raise CorruptStoreError(self.path, f"turn {number} of session {session_id!r} cannot be read: {error}") from error
+        return Turn(session_id, number, response, saved_at)

@@ -18,7 +18,9 @@ async def save_forever(path: str) -> None:
 async def read_back(path: str, session_id: str) -> None:
     async with rxstream.SQLiteStore(path) as store:
         for turn in await store.history(session_id):
-            print(f"{turn.number}|{turn.response.complete}|{turn.response.text}")
+            response = turn.response
+            kinds = [part.kind for part in response.parts]
+            print(f"{turn.number}|{response.complete}|{response.text}|{kinds}|{response.finish_reason}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,24 @@
-"""The session store, on real database files."""
+"""The session store and persist, on real database files."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+import reactivex
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from reactivex import operators as ops
+from reactivex.scheduler import NewThreadScheduler
 
 import rxstream
 from rxstream import operators as rxo
@@ -19,36 +26,41 @@ from rxstream import operators as rxo
 from .support import frame, frames_for
 
 CHILD = str(Path(__file__).with_name("store_child.py"))
+MULTIMODAL = rxstream.Response(
+    "Look: a cat",
+    True,
+    3,
+    (rxstream.Part("reasoning", "think"), rxstream.Part("text", "Look: "), rxstream.Part("image", "https://img/1.png"),
+     rxstream.Part("text", "a cat")),
+    rxstream.Stats(chunks=3, duplicates=1, retries=2, time_to_first_chunk=0.125, duration=0.5, usage={"total_tokens": 9}),
+    "think",
+    "stop",
+)
 
 
-def response(text: str, complete: bool = True, **extra: object) -> rxstream.Response:
-    return rxstream.Response(text, complete, len(text), **extra)  # type: ignore[arg-type]
+def response(text: str, complete: bool = True) -> rxstream.Response:
+    return rxstream.Response(text, complete, len(text))
+
+
+def rxstream_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rxstream", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 async def test_round_trip_through_a_file_read_by_a_new_store(tmp_path: Path) -> None:
     path = tmp_path / "turns.db"
-    stats = rxstream.Stats(chunks=3, duplicates=1, retries=2, duration=0.5, usage={"total_tokens": 9})
-    multimodal = rxstream.Response(
-        "Look: a cat",
-        True,
-        3,
-        (rxstream.Part("reasoning", "think"), rxstream.Part("text", "Look: a cat"), rxstream.Part("image", "https://img/1.png")),
-        stats,
-        "think",
-        "stop",
-    )
     async with rxstream.SQLiteStore(path) as store:
         first = await store.save("s1", response("hello"))
         await store.save("s1", response("cut sh", complete=False))
-        await store.save("s2", multimodal)
+        await store.save("s2", MULTIMODAL)
     async with rxstream.SQLiteStore(path) as reopened:
         turns = await reopened.history("s1")
         assert [(t.number, t.response.text, t.response.complete) for t in turns] == [(1, "hello", True), (2, "cut sh", False)]
-        assert turns[0].saved_at == first.saved_at
+        assert turns[0] == first  # saved_at to the bit
         (turn,) = await reopened.history("s2")
-        assert turn.response == multimodal  # parts, stats, reasoning and finish reason intact
+        assert turn.response == MULTIMODAL  # parts, stats, reasoning and finish reason intact
         assert await reopened.sessions() == ["s1", "s2"]
         assert [t.number for t in await reopened.history("s1", limit=1)] == [2]
+        assert await reopened.history("s1", limit=0) == []
 
 
 async def test_read_back_by_another_process(tmp_path: Path) -> None:
@@ -56,10 +68,15 @@ async def test_read_back_by_another_process(tmp_path: Path) -> None:
     async with rxstream.SQLiteStore(path) as store:
         await store.save("s", response("first"))
         await store.save("s", response("second", complete=False))
+        await store.save("s", MULTIMODAL)
     result = await asyncio.to_thread(
         subprocess.run, [sys.executable, CHILD, "read", str(path), "s"], capture_output=True, text=True, timeout=60
     )
-    assert result.stdout.splitlines() == ["1|True|first", "2|False|second"], result.stderr
+    assert result.stdout.splitlines() == [
+        "1|True|first|[]|None",
+        "2|False|second|[]|None",
+        "3|True|Look: a cat|['reasoning', 'text', 'image', 'text']|stop",
+    ], result.stderr
 
 
 async def test_memory_store() -> None:
@@ -72,13 +89,16 @@ async def test_memory_store() -> None:
 async def test_200_concurrent_streams_into_one_store(tmp_path: Path) -> None:
     async with rxstream.SQLiteStore(tmp_path / "many.db") as store:
 
-        async def one(n: int) -> None:
+        async def one(n: int) -> rxstream.Response:
             pieces = [f"<{n}:{i}>" for i in range(5)]
-            await rxstream.from_frames(frames_for(pieces, order=[1, 0, 2, 4, 3])).pipe(
+            response: rxstream.Response = await rxstream.from_frames(frames_for(pieces, order=[1, 0, 2, 4, 3])).pipe(
                 rxstream.pipeline(), rxo.persist(store, f"session-{n % 50}")
             )
+            return response
 
-        await asyncio.gather(*(one(n) for n in range(200)))
+        responses = await asyncio.gather(*(one(n) for n in range(200)))
+        assert all(r.complete for r in responses)
+        assert await store.sessions() == [f"session-{s}" for s in range(50)]
         for session in range(50):
             turns = await store.history(f"session-{session}")
             assert [t.number for t in turns] == [1, 2, 3, 4]
@@ -87,6 +107,7 @@ async def test_200_concurrent_streams_into_one_store(tmp_path: Path) -> None:
             for turn in turns:  # no turn mixes two streams
                 n = int(turn.response.text[1 : turn.response.text.index(":")])
                 assert turn.response.text == "".join(f"<{n}:{i}>" for i in range(5))
+                assert turn.response.stats.out_of_order > 0
 
 
 async def test_killed_while_saving_loses_no_acknowledged_turn(tmp_path: Path) -> None:
@@ -95,17 +116,19 @@ async def test_killed_while_saving_loses_no_acknowledged_turn(tmp_path: Path) ->
     assert child.stdout is not None
     acknowledged = 0
     try:
-        while acknowledged < 40:
+        while acknowledged < 40:  # the child prints a turn's number once its save has returned
             line = await asyncio.wait_for(child.stdout.readline(), 30)
+            assert line, "the child stopped saving"
             acknowledged = int(line)
     finally:
         child.send_signal(signal.SIGKILL)
         await child.wait()
     assert child.returncode == -signal.SIGKILL
     async with rxstream.SQLiteStore(path) as store:
-        numbers = [t.number for t in await store.history("crash")]
-    # every acknowledged turn is there, and nothing else is broken (saves after the last line read count too)
-    assert len(numbers) >= acknowledged and numbers == list(range(1, len(numbers) + 1))
+        turns = await store.history("crash")
+    # every acknowledged turn is there, intact, and so are those saved after the last line read
+    assert len(turns) >= acknowledged
+    assert [(t.number, t.response.text) for t in turns] == [(n, f"turn {n} " * 50) for n in range(1, len(turns) + 1)]
 
 
 async def test_persist_saves_the_partial_and_passes_the_error_on(tmp_path: Path) -> None:
@@ -116,50 +139,176 @@ async def test_persist_saves_the_partial_and_passes_the_error_on(tmp_path: Path)
             )
         assert isinstance(caught.value.__cause__, rxstream.FrameError)
         (turn,) = await store.history("s")
+        assert turn.response == caught.value.partial
         assert turn.response.text == "kept too" and not turn.response.complete
 
 
-async def test_stream_saves_its_turn(tmp_path: Path) -> None:
-    from rxstream.server import ReferenceServer
+class GatedStore:
+    """A store whose saves wait until the test opens the gate."""
 
-    async with ReferenceServer("streamed and saved", chunk_size=4) as server, rxstream.SQLiteStore(tmp_path / "s.db") as store:
-        response = await rxstream.stream(server.uri, request={}, store=store, session_id="chat")
-        (turn,) = await store.history("chat")
-    assert turn.response.text == response.text == "streamed and saved"
+    def __init__(self) -> None:
+        self.saving = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.saved: list[rxstream.Response] = []
+
+    async def save(self, session_id: str, response: rxstream.Response) -> rxstream.Turn:
+        self.saving.set()
+        await self.gate.wait()
+        self.saved.append(response)
+        return rxstream.Turn(session_id, len(self.saved), response, 0.0)
 
 
-async def test_a_failing_store_is_a_store_error() -> None:
-    class Broken:
-        async def save(self, session_id: str, response: rxstream.Response) -> rxstream.Turn:
-            raise OSError("disk full")
+@pytest.mark.parametrize("frames", [frames_for(["a", "b"]), frames_for(["a", "b"])[:1]], ids=["complete", "partial"])
+async def test_persist_passes_nothing_on_before_the_save_returned(frames: list[bytes]) -> None:
+    store = GatedStore()
+    heard: list[str] = []
+    pipeline = rxstream.from_frames(frames).pipe(
+        rxstream.pipeline(),
+        rxo.persist(store, "s"),  # type: ignore[arg-type]  # only save is needed
+        ops.do_action(lambda _: heard.append("next"), lambda _: heard.append("error"), lambda: heard.append("completed")),
+    )
+    awaited = asyncio.ensure_future(asyncio.wait_for(pipeline, 30))
+    await asyncio.wait_for(store.saving.wait(), 30)
+    assert heard == [] and not awaited.done()
+    store.gate.set()
+    await asyncio.wait([awaited])
+    assert len(store.saved) == 1 and heard == (["next", "completed"] if store.saved[0].complete else ["error"])
 
-    with pytest.raises(rxstream.StoreError, match="disk full"):
-        await rxstream.from_frames(frames_for(["a"])).pipe(rxstream.pipeline(), rxo.persist(Broken(), "s"))  # type: ignore[arg-type]
+
+async def test_persist_saves_every_response_in_order_before_passing_it_on() -> None:
+    store = GatedStore()
+    store.gate.set()
+    responses = [response("one"), response("two"), response("three")]
+    saved_when_heard: list[int] = []
+    heard = await reactivex.from_iterable(responses).pipe(
+        rxo.persist(store, "s"),  # type: ignore[arg-type]
+        ops.do_action(lambda _: saved_when_heard.append(len(store.saved))),
+        ops.to_list(),
+    )
+    assert heard == store.saved == responses and saved_when_heard == [1, 2, 3]
+
+
+async def test_persist_brings_events_from_another_thread_back_to_the_loop(tmp_path: Path) -> None:
+    threads: set[int] = set()
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)  # asyncio then refuses to make a task from another thread, instead of leaving the loop asleep
+    try:
+        async with rxstream.SQLiteStore(tmp_path / "thread.db") as store:
+            pipeline = rxstream.from_frames(frames_for(["a", "b"])).pipe(
+                ops.subscribe_on(NewThreadScheduler()),
+                rxstream.pipeline(),
+                rxo.persist(store, "s"),
+                ops.do_action(lambda _: threads.add(threading.get_ident())),
+            )
+            heard = await asyncio.wait_for(pipeline, 10)
+            assert heard.text == "ab" and [t.response for t in await store.history("s")] == [heard]
+    finally:
+        loop.set_debug(False)
+    assert threads == {threading.get_ident()}
+
+
+class BrokenStore:
+    async def save(self, session_id: str, response: rxstream.Response) -> rxstream.Turn:
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("frames", [frames_for(["a", "b"]), frames_for(["a", "b"])[:1]], ids=["complete", "partial"])
+async def test_a_failed_save_is_a_store_error_holding_the_response(frames: list[bytes]) -> None:
+    with pytest.raises(rxstream.TurnNotSavedError, match=r"session 's' .* was not saved: OSError: disk full") as caught:
+        await rxstream.from_frames(frames).pipe(rxstream.pipeline(), rxo.persist(BrokenStore(), "s"))  # type: ignore[arg-type]
+    assert isinstance(caught.value, rxstream.StoreError) and isinstance(caught.value.__cause__, OSError)
+    assert caught.value.response.text == "ab"[: len(frames)] and caught.value.response.complete == (len(frames) == 2)
+
+
+async def test_a_corrupt_database_under_persist_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"not sqlite at all" * 300)
+    store = rxstream.SQLiteStore(path)
+    with pytest.raises(rxstream.TurnNotSavedError) as caught:
+        await rxstream.from_frames(frames_for(["a"])).pipe(rxstream.pipeline(), rxo.persist(store, "s"))
+    assert isinstance(caught.value.__cause__, rxstream.CorruptStoreError) and caught.value.response.text == "a"
+    await store.close()
+
+
+def test_persist_outside_an_event_loop_says_so() -> None:
+    with pytest.raises(RuntimeError, match="persist saves on an asyncio event loop"):
+        rxstream.from_frames(frames_for(["a"])).pipe(rxo.persist(rxstream.SQLiteStore(":memory:"), "s")).subscribe()
 
 
 @pytest.mark.parametrize("session_id", ["", None, 42, b"bytes"])
 async def test_bad_session_ids(session_id: object) -> None:
     async with rxstream.SQLiteStore(":memory:") as store:
-        with pytest.raises(rxstream.InvalidSessionError, match="non-empty string"):
-            await store.save(session_id, response("x"))  # type: ignore[arg-type]
-    with pytest.raises(rxstream.InvalidSessionError):
-        rxo.persist(store, session_id)  # type: ignore[arg-type]
+        for call in (store.save(session_id, response("x")), store.history(session_id), store.delete(session_id)):  # type: ignore[arg-type]
+            with pytest.raises(rxstream.InvalidSessionError, match="session id must be a non-empty string"):
+                await call
+        with pytest.raises(rxstream.InvalidSessionError):
+            rxo.persist(store, session_id)  # type: ignore[arg-type]
 
 
 async def test_a_path_that_cannot_be_opened(tmp_path: Path) -> None:
-    with pytest.raises(rxstream.StoreUnavailableError, match="cannot use the session store"):
+    with pytest.raises(rxstream.StoreUnavailableError, match="cannot use the session store at .*missing-dir.*unable to open"):
         async with rxstream.SQLiteStore(tmp_path / "missing-dir" / "x.db"):
+            pass
+    with pytest.raises(rxstream.StoreUnavailableError):
+        async with rxstream.SQLiteStore(tmp_path):  # a directory
             pass
 
 
-async def test_a_corrupt_file_is_reported_and_left_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "corrupt.db"
-    garbage = b"this is not sqlite" * 100
-    path.write_bytes(garbage)
-    with pytest.raises(rxstream.CorruptStoreError, match="not modified"):
+async def saved_database(path: Path) -> bytes:
+    async with rxstream.SQLiteStore(path) as store:
+        for n in range(100):
+            await store.save("s", response(f"turn {n} " * 20))
+    return path.read_bytes()
+
+
+def other_programs_database(path: Path) -> bytes:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE turns (player TEXT, move TEXT)")
+        connection.execute("INSERT INTO turns VALUES ('white', 'e4')")
+    connection.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pages overwritten", "another program's"])
+async def test_a_corrupt_file_is_reported_and_left_untouched(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "damaged.db"
+    if damage == "garbage":
+        path.write_bytes(b"this is not sqlite" * 100)
+    elif damage == "another program's":
+        other_programs_database(path)
+    else:
+        good = await saved_database(tmp_path / "good.db")
+        half = len(good) // 2
+        path.write_bytes(good[:half] if damage == "truncated" else good[:4096] + b"\xff" * (len(good) - 4096))
+    before = path.read_bytes()
+    with pytest.raises(rxstream.CorruptStoreError, match="is not a usable session database .* it was not modified"):
         async with rxstream.SQLiteStore(path) as store:
             await store.save("s", response("x"))
-    assert path.read_bytes() == garbage
+            await store.history("s")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("damaged*")) == ["damaged.db"]
+
+
+async def test_an_unreadable_turn_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "row.db"
+    async with rxstream.SQLiteStore(path) as store:
+        await store.save("s", response("fine"))
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE turns SET stats = 'not json'")
+    connection.close()
+    async with rxstream.SQLiteStore(path) as store:
+        with pytest.raises(rxstream.CorruptStoreError, match="turn 1 of session 's' cannot be read"):
+            await store.history("s")
+        assert await store.sessions() == ["s"]
+
+
+async def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = rxstream.SQLiteStore(tmp_path / "closed.db")
+    await store.save("s", response("x"))
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(rxstream.StoreClosedError, match="is closed"):
+        await store.history("s")
 
 
 def test_history_command(tmp_path: Path) -> None:
@@ -169,68 +318,89 @@ def test_history_command(tmp_path: Path) -> None:
         async with rxstream.SQLiteStore(path) as store:
             await store.save("chat", response("first answer"))
             await store.save("chat", response("second, cut", complete=False))
+            await store.save("chat", MULTIMODAL)
 
     asyncio.run(fill())
-    result = subprocess.run(
-        [sys.executable, "-m", "rxstream", "history", "chat", "--db", str(path)], capture_output=True, text=True, timeout=60
-    )
+    result = rxstream_cli("history", "chat", "--db", str(path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1] == "first answer" and lines[3] == "second, cut"
-    assert "turn 1" in lines[0] and "complete" in lines[0] and "INCOMPLETE" in lines[2]
+    assert lines[0].startswith("--- turn 1 · ") and lines[0].endswith(" · complete · 12 chunks")
+    assert lines[1] == "first answer"
+    assert lines[2].startswith("--- turn 2 · ") and " · INCOMPLETE · " in lines[2] and lines[3] == "second, cut"
+    assert lines[4].startswith("--- turn 3 · ") and " · complete (stop) · 3 chunks" in lines[4]
+    assert lines[5:] == ["[reasoning] think", "Look: ", "[image] https://img/1.png", "a cat"]
+    latest = rxstream_cli("history", "chat", "--db", str(path), "--limit", "1")
+    assert latest.stdout.splitlines()[0].startswith("--- turn 3 · ")
+
+
+def test_history_command_without_a_database_creates_none(tmp_path: Path) -> None:
+    result = rxstream_cli("history", "chat", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "rxstream history: error: cannot use the session store at rxstream.db: no such file; check the path and its permissions.\n"
+    assert list(tmp_path.iterdir()) == []
+    asyncio.run(saved_database(tmp_path / "rxstream.db"))
+    unknown = rxstream_cli("history", "nobody", cwd=tmp_path)
+    assert unknown.returncode == 1 and "no turns saved for session 'nobody'" in unknown.stderr
 
 
 def test_demo_saves_its_turn(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "rxstream", "demo", "--size", "200", "--delay", "0", "--faults", "reorder=3"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
+    result = rxstream_cli("demo", "--size", "200", "--delay", "0", "--faults", "reorder=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    history = subprocess.run(
-        [sys.executable, "-m", "rxstream", "history", "demo"], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
-    assert (tmp_path / "rxstream.db").exists() and history.stdout.splitlines()[1] in result.stdout
+    history = rxstream_cli("history", "demo", cwd=tmp_path)
+    assert history.returncode == 0 and history.stdout.splitlines()[1] in result.stdout
+
+
+SESSIONS = st.sampled_from(["a", "b", "c"])
 
 
 class StoreAgainstModel(RuleBasedStateMachine):
-    """Any sequence of save/history/delete/sessions agrees with a dict of lists."""
+    """Any sequence of save/history/delete/sessions, across reopenings of the file, agrees with a dict of lists."""
 
     @initialize()
     def open(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.store = rxstream.SQLiteStore(":memory:")
+        self.directory = tempfile.mkdtemp()
+        self.path = Path(self.directory) / "model.db"
+        self.store = rxstream.SQLiteStore(self.path)
         self.model: dict[str, list[tuple[str, bool]]] = {}
 
     def run(self, coroutine):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coroutine)
 
-    @rule(session=st.sampled_from(["a", "b", "c"]), text=st.text(max_size=20), complete=st.booleans())
+    @rule(session=SESSIONS, text=st.text(max_size=20), complete=st.booleans())
     def save(self, session: str, text: str, complete: bool) -> None:
         turn = self.run(self.store.save(session, response(text, complete)))
         self.model.setdefault(session, []).append((text, complete))
-        assert turn.number == len(self.model[session])
+        assert (turn.session_id, turn.number) == (session, len(self.model[session]))
 
-    @rule(session=st.sampled_from(["a", "b", "c"]), limit=st.none() | st.integers(0, 4))
+    @rule(session=SESSIONS, limit=st.none() | st.integers(0, 4))
     def history(self, session: str, limit: int | None) -> None:
         turns = self.run(self.store.history(session, limit))
-        expected = self.model.get(session, [])
-        if limit is not None:
-            expected = expected[max(0, len(expected) - limit) :] if limit else []
-        assert [(t.response.text, t.response.complete) for t in turns] == expected
+        saved = self.model.get(session, [])
+        first = 0 if limit is None else max(0, len(saved) - limit)
+        assert [(t.number, t.response.text, t.response.complete) for t in turns] == [
+            (number, text, complete) for number, (text, complete) in enumerate(saved, 1)
+        ][first:]
 
-    @rule(session=st.sampled_from(["a", "b", "c"]))
+    @rule(session=SESSIONS)
     def delete(self, session: str) -> None:
         assert self.run(self.store.delete(session)) == len(self.model.pop(session, []))
+
+    @rule()
+    def reopen(self) -> None:
+        self.run(self.store.close())
+        self.store = rxstream.SQLiteStore(self.path)
 
     @invariant()
     def same_sessions(self) -> None:
         if hasattr(self, "store"):
-            assert sorted(self.run(self.store.sessions())) == sorted(s for s, turns in self.model.items() if turns)
+            assert self.run(self.store.sessions()) == list(self.model)  # in the order of their first turn
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
             self.run(self.store.close())
             self.loop.close()
+            shutil.rmtree(self.directory)
 
 
 TestStoreAgainstModel = StoreAgainstModel.TestCase

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from ..store import SQLiteStore
+from ..errors import StoreUnavailableError
+from ..model import Part
+from ..store import SQLiteStore, Turn
 
-DEFAULT_DB = "rxstream.db"
+DEFAULT_DB = "rxstream.db"  # in the working directory; the demo saves its turn there too
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,15 +23,26 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if not Path(args.db).is_file():  # opening would create an empty database: reading must not write
+        raise StoreUnavailableError(args.db, "no such file")
     async with SQLiteStore(args.db) as store:
         turns = await store.history(args.session_id, args.limit)
     if not turns:
-        print(f"no turns saved for session {args.session_id!r} in {args.db}")
+        print(f"rxstream history: no turns saved for session {args.session_id!r} in {args.db}", file=sys.stderr)
         return 1
     for turn in turns:
-        response = turn.response
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.saved_at))
-        state = "complete" if response.complete else "INCOMPLETE"
-        print(f"--- turn {turn.number} · {when} · {state} · {response.chunks} chunks")
-        print(response.text)
+        print(describe(turn))
     return 0
+
+
+def describe(turn: Turn) -> str:
+    """A header line, then the parts in order: text as it is, reasoning and images marked."""
+    response = turn.response
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.saved_at))
+    state = "complete" if response.complete else "INCOMPLETE"
+    if response.finish_reason is not None:
+        state += f" ({response.finish_reason})"
+    lines = [f"--- turn {turn.number} · {when} · {state} · {response.chunks} chunks"]
+    for part in response.parts or (Part("text", response.text),):
+        lines.append(part.value if part.kind == "text" else f"[{part.kind}] {part.value}")
+    return "\n".join(lines)
