@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from .model import Stats
 
@@ -104,6 +105,20 @@ def current_stats() -> Stats:
     return _stats.get() or Stats()
 
 
+class Source(Observable[_T]):
+    """An rxstream source: it calls its observer only until the first terminal event and stops
+    when disposed, by itself. ``subscribe_upstream`` therefore subscribes a stage to it
+    directly, without the ``AutoDetachObserver`` RxPY's ``subscribe`` puts in between to
+    enforce exactly that, and which costs a call per item."""
+
+    def subscribe_directly(self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
+        try:
+            return self._subscribe_core(observer, scheduler)
+        except Exception as error:  # as RxPY's subscribe does: a source that fails to start ends the stream
+            observer.on_error(error)
+            return Disposable()
+
+
 def subscribe_upstream(
     source: Observable[_T],
     observer: abc.ObserverBase[_T],
@@ -118,6 +133,8 @@ def subscribe_upstream(
     stats_token = _stats.set(stats)
     resume_token = _resume.set(resume)
     try:
+        if isinstance(source, Source):
+            return source.subscribe_directly(observer, scheduler)
         return source.subscribe(observer, scheduler=scheduler)
     finally:
         _resume.reset(resume_token)

@@ -16,7 +16,7 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from .flow import Demand, current_demand, subscribe_upstream
+from .flow import Demand, Source, current_demand, subscribe_upstream
 from .model import Stats
 
 _T = TypeVar("_T")
@@ -36,25 +36,28 @@ def from_frames(frames: Iterable[_T]) -> Observable[_T]:
         disposed = False
 
         def pump(*_: Any) -> None:
-            if disposed or not has_demand():
+            if disposed:
+                return
+            if demand is not None and not demand.ready:
+                demand.when_ready(pump_again)
                 return
             on_next = observer.on_next
             try:
                 for frame in iterator:
                     on_next(frame)
-                    if disposed or not has_demand():
+                    if disposed:
+                        return
+                    if demand is not None and not demand.ready:  # inline, not a call: this is every frame's path
+                        demand.when_ready(pump_again)
                         return
             except Exception as error:  # the iterable's own failure ends the stream
                 observer.on_error(error)
                 return
             observer.on_completed()
 
-        def has_demand() -> bool:
-            """True, or False having arranged for the pump to go on when demand returns."""
-            if demand is None or demand.ready:
-                return True
-            demand.when_ready(lambda: disposed or scheduler_.schedule(pump))
-            return False
+        def pump_again() -> None:
+            if not disposed:
+                scheduler_.schedule(pump)
 
         def dispose() -> None:
             nonlocal disposed
@@ -63,7 +66,7 @@ def from_frames(frames: Iterable[_T]) -> Observable[_T]:
         scheduler_.schedule(pump)
         return Disposable(dispose)
 
-    return Observable(subscribe)
+    return Source(subscribe)
 
 
 def _loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
@@ -115,7 +118,7 @@ def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
         task = _loop_of(scheduler).create_task(pump())
         return Disposable(dispose)
 
-    return Observable(subscribe)
+    return Source(subscribe)
 
 
 class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):

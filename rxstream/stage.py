@@ -103,7 +103,7 @@ class Operator(Generic[_In, _Out]):
                 head = stage = factory(head, link)
                 stages.append(stage)
                 link.demand = stage.upstream_demand
-            self.connect(stages[::-1])
+            head = self.head(stages[::-1])
             link.upstream.disposable = subscribe_upstream(
                 source, head, scheduler, stats=link.stats, demand=link.demand, resume=link.resume
             )
@@ -111,9 +111,10 @@ class Operator(Generic[_In, _Out]):
 
         return Observable(subscribe)
 
-
-    def connect(self, stages: list[Stage[Any, Any]]) -> None:
-        """Called with each subscription's stages, in order, once built: a hook for a fused operator."""
+    def head(self, stages: list[Stage[Any, Any]]) -> abc.ObserverBase[Any]:
+        """The observer to subscribe to the source, given each subscription's stages in order:
+        the first stage, unless a fused operator puts a faster way in front of it."""
+        return stages[0]
 
 
 def fuse(*operators: Operator[Any, Any]) -> Operator[Any, Any]:

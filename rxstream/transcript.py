@@ -11,37 +11,61 @@ COMPACT_EVERY = 256
 
 
 class Rope:
-    """A string built by appending, in linear time and with bounded per-piece overhead.
+    """A string built by appending, in linear time, with bounded per-piece overhead, and in
+    about its own size of memory.
 
-    It keeps references to the appended strings and joins every ``COMPACT_EVERY`` of them
-    into one, so a response of small chunks does not keep an object header per chunk.
+    Appended strings wait in ``pending``; every ``COMPACT_EVERY`` of them are joined into a
+    block, and the blocks are added to the text once they make up an eighth of it. On
+    CPython, ``+=`` on a string that only a local variable refers to resizes it in place
+    (realloc, which for a large string remaps pages instead of copying them), so the text
+    is never held twice, not even when the whole is read at the end. Adding only when the
+    blocks have grown in proportion keeps the total copying linear where it cannot resize
+    in place.
     """
 
-    __slots__ = ("_pieces", "_pending", "length")
+    __slots__ = ("pending", "_blocks", "_blocks_length", "_text")
 
     def __init__(self) -> None:
-        self._pieces: list[str] = []
-        self._pending: list[str] = []
-        self.length = 0
+        self.pending: list[str] = []  # public for the pipeline's express lane, which appends to it directly
+        self._blocks: list[str] = []
+        self._blocks_length = 0
+        self._text = ""
 
     def append(self, text: str) -> None:
-        pending = self._pending
+        pending = self.pending
         pending.append(text)
-        self.length += len(text)
         if len(pending) >= COMPACT_EVERY:
-            self._pieces.append("".join(pending))
-            pending.clear()
+            self.compact()
+
+    def compact(self) -> None:
+        """Join the pending strings into a block; add the blocks to the text once they are an eighth of it."""
+        block = "".join(self.pending)
+        self.pending.clear()
+        self._blocks.append(block)
+        self._blocks_length += len(block)
+        if self._blocks_length * 8 >= len(self._text):
+            self._add_blocks()
+
+    def _add_blocks(self) -> None:
+        text = self._text
+        self._text = ""  # the local is now the only reference, so += may resize it in place
+        text += "".join(self._blocks)
+        self._text = text
+        self._blocks.clear()
+        self._blocks_length = 0
+
+    @property
+    def length(self) -> int:
+        return len(self._text) + self._blocks_length + sum(map(len, self.pending))
 
     def __str__(self) -> str:
-        """The whole string, joined in one pass; the rope keeps it as its single piece, so the
-        pieces are freed and joining again costs nothing until more is appended."""
-        pieces = self._pieces
-        if self._pending:
-            pieces.append("".join(self._pending))
-            self._pending.clear()
-        if len(pieces) > 1:
-            pieces[:] = ["".join(pieces)]
-        return pieces[0] if pieces else ""
+        """The whole string. The rope keeps it as its text, so reading it again costs nothing
+        until more is appended (and then the first append copies it, since the caller holds it)."""
+        if self.pending:
+            self.compact()
+        if self._blocks:
+            self._add_blocks()
+        return self._text
 
 
 class Transcript:

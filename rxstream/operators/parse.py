@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -45,20 +44,25 @@ def decode_chunk(message: Any) -> Chunk:
 class ParseStage(Stage[Frame, Chunk]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], link: Link) -> None:
         super().__init__(downstream, link)
-        self.frames = 0
         self.stats = link.stats
-        # Set by rxstream.pipeline: takes a plain, in-order chunk's fields without a Chunk being built.
-        self.express: Callable[[int, str], bool] | None = None
+        self.chunks_before = link.stats.chunks
+
+    @property
+    def frame_number(self) -> int:
+        """The number of the frame being parsed: a bad frame ends the stream, so every frame
+        before it was a chunk (counting them apart would cost every frame an increment)."""
+        return self.stats.chunks - self.chunks_before + 1
 
     def on_next(self, frame: Frame) -> None:
-        self.frames += 1
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError as error:  # also raised for a frame that is not str or bytes
-            self.fail(FrameError(frame, f"invalid JSON ({error})", number=self.frames))
+            self.fail(FrameError(frame, f"invalid JSON ({error})", number=self.frame_number))
             return
         try:
             # The common shape, checked inline; anything else takes decode_chunk's field-by-field path.
+            # rxstream.pipeline's ExpressLane repeats this check and the stats below for a plain
+            # chunk, inline: keep them in step (tests/test_pipeline.py compares the two ways).
             body = message["chunk"]
             index = body["index"]
             data = body["data"]
@@ -74,22 +78,18 @@ class ParseStage(Stage[Frame, Chunk]):
             )
         except (LookupError, TypeError, AttributeError):
             common = False
-        chunk: Chunk | None = None
-        if not common:
+        if common:
+            chunk = _new_chunk(Chunk, (index, data, is_final, timestamp, None, None, None, None, None))
+        else:
             try:
                 chunk = decode_chunk(message)
             except ValueError as error:
-                self.fail(FrameError(frame, str(error), number=self.frames))
+                self.fail(FrameError(frame, str(error), number=self.frame_number))
                 return
         stats = self.stats
         stats.chunks += 1
         # str.isascii is O(1) in CPython: only non-ASCII text frames pay for encoding to count bytes
         stats.bytes += len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
-        if chunk is None:
-            express = self.express
-            if express is not None and not is_final and express(index, data):
-                return
-            chunk = _new_chunk(Chunk, (index, data, is_final, timestamp, None, None, None, None, None))
         self.emit(chunk)
 
 

@@ -15,7 +15,9 @@ class ReorderStage(Stage[Chunk, Chunk]):
         self.window = window
         self.next_index = 0
         self.final_index: int | None = None
-        self.held: dict[int, Chunk] = {}
+        # Chunks that came early, by index. The pipeline's express lane holds a plain chunk as
+        # its data alone; ``release`` makes it a Chunk again if it leaves the ordinary way.
+        self.held: dict[int, Chunk | str] = {}
         # The last `window` chunks delivered, by index modulo window: enough to tell a resent
         # duplicate from a conflicting one without keeping the whole stream. It grows as
         # chunks are delivered, so a huge window costs nothing up front. A plain chunk the
@@ -40,7 +42,12 @@ class ReorderStage(Stage[Chunk, Chunk]):
         """Deliver the held chunks that now follow on."""
         held = self.held
         while held and not self.stopped and self.next_index in held:
-            self.deliver(held.pop(self.next_index))
+            self.deliver(self.release(self.next_index))
+
+    def release(self, index: int) -> Chunk:
+        """Take held chunk ``index`` out, as a Chunk."""
+        chunk = self.held.pop(index)
+        return Chunk(index, chunk) if isinstance(chunk, str) else chunk
 
     def deliver(self, chunk: Chunk) -> None:
         self.record(chunk.index, chunk)
