@@ -1,4 +1,5 @@
-"""Who a reference server lets in: the bearer token, and the 429s (the first k, and beyond a QPS limit)."""
+"""What both reference servers share: who they let in (the bearer token, the 429s), what they
+count, and their lifecycle as async context managers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import hmac
 import time
 from collections import deque
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from .faults import Faults
 
 
 @dataclass(slots=True)
@@ -44,3 +49,27 @@ class Admission:
         limited = self.stats.handshakes <= self.reject_first or len(self.recent) > self.qps
         self.stats.rejected += limited
         return limited
+
+
+class ReferenceEndpoint:
+    """The part of a reference server that does not depend on its protocol. Subclasses
+    implement ``start`` (setting ``port`` once bound) and ``close``."""
+
+    def __init__(self, *, token: str | None, faults: Faults, qps: float, host: str, port: int) -> None:
+        self.faults = faults
+        self.host = host
+        self.port = port
+        self.stats = ServerStats()
+        self.admission = Admission(token, qps, faults.reject_first, self.stats)
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.close()

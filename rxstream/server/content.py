@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 _SENTENCES = (
@@ -38,8 +39,11 @@ def load(text: str | None = None, file: str | Path | None = None, size: int | No
     return generate(2048 if size is None else size, seed)
 
 
-def split(text: str, chunk_size: int) -> list[str]:
-    """``text`` in pieces of ``chunk_size`` characters (one empty piece for an empty text)."""
+def split(text: str | Sequence[str], chunk_size: int) -> list[str]:
+    """``text`` in pieces of ``chunk_size`` characters (one empty piece for an empty text);
+    a sequence of strings is already the pieces, as a recording has them."""
+    if not isinstance(text, str):
+        return list(text)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     return [text[i : i + chunk_size] for i in range(0, len(text), chunk_size)] or [""]

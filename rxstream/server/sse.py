@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from types import TracebackType
 
 import orjson
 
-from .admission import Admission, ServerStats
+from .admission import ReferenceEndpoint
 from .content import split
 from .faults import Faults, Send, plan
 
 MODEL = "rxstream-reference"
 
 
-class ReferenceSSEServer:
+class ReferenceSSEServer(ReferenceEndpoint):
     """Streams ``text`` (or the given pieces) as OpenAI-compatible SSE to clients presenting ``token``.
 
     With ``reasoning`` the stream first sends that text as ``reasoning_content`` deltas, as
@@ -41,14 +40,10 @@ class ReferenceSSEServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        content = split(text, chunk_size) if isinstance(text, str) else list(text)
+        super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
+        content = split(text, chunk_size)
         thinking = split(reasoning, chunk_size) if reasoning else []
-        self.faults = faults
         self.ids = ids
-        self.host = host
-        self.port = port
-        self.stats = ServerStats()
-        self.admission = Admission(token, qps, faults.reject_first, self.stats)
         self.count = len(thinking) + len(content)
         self._events = [self._event(i, {"reasoning_content": piece}) for i, piece in enumerate(thinking)]
         self._events += [
@@ -93,12 +88,6 @@ class ReferenceSSEServer:
             for writer in list(self._writers):
                 writer.transport.abort()
             await self._server.wait_closed()
-
-    async def __aenter__(self) -> ReferenceSSEServer:
-        return await self.start()
-
-    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)

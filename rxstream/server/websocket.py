@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from .admission import Admission, ServerStats
+from .admission import ReferenceEndpoint
 from .content import split
 from .faults import Faults, Send, plan
 
@@ -24,7 +23,7 @@ BATCH = 64  # frames written at once when no delay is asked for
 REQUEST_WAIT = 0.5  # how long a connection waits for an optional request message before streaming
 
 
-class ReferenceServer:
+class ReferenceServer(ReferenceEndpoint):
     """Streams ``text`` in chunks of ``chunk_size`` characters to every client that presents ``token``.
 
     ``text`` may also be the chunks themselves (a list of strings), as a recording has them.
@@ -44,13 +43,9 @@ class ReferenceServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.pieces = split(text, chunk_size) if isinstance(text, str) else list(text)
-        self.faults = faults
+        super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
+        self.pieces = split(text, chunk_size)
         self.resume = resume
-        self.host = host
-        self.port = port
-        self.stats = ServerStats()
-        self.admission = Admission(token, qps, faults.reject_first, self.stats)
         self.connections: set[ServerConnection] = set()
         self._frames = [self._encode(index) for index in range(len(self.pieces))]
         self._server: Server | None = None
@@ -78,12 +73,6 @@ class ReferenceServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-    async def __aenter__(self) -> ReferenceServer:
-        return await self.start()
-
-    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.close()
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer 429 for the first ``reject_first`` handshakes and beyond ``qps`` per second."""
