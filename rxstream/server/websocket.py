@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -47,7 +48,7 @@ class ReferenceServer(ReferenceEndpoint):
         self.pieces = split(text, chunk_size)
         self.resume = resume
         self.connections: set[ServerConnection] = set()
-        self._frames = [self._encode(index) for index in range(len(self.pieces))]
+        self._frames = [self._encode(index) for index in range(len(self.pieces))]  # on the wire, framed
         self._server: Server | None = None
 
     def __repr__(self) -> str:  # the token stays out of it
@@ -58,8 +59,11 @@ class ReferenceServer(ReferenceEndpoint):
         return f"ws://{self.host}:{self.port}/stream"
 
     def _encode(self, index: int) -> bytes:
+        """Chunk ``index`` as a whole text frame: a server's frames are not masked, so each is
+        framed once and sent as it is to every client."""
         chunk = {"index": index, "data": self.pieces[index], "is_final": index == len(self.pieces) - 1}
-        return orjson.dumps({"chunk": chunk, "timestamp": int(time.time())})
+        message = orjson.dumps({"chunk": chunk, "timestamp": int(time.time())})
+        return Frame(Opcode.TEXT, message).serialize(mask=False)
 
     async def start(self) -> ReferenceServer:
         # No permessage-deflate: it halves throughput and the frames are small.
@@ -134,19 +138,18 @@ class ReferenceServer(ReferenceEndpoint):
         return True
 
     async def _send_batch(self, connection: ServerConnection, frames: list[bytes]) -> None:
-        """Write ``frames`` at once and wait for the socket to take them.
+        """Write ``frames`` (framed already) at once and wait for the socket to take them.
 
-        ``send()`` writes and drains once per frame, which limits a server that sends as
-        fast as it can; this drives websockets' sans-I/O protocol directly instead.
+        ``send()`` frames, writes and drains once per message, which limits a server that sends
+        as fast as it can. Whole frames written straight to the transport leave websockets'
+        protocol state as it was: it holds no state about data frames sent whole.
         """
         if not frames:
             return
         if connection.protocol.state is not State.OPEN:
             await connection.wait_closed()
             raise connection.close_exc
-        for frame in frames:
-            connection.protocol.send_text(frame)
-        connection.send_data()
+        connection.transport.writelines(frames)
         self.stats.frames_sent += len(frames)
         frames.clear()
         await connection.drain()
