@@ -21,7 +21,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results = in_memory.run(sizes["frames"], sizes["repetitions"])
     results.append(await loopback.loopback(sizes["loopback"], sizes["repetitions"]))
     results.append(await memory.response_memory(sizes["response"]))
-    results.extend(await loopback.scale(sizes["streams"], sizes["frames_each"]))
+    results.extend(await loopback.scale(sizes["streams"], sizes["frames_each"], sizes["repetitions"]))
     results.append(await memory.slow_consumer(sizes["held_back"]))
     return results
 

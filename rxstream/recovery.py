@@ -135,29 +135,43 @@ class Session(Generic[_T]):
             await self.stream()
         except asyncio.CancelledError:
             if self.timed_out:
-                self.observer.on_error(StreamTimeoutError(self.endpoint, self.options.stream_timeout))
+                self.end(StreamTimeoutError(self.endpoint, self.options.stream_timeout))
             return
         except StreamError as error:
-            self.observer.on_error(error)
+            self.end(error)
             return
         except Exception as error:  # a bug below us still ends the stream, typed and with its cause
             failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {error}")
             failure.__cause__ = error
-            self.observer.on_error(failure)
+            self.end(failure)
             return
-        if not self.disposed:
-            self.observer.on_completed()
+        self.end(None)
 
     async def stream(self) -> None:
         raise NotImplementedError
 
     def emit(self, item: _T) -> None:
-        """Push one item downstream; ``dispose`` from inside it must not cancel the task mid-push."""
+        """Push one item downstream; ``dispose`` from inside it must not cancel the task mid-push.
+
+        Nothing goes out once disposed: the sources are ``flow.Source``s, subscribed without
+        RxPY's ``AutoDetachObserver``, which would otherwise drop it.
+        """
+        if self.disposed:
+            return
         self.emitting = True
         try:
             self.observer.on_next(item)
         finally:
             self.emitting = False
+
+    def end(self, error: Exception | None) -> None:
+        """The one terminal event, unless disposed first."""
+        if self.disposed:
+            return
+        if error is None:
+            self.observer.on_completed()
+        else:
+            self.observer.on_error(error)
 
     async def request_headers(self, accept: str) -> dict[str, str]:
         """The headers of the next request: ``Accept``, the caller's, and a fresh bearer token."""

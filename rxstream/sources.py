@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.internal.exceptions import SequenceContainsNoElementsError
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -185,3 +186,28 @@ def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
     iterator's ``stats`` attribute holds the stream's ``Stats``.
     """
     return _Consumer(source)
+
+
+async def last_of(observable: Observable[_T]) -> _T:
+    """The last item ``observable`` emits, as ``await observable`` gives it, but resolved
+    straight from the observer: RxPY's ``await`` goes through a trampoline scheduler, a cost
+    every stream pays once, which counts when a process runs a thousand of them."""
+    future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+    last: list[_T] = []
+
+    def on_next(item: _T) -> None:
+        last[:] = (item,)
+
+    def on_error(error: Exception) -> None:
+        if not future.done():
+            future.set_exception(error)
+
+    def on_completed() -> None:
+        if not future.done():
+            future.set_result(last[0]) if last else future.set_exception(SequenceContainsNoElementsError())
+
+    subscription = observable.subscribe(on_next, on_error, on_completed)
+    try:
+        return await future
+    finally:
+        subscription.dispose()

@@ -18,7 +18,7 @@ from reactivex.disposable import Disposable
 
 from . import operators as rxo
 from .errors import AuthenticationError, ConnectionLostError, FrameTooLargeError, RateLimitedError, TransportError
-from .flow import current_demand, current_resume, current_stats
+from .flow import Source, current_demand, current_resume, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
 from .operators.persist import run_to_response
@@ -190,7 +190,7 @@ def from_sse(
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 
-    return Observable(subscribe)
+    return Source(subscribe)
 
 
 def sse_pipeline(

@@ -29,7 +29,7 @@ from .errors import (
     RateLimitedError,
     StreamError,
 )
-from .flow import Demand, current_demand, current_resume, current_stats
+from .flow import Demand, Source, current_demand, current_resume, current_stats
 from .framing import FrameReader
 from .model import Response
 from .operators.accumulate import Delta
@@ -213,6 +213,9 @@ class _Session(Session[bytes]):
                     additional_headers=headers,
                     max_size=options.max_size,
                     compression=None,  # permessage-deflate halves throughput
+                    # No keepalive pings: while demand pauses the transport no pong could be read, so
+                    # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
+                    ping_interval=None,
                     close_timeout=CLOSE_TIMEOUT,
                     open_timeout=options.stream_timeout,
                 )
@@ -330,7 +333,7 @@ def from_websocket(
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 
-    return Observable(subscribe)
+    return Source(subscribe)
 
 
 async def stream(

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
+import pytest
+import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable, abc
 from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.internal.exceptions import SequenceContainsNoElementsError
 from reactivex.observer import Observer
 
 import rxstream
 from rxstream import Demand, Stats
 from rxstream import operators as rxo
 from rxstream.flow import subscribe_upstream
+from rxstream.sources import last_of
 
 from .support import Outcome, frame, frames_for, run
 
@@ -221,3 +227,22 @@ def test_fused_pipeline_equals_the_operators_piped_one_by_one(
     assert repr(one.error) == repr(other.error)
     if isinstance(one.error, rxstream.IncompleteStreamError) and isinstance(other.error, rxstream.IncompleteStreamError):
         assert one.error.partial == other.error.partial
+
+
+async def test_last_of_gives_what_await_gives() -> None:
+    assert await last_of(reactivex.of(1, 2, 3)) == await reactivex.of(1, 2, 3) == 3
+    with pytest.raises(SequenceContainsNoElementsError):
+        await last_of(reactivex.empty())
+    with pytest.raises(rxstream.InvalidChunkError):
+        await last_of(reactivex.throw(rxstream.InvalidChunkError(2, 5, "a gap")))
+
+
+async def test_last_of_disposes_its_subscription_when_cancelled() -> None:
+    disposed: list[bool] = []
+    never = reactivex.create(lambda observer, scheduler: Disposable(lambda: disposed.append(True)))
+    waiting = asyncio.ensure_future(last_of(never))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert disposed == [True]

@@ -10,12 +10,16 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reactivex import Observer
 from reactivex import operators as ops
+from reactivex.abc import DisposableBase
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import rxstream
 from rxstream import operators as rxo
+from rxstream.flow import subscribe_upstream
+from rxstream.model import Stats
 from rxstream.server import Faults, ReferenceServer, generate
 from rxstream.websocket import from_websocket, stream, stream_text
 
@@ -276,3 +280,29 @@ async def test_recorded_real_streams_through_the_reference_server(fixture: str, 
     async with ReferenceServer(deltas, token=TOKEN, faults=Faults.parse(faults)) as reference:
         response, seen = await through_pipeline(reference.uri, **client())
     assert response.text == expected and response.chunks == len(deltas) and seen == list(range(len(deltas)))
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["from on_next", "between reads"])
+async def test_a_disposed_source_says_nothing_more(inside: bool) -> None:
+    """from_websocket is subscribed without RxPY's AutoDetachObserver: it stops by itself."""
+    loop = asyncio.get_running_loop()
+    items: list[bytes] = []
+    ended: list[object] = []
+    disposed_after: list[int] = []
+    subscription: list[DisposableBase] = []
+
+    def dispose() -> None:
+        disposed_after.append(len(items))
+        subscription[0].dispose()
+
+    def on_next(frame: bytes) -> None:
+        items.append(frame)
+        if len(items) == 10:
+            dispose() if inside else loop.call_soon(dispose)
+
+    async with server(text=generate(100_000, seed=5)) as reference:
+        observer = Observer(on_next, ended.append, lambda: ended.append("completed"))
+        subscription.append(subscribe_upstream(from_websocket(reference.uri, **client()), observer, None, stats=Stats(), demand=None))
+        await settled(lambda: len(reference.connections) + len(items))
+        assert not reference.connections  # the client closed the connection
+    assert disposed_after and len(items) == disposed_after[0] and ended == []

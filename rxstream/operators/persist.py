@@ -11,6 +11,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..errors import IncompleteStreamError, TurnNotSavedError
 from ..model import Response
+from ..sources import last_of
 from ..store import ContextStore, check_session_id
 
 Step = Callable[[], Awaitable[None]]
@@ -132,9 +133,7 @@ async def run_to_response(
 ) -> Response:
     """``source`` through ``pipeline`` to its Response, saved under ``session_id`` when a ``store`` is given."""
     if store is None:
-        response: Response = await source.pipe(pipeline)
-        return response
+        return await last_of(source.pipe(pipeline))
     if session_id is None:
         raise ValueError("a store needs a session_id to save the turn under")
-    response = await source.pipe(pipeline, persist(store, session_id))
-    return response
+    return await last_of(source.pipe(pipeline, persist(store, session_id)))
