@@ -203,8 +203,12 @@ async def last_of(observable: Observable[_T]) -> _T:
             future.set_exception(error)
 
     def on_completed() -> None:
-        if not future.done():
-            future.set_result(last[0]) if last else future.set_exception(SequenceContainsNoElementsError())
+        if future.done():
+            return
+        if last:
+            future.set_result(last[0])
+        else:
+            future.set_exception(SequenceContainsNoElementsError())
 
     subscription = observable.subscribe(on_next, on_error, on_completed)
     try:

@@ -297,8 +297,10 @@ async def test_a_disposed_source_says_nothing_more(inside: bool) -> None:
 
     def on_next(frame: bytes) -> None:
         items.append(frame)
-        if len(items) == 10:
-            dispose() if inside else loop.call_soon(dispose)
+        if len(items) == 10 and inside:
+            dispose()
+        elif len(items) == 10:
+            loop.call_soon(dispose)
 
     async with server(text=generate(100_000, seed=5)) as reference:
         observer = Observer(on_next, ended.append, lambda: ended.append("completed"))
