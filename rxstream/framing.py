@@ -71,7 +71,10 @@ class FrameReader:
                 if start > end:
                     needed = start - position
                     break
-                length = int.from_bytes(data[position + 2 : start], "big")
+                if length == 126:  # most chunks: two bytes, read without int.from_bytes' slice and call
+                    length = data[position + 2] << 8 | data[position + 3]
+                else:
+                    length = int.from_bytes(data[position + 2 : start], "big")
             if length > max_size:  # websockets answers 1009 from the header alone
                 self.pass_on(data[position:])
                 return

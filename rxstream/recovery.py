@@ -106,7 +106,7 @@ class Session(Generic[_T]):
         self.emitting = False
         self.restart_requested = False
         self.timed_out = False
-        self.frames = 0  # reads so far: frames, or network reads; the watchdog watches it
+        self.reads = 0  # network reads so far, for the watchdog
         self.task: asyncio.Task[None] | None = None
         resume.restart = self.request_restart
 
@@ -119,8 +119,12 @@ class Session(Generic[_T]):
         self.disposed = True
         if self.resume.restart == self.request_restart:
             self.resume.restart = None
-        # From inside on_next (reorder completing on the final chunk) the loop sees the flag
-        # and closes politely; from outside, the pending read is cancelled.
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop what the task is waiting for, once disposed. From inside on_next (reorder
+        completing on the final chunk) the loop sees the flag and closes politely; from
+        outside, the pending wait is cancelled."""
         if self.task is not None and not self.emitting:
             self.task.cancel()
 
@@ -198,26 +202,28 @@ class Session(Generic[_T]):
 
 
 class Watchdog:
-    """Ends the stream if no frame arrives for ``stream_timeout`` seconds while there is demand.
+    """Ends the stream if nothing arrives for ``stream_timeout`` seconds while there is demand.
 
     A timer checked once a period rather than a timeout around each read: it costs
-    nothing per frame.
+    nothing per frame. ``reads`` counts the network reads so far.
     """
 
-    def __init__(self, session: Session[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, session: Session[Any], loop: asyncio.AbstractEventLoop, reads: Callable[[], int]) -> None:
         self.session = session
         self.loop = loop
-        self.frames_then = session.frames
+        self.reads = reads
+        self.reads_then = reads()
         self.handle = loop.call_later(session.options.stream_timeout, self.check)
 
     def check(self) -> None:
         session = self.session
         held_back = session.demand is not None and not session.demand.ready
-        if session.frames == self.frames_then and not held_back and session.task is not None:
+        reads = self.reads()
+        if reads == self.reads_then and not held_back and session.task is not None:
             session.timed_out = True
             session.task.cancel()
             return
-        self.frames_then = session.frames
+        self.reads_then = reads
         self.handle = self.loop.call_later(session.options.stream_timeout, self.check)
 
     def cancel(self) -> None:

@@ -116,10 +116,10 @@ class _Session(Session[SSEEvent]):
         self.restart_requested = False
         decoder = SSEDecoder()
         demand = self.demand
-        watchdog = Watchdog(self, asyncio.get_running_loop())
+        watchdog = Watchdog(self, asyncio.get_running_loop(), lambda: self.reads)
         try:
             async for data in response.aiter_bytes():
-                self.frames += 1
+                self.reads += 1
                 events = decoder.feed(data)
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)

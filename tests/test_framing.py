@@ -233,8 +233,9 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
             connection = await connect(f"ws://127.0.0.1:{port}/", create_connection=PushConnection, compression=None)
             assert isinstance(connection, PushConnection)
             messages: list[bytes] = []
-            connection.attach(messages.append, None)  # what arrived with the handshake waited in the backlog
-            await asyncio.wait_for(connection.wait_closed(), 10)
+            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            connection.attach(messages.append, None, lost)  # what arrived with the handshake waited in the backlog
+            await asyncio.wait_for(lost, 10)  # attach resolves it once the server has closed
     assert messages == expected
     logged = [record.getMessage() for record in caplog.records]
     parsed_by_websockets = [line.split()[1] for line in logged if line.startswith("< ") and line.endswith("]")]

@@ -71,6 +71,32 @@ async def test_faults_reassemble_exactly_once(faults: str, retries: int) -> None
     assert response.stats.retries == retries
 
 
+async def test_a_gap_ends_the_read_at_once_even_if_the_server_keeps_the_connection_open() -> None:
+    # Chunk 88 never comes and the server goes silent after 180 frames without closing: the
+    # request for the stream again must not wait for the close, nor for the idle timeout.
+    async with server("drop=1,stall_after=180,seed=0") as reference:
+        response, seen = await asyncio.wait_for(through_pipeline(reference.uri, **client(stream_timeout=5.0)), 4)
+    assert response.text == TEXT and seen == list(range(len(reference.pieces)))
+    assert response.stats.retries == 1 and reference.stats.connections == 2 and reference.stats.resumed_from == 88
+
+
+@pytest.mark.parametrize("proxy", [True, None])
+async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("no_proxy", "NO_PROXY", "ws_proxy", "socks_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    async with server() as reference:
+        if proxy is None:
+            response, _ = await through_pipeline(reference.uri, **client(proxy=None))
+            assert response.text == TEXT
+            return
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+            await through_pipeline(reference.uri, **client(proxy=proxy))
+    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
+    assert "Connect call failed ('127.0.0.1', 9)" in str(caught.value)  # it went to the proxy
+    assert reference.stats.connections == 0
+
+
 async def test_resume_from_is_honoured_after_an_abort() -> None:
     async with server("abort_after=50") as reference:
         response, seen = await through_pipeline(reference.uri, **client())
