@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from orjson import loads
@@ -47,79 +48,110 @@ class ExpressLane(abc.ObserverBase[Frame]):
         self.rope = accumulate.transcript.text_rope
         self.pending_text = accumulate.transcript.text_rope.pending
         self.finalize = finalize
+        self.upstream = parse.link.upstream
 
     def on_next(self, frame: Frame) -> None:
+        self.take_from((frame,))
+
+    def take_from(self, frames: Iterable[Frame]) -> bool:
+        """Take frames while each is a plain chunk that stops at the transcript or in reorder's
+        hold; pass the first that does not on the ordinary way and return True, so that the
+        source sees to demand and disposal before it gives more. False once ``frames`` is done.
+
+        Nothing the express lane does reaches past the stages, so the state it reads stays
+        as it is while it loops: it keeps it in locals and writes it back when it leaves.
+        """
+        stats = self.stats
+        reorder = self.reorder
+        held = self.held
+        window = self.window
+        delivered = self.delivered
+        pending = self.pending_text
+        consumer = self.consumer
+        queue = self.queue
+        # Past the first chunk, which starts finalize's clock. (Once the stream has ended, what
+        # still arrives changes nothing either way: the response is out.)
+        started = self.finalize.transcript is not None
+        upstream = self.upstream
+        next_index = reorder.next_index
+        final_index = reorder.final_index
+        count = size = early = appended = 0
+        depth = stats.reorder_depth
+        released: Chunk | str = ""
         try:
-            message = loads(frame)
-            body = message["chunk"]
-            index = body["index"]
-            data = body["data"]
-            timestamp = message.get("timestamp")
-            plain = (
-                body["is_final"] is False
-                and type(index) is int
-                and index >= 0
-                and type(data) is str
-                and len(body) == 3
-                and (timestamp is None or type(timestamp) is int)
-            )
-        except (ValueError, LookupError, TypeError, AttributeError):  # orjson's JSONDecodeError is a ValueError
-            plain = False
+            for frame in frames:
+                try:
+                    message = loads(frame)
+                    body = message["chunk"]
+                    index = body["index"]
+                    data = body["data"]
+                    timestamp = message.get("timestamp")
+                    plain = (
+                        body["is_final"] is False
+                        and type(index) is int
+                        and index >= 0
+                        and type(data) is str
+                        and len(body) == 3
+                        and (timestamp is None or type(timestamp) is int)
+                    )
+                except (ValueError, LookupError, TypeError, AttributeError):  # orjson's JSONDecodeError is a ValueError
+                    plain = False
+                if not plain:
+                    break
+                # parse's bookkeeping, as ParseStage.on_next does it
+                count += 1
+                size += len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
+                released = data
+                if index == next_index:
+                    # Only if the buffer would pass it through. The consumer's demand is read
+                    # for every chunk: the iterable a source reads from may be what changes it.
+                    if not started or not (consumer is None or (consumer.ready and not queue)):
+                        break
+                    if held and len(held) > depth:  # held only grows between releases: it is deepest before one
+                        depth = len(held)
+                    # reorder's deliver and drain, accumulate and transcript.append, for this
+                    # chunk and the held ones after it while they are plain
+                    while isinstance(released, str):
+                        if index < window:
+                            delivered.append(released)
+                        else:
+                            delivered[index % window] = released
+                        index += 1
+                        appended += 1
+                        pending.append(released)
+                        if not held or index not in held:
+                            break
+                        released = held.pop(index)
+                    next_index = index
+                    if len(pending) >= COMPACT_EVERY:
+                        self.rope.compact()
+                    if not isinstance(released, str):  # a held chunk that is not plain: the ordinary way
+                        break
+                elif index > next_index and index not in held and index - next_index < window and (final_index is None or index < final_index):
+                    # reorder.hold, for a plain chunk that it would simply hold
+                    held[index] = data
+                    early += 1
+                else:
+                    break
+                if upstream.is_disposed:  # the iterable itself, or another thread, disposed the subscription
+                    return True
+            else:
+                return False
+        finally:
+            stats.chunks += count
+            stats.bytes += size
+            stats.out_of_order += early
+            stats.reorder_depth = max(depth, len(held))
+            self.transcript.chunks += appended
+            reorder.next_index = next_index
         if not plain:
             self.parse.on_next(frame)
-            return
-        # parse's bookkeeping, as ParseStage.on_next does it
-        stats = self.stats
-        stats.chunks += 1
-        stats.bytes += len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
-        reorder = self.reorder
-        next_index = reorder.next_index
-        if index == next_index:
-            consumer = self.consumer
-            # The buffer would pass it through, and it is not the first chunk, which starts
-            # finalize's clock. (Once the stream has ended, what still arrives changes nothing
-            # either way: the response is out.)
-            if (consumer is None or (consumer.ready and not self.queue)) and self.finalize.transcript is not None:
-                # reorder's deliver and drain, accumulate and transcript.append, inline (this is
-                # every chunk's path), for this chunk and the held ones after it while they are plain
-                window = self.window
-                delivered = self.delivered
-                held = self.held
-                transcript = self.transcript
-                pending = self.pending_text
-                while True:
-                    if index < window:
-                        delivered.append(data)
-                    else:
-                        delivered[index % window] = data
-                    index += 1
-                    transcript.chunks += 1
-                    if data:
-                        pending.append(data)
-                        if len(pending) >= COMPACT_EVERY:
-                            self.rope.compact()
-                    if not held or index not in held:
-                        reorder.next_index = index
-                        return
-                    chunk = held.pop(index)
-                    if isinstance(chunk, str):
-                        data = chunk
-                        continue
-                    reorder.next_index = index
-                    reorder.deliver(chunk)
-                    reorder.drain()
-                    return
-        elif index > next_index:
-            # reorder.hold, for a plain chunk that it would simply hold
-            held = self.held
-            final_index = reorder.final_index
-            if index not in held and index - next_index < self.window and (final_index is None or index < final_index):
-                held[index] = data
-                stats.out_of_order += 1
-                if len(held) > stats.reorder_depth:
-                    stats.reorder_depth = len(held)
-                return
-        self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, None, None, None, None, None)))
+        elif isinstance(released, str):
+            self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, None, None, None, None, None)))
+        else:
+            reorder.deliver(released)
+            reorder.drain()
+        return True
 
     def on_error(self, error: Exception) -> None:
         self.parse.on_error(error)

@@ -229,6 +229,26 @@ def test_fused_pipeline_equals_the_operators_piped_one_by_one(
         assert one.error.partial == other.error.partial
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "piped"])
+def test_a_source_stops_reading_its_iterable_once_disposed(fused: bool) -> None:
+    """The express lane loops over a source's frames itself; a subscription disposed while it
+    does (here by ``take_until``, signalled from the iterable) still stops the reading there."""
+    cancel: reactivex.Subject[None] = reactivex.Subject()
+    pulled: list[int] = []
+
+    def produce() -> Iterator[bytes]:
+        for index in range(1000):
+            pulled.append(index)
+            if index == 10:
+                cancel.on_next(None)
+            yield frame(index, "x", index == 999)
+
+    operators = (rxstream.pipeline(),) if fused else (rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize())
+    outcome = run(rxstream.from_frames(produce()).pipe(*operators, ops.take_until(cancel)))
+    assert outcome.completed and outcome.items == []
+    assert pulled == list(range(11))  # the frame yielded after the signal is the last one read
+
+
 async def test_last_of_gives_what_await_gives() -> None:
     assert await last_of(reactivex.of(1, 2, 3)) == await reactivex.of(1, 2, 3) == 3
     with pytest.raises(SequenceContainsNoElementsError):
