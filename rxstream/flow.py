@@ -12,7 +12,7 @@ no demand and produces at full speed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -103,6 +103,28 @@ def current_demand() -> Demand | None:
 def current_stats() -> Stats:
     """The stats of the pipeline being subscribed now; a fresh one outside a pipeline."""
     return _stats.get() or Stats()
+
+
+def taker(observer: abc.ObserverBase[_T]) -> Callable[[Iterator[_T]], bool]:
+    """How a source hands ``observer`` its items: a function that takes items from an iterator
+    and answers True when the source should see to demand and disposal before giving more,
+    False once the iterator is exhausted.
+
+    That is ``observer.take_from`` where it has one (``rxstream.pipeline``'s express lane,
+    which loops over plain frames itself), else ``on_next`` one item at a time.
+    """
+    take_from: Callable[[Iterator[_T]], bool] | None = getattr(observer, "take_from", None)
+    if take_from is not None:
+        return take_from
+    on_next = observer.on_next
+
+    def take_one(items: Iterator[_T]) -> bool:
+        for item in items:
+            on_next(item)
+            return True
+        return False
+
+    return take_one
 
 
 class Source(Observable[_T]):

@@ -23,17 +23,19 @@ MASKED = 0x80  # in the second byte; then the 7-bit length follows
 
 
 class FrameReader:
-    """Splits a server's bytes into frames: whole messages to ``message``, all else to ``other``.
+    """Splits a server's bytes into frames: whole messages to ``messages``, all else to ``other``.
 
-    ``other`` takes a whole frame and answers whether the connection is still open for this
-    reader; once it answers no, it takes every byte that follows as it comes. Memory is
-    bounded: at most one incomplete frame of at most ``max_size`` bytes waits here.
+    ``messages`` takes the whole messages of one read together, in a list, so that whoever
+    takes them can loop over them in one call; ``other`` takes a whole frame (after the
+    messages before it) and answers whether the connection is still open for this reader;
+    once it answers no, it takes every byte that follows as it comes. Memory is bounded: at
+    most one incomplete frame of at most ``max_size`` bytes waits here.
     """
 
-    __slots__ = ("message", "other", "max_size", "pending", "needed", "fragmented", "passing")
+    __slots__ = ("messages", "other", "max_size", "pending", "needed", "fragmented", "passing")
 
-    def __init__(self, message: Callable[[bytes], None], other: Callable[[bytes], bool], max_size: int | None) -> None:
-        self.message = message
+    def __init__(self, messages: Callable[[list[bytes]], None], other: Callable[[bytes], bool], max_size: int | None) -> None:
+        self.messages = messages
         self.other = other
         self.max_size = max_size if max_size is not None else 2**64
         self.pending = bytearray()  # the start of a frame that has not fully arrived
@@ -52,7 +54,7 @@ class FrameReader:
                 return
             data = bytes(pending)
             pending.clear()
-        message = self.message
+        messages: list[bytes] = []
         max_size = self.max_size
         end = len(data)
         position = 0
@@ -65,7 +67,7 @@ class FrameReader:
             start = position + 2
             if length > 125:
                 if length & MASKED:  # a server must not mask: websockets fails the connection
-                    self.pass_on(data[position:])
+                    self.pass_on(messages, data[position:])
                     return
                 start += 2 if length == 126 else 8
                 if start > end:
@@ -76,31 +78,39 @@ class FrameReader:
                 else:
                     length = int.from_bytes(data[position + 2 : start], "big")
             if length > max_size:  # websockets answers 1009 from the header alone
-                self.pass_on(data[position:])
+                self.pass_on(messages, data[position:])
                 return
             stop = start + length
             if stop > end:
                 needed = stop - position
                 break
             if (first == WHOLE_TEXT or first == WHOLE_BINARY) and not self.fragmented:
-                message(data[start:stop])
+                messages.append(data[start:stop])
             else:
+                if messages:
+                    self.messages(messages)
+                    messages = []
                 if (first & OPCODE) <= LAST_DATA_OPCODE:
                     self.fragmented = not first & FIN
                 if not self.other(data[position:stop]):
-                    self.pass_on(data[stop:])
+                    self.pass_on([], data[stop:])
                     return
             position = stop
         if position < end:
             pending += data[position:]
         self.needed = needed
+        if messages:
+            self.messages(messages)
 
     def stop(self) -> None:
         """Read no more frames: what is pending, and every byte from now on, goes to ``other``."""
-        self.pass_on(bytes(self.pending))
+        self.pass_on([], bytes(self.pending))
 
-    def pass_on(self, rest: bytes) -> None:
+    def pass_on(self, messages: list[bytes], rest: bytes) -> None:
+        """Hand ``messages`` on, then ``rest`` and all that follows to ``other``."""
         self.passing = True
         self.pending.clear()
+        if messages:
+            self.messages(messages)
         if rest:
             self.other(rest)

@@ -17,7 +17,7 @@ from reactivex.internal.exceptions import SequenceContainsNoElementsError
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from .flow import Demand, Source, current_demand, subscribe_upstream
+from .flow import Demand, Source, current_demand, subscribe_upstream, taker
 from .model import Stats
 
 _T = TypeVar("_T")
@@ -42,26 +42,14 @@ def from_frames(frames: Iterable[_T]) -> Observable[_T]:
             if demand is not None and not demand.ready:
                 demand.when_ready(pump_again)
                 return
-            # An observer that can loop over the frames itself (rxstream.pipeline's express lane)
-            # says so with ``take_from``: it takes them until one needs the ordinary way.
-            take_from = getattr(observer, "take_from", None)
+            take = taker(observer)
             try:
-                if take_from is not None:
-                    while take_from(iterator):
-                        if disposed:
-                            return
-                        if demand is not None and not demand.ready:
-                            demand.when_ready(pump_again)
-                            return
-                else:
-                    on_next = observer.on_next
-                    for frame in iterator:
-                        on_next(frame)
-                        if disposed:
-                            return
-                        if demand is not None and not demand.ready:  # inline, not a call: this is every frame's path
-                            demand.when_ready(pump_again)
-                            return
+                while take(iterator):
+                    if disposed:
+                        return
+                    if demand is not None and not demand.ready:
+                        demand.when_ready(pump_again)
+                        return
             except Exception as error:  # the iterable's own failure ends the stream
                 observer.on_error(error)
                 return

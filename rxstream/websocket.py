@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -29,7 +29,7 @@ from .errors import (
     RateLimitedError,
     StreamError,
 )
-from .flow import Demand, Source, current_demand, current_resume, current_stats
+from .flow import Demand, Source, current_demand, current_resume, current_stats, taker
 from .framing import FrameReader
 from .model import Response
 from .operators.accumulate import Delta
@@ -69,7 +69,7 @@ class PushConnection(ClientConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.sink: Callable[[bytes], None] | None = None
+        self.take: Callable[[Iterator[bytes]], bool] | None = None  # the observer's, while attached
         self.demand: Demand | None = None
         self.backlog: deque[bytes] = deque()
         self.fragments: list[bytes] = []
@@ -80,9 +80,9 @@ class PushConnection(ClientConnection):
         self.done: asyncio.Future[None] | None = None
         self.reads = 0  # network reads so far, for the session's watchdog
 
-    def attach(self, sink: Callable[[bytes], None], demand: Demand | None, done: asyncio.Future[None]) -> None:
-        """Push messages to ``sink`` while ``demand`` is ready; resolve ``done`` when the connection is lost."""
-        self.sink = sink
+    def attach(self, observer: abc.ObserverBase[bytes], demand: Demand | None, done: asyncio.Future[None]) -> None:
+        """Push messages to ``observer`` while ``demand`` is ready; resolve ``done`` when the connection is lost."""
+        self.take = taker(observer)
         self.demand = demand
         self.done = done
         self.flush()
@@ -91,7 +91,7 @@ class PushConnection(ClientConnection):
 
     def detach(self) -> None:
         """Take no more frames, and read again so that the closing handshake gets through."""
-        self.sink = None
+        self.take = None
         self.backlog.clear()
         self.set_reading(True)
 
@@ -154,33 +154,44 @@ class PushConnection(ClientConnection):
                 return
             data = b"".join(self.fragments)
             self.fragments.clear()
-        self.deliver(data)
+        self.deliver([data])
 
-    def deliver(self, data: bytes) -> None:
-        """One message: to the sink now if the demand below is ready, else to the backlog."""
+    def deliver(self, messages: list[bytes]) -> None:
+        """Messages, in order: downstream while the demand below is ready, the rest to the backlog."""
         demand = self.demand
-        if self.backlog or self.sink is None or (demand is not None and not demand.ready):
-            self.backlog.append(data)
+        if self.backlog or self.take is None or (demand is not None and not demand.ready):
+            self.backlog.extend(messages)
             self.hold_back()
             return
-        self.sink(data)
+        self.push(iter(messages))
+
+    def push(self, messages: Iterator[bytes]) -> None:
+        """Give the observer ``messages`` while the demand is ready; keep the rest in the backlog."""
+        demand = self.demand
+        while True:
+            take = self.take
+            if take is None:  # detached on the way: disposed, or the stream is requested again
+                return
+            if not take(messages):
+                break
+            if demand is not None and not demand.ready:
+                self.backlog.extend(messages)
+                break
         if demand is not None and not demand.ready:
             self.hold_back()
 
     def hold_back(self) -> None:
-        if self.reading and self.sink is not None:
+        if self.reading and self.take is not None:
             self.set_reading(False)
             if self.demand is not None:
                 self.demand.when_ready(self.flush)
 
     def flush(self) -> None:
-        demand = self.demand
-        backlog = self.backlog
-        while backlog and self.sink is not None and (demand is None or demand.ready):
-            self.sink(backlog.popleft())
-        if self.sink is None:
+        backlog, self.backlog = self.backlog, deque()
+        self.push(iter(backlog))
+        if self.take is None:
             return
-        if demand is None or demand.ready:
+        if self.demand is None or self.demand.ready:
             self.set_reading(True)
         else:
             self.reading = True  # so that hold_back registers again
@@ -289,7 +300,7 @@ class _Session(Session[bytes]):
         self.stop_reading = stop_reading
         watchdog = Watchdog(self, loop, lambda: connection.reads)
         try:
-            connection.attach(self.observer.on_next, self.demand, stop)
+            connection.attach(self.observer, self.demand, stop)
             await stop
         finally:
             self.stop_reading = None

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import operators as ops
+from reactivex.observer import Observer
 from websockets.asyncio.client import connect
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import CLIENT, OPEN, SERVER, Protocol
@@ -52,7 +53,7 @@ def read(pieces: list[bytes], max_size: int = 2**20) -> tuple[Seen, Protocol, Fr
         events_into(protocol, seen, fragments)
         return protocol.state is OPEN
 
-    reader = FrameReader(lambda message: seen.append(("message", message)), other, max_size)
+    reader = FrameReader(lambda messages: seen.extend(("message", message) for message in messages), other, max_size)
     for piece in pieces:
         reader.feed(piece)
     return seen, protocol, reader
@@ -234,7 +235,7 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
             assert isinstance(connection, PushConnection)
             messages: list[bytes] = []
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            connection.attach(messages.append, None, lost)  # what arrived with the handshake waited in the backlog
+            connection.attach(Observer(messages.append), None, lost)  # what arrived with the handshake waited in the backlog
             await asyncio.wait_for(lost, 10)  # attach resolves it once the server has closed
     assert messages == expected
     logged = [record.getMessage() for record in caplog.records]
