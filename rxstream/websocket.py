@@ -1,8 +1,8 @@
 """The WebSocket source: frames of the chunk protocol from a live endpoint, with recovery.
 
-The source reads one frame at a time and only while the demand below is ready, so a full
-``backpressure_buffer`` stops it reading the socket: websockets then stops reading the
-transport once ``max_queue`` frames wait, TCP's window closes and the peer's sends block.
+The source hands frames downstream only while the demand below is ready, so a full
+``backpressure_buffer`` stops it reading the socket: the connection pauses its transport,
+TCP's window closes and the peer's sends block.
 """
 
 from __future__ import annotations
