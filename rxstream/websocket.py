@@ -8,6 +8,8 @@ TCP's window closes and the peer's sends block.
 from __future__ import annotations
 
 import asyncio
+import os
+import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -260,7 +262,7 @@ class _Session(Session[bytes]):
                     # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
                     ping_interval=None,
                     close_timeout=CLOSE_TIMEOUT,
-                    proxy=options.proxy,
+                    proxy=environment_proxy() if options.proxy is True else options.proxy,
                     open_timeout=options.stream_timeout,
                 )
                 return cast(PushConnection, connection)
@@ -323,6 +325,19 @@ class _Session(Session[bytes]):
             return None if self.resume.position is None else "the server closed before the final chunk"
         return f"connection lost (close code {received.code if received else 1006})"
 
+def environment_proxy() -> Literal[True] | None:
+    """``True`` (websockets resolves the proxy) unless nothing can name one: then ``None``.
+
+    websockets reads the whole environment four times for ``proxy=True``, about 0.1 ms a
+    connection. Where only the environment names proxies (not on macOS or Windows, which
+    have system settings) and no variable ends in ``_proxy`` in any case, it would find
+    none, and one pass over the names says so for a tenth of that.
+    """
+    if urllib.request.getproxies is urllib.request.getproxies_environment and not any(name[-6:].lower() == "_proxy" for name in os.environ):
+        return None
+    return True
+
+
 async def close(connection: PushConnection) -> None:
     """Close politely: read again (the transport may be paused by demand) so the closing handshake completes."""
     connection.detach()
@@ -363,8 +378,7 @@ def from_websocket(
     that ignores it replays, and reorder drops what was delivered already. Connection
     attempts are spaced to at most ``rate_limit`` per second. Waits go through ``clock``.
     ``proxy=True`` takes the proxy from the environment (``https_proxy``, ``no_proxy``, …)
-    as websockets does, reading the whole environment again for every connection (about
-    0.15 ms); ``None`` connects directly, and a URL such as ``"http://proxy:3128"`` or
+    as websockets does, looked up again for every connection; ``None`` connects directly, and a URL such as ``"http://proxy:3128"`` or
     ``"socks5h://proxy:1080"`` goes through that proxy.
     """
     options = _Options(

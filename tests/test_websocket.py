@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from rxstream import operators as rxo
 from rxstream.flow import subscribe_upstream
 from rxstream.model import Stats
 from rxstream.server import Faults, ReferenceServer, generate
-from rxstream.websocket import from_websocket, stream, stream_text
+from rxstream.websocket import environment_proxy, from_websocket, stream, stream_text
 
 TOKEN = "s3cret-token-value"
 TEXT = generate(3000, seed=7)  # mixed English and Chinese, 3000 characters
@@ -80,11 +82,12 @@ async def test_a_gap_ends_the_read_at_once_even_if_the_server_keeps_the_connecti
     assert response.stats.retries == 1 and reference.stats.connections == 2 and reference.stats.resumed_from == 88
 
 
-@pytest.mark.parametrize("proxy", [True, None])
-async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("no_proxy", "NO_PROXY", "ws_proxy", "socks_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # the discard port: nothing listens there
+@pytest.mark.parametrize(("proxy", "variable"), [(True, "http_proxy"), (True, "Http_Proxy"), (None, "http_proxy")])
+async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens there (any case counts, as urllib reads it)
     async with server() as reference:
         if proxy is None:
             response, _ = await through_pipeline(reference.uri, **client(proxy=None))
@@ -95,6 +98,16 @@ async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directl
     assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
     assert "Connect call failed ('127.0.0.1', 9)" in str(caught.value)  # it went to the proxy
     assert reference.stats.connections == 0
+
+
+@pytest.mark.skipif(urllib.request.getproxies is not urllib.request.getproxies_environment, reason="the system names proxies too")
+def test_without_proxy_variables_the_environment_is_not_read_again_for_each_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    assert environment_proxy() is None  # what websockets would find, without its four passes
+    monkeypatch.setenv("WSS_PROXY", "http://127.0.0.1:9")
+    assert environment_proxy() is True  # websockets resolves it
 
 
 async def test_resume_from_is_honoured_after_an_abort() -> None:
