@@ -27,12 +27,13 @@ class ExpressLane(abc.ObserverBase[Frame]):
     Most chunks are plain text, and for them the pipeline's work is bookkeeping: parse
     checks and counts the frame, reorder notes the index or holds the chunk, the buffer
     passes it through, accumulate appends the text and finalize waits for the last one.
-    Doing that here, in one call, spares building a Chunk and a Delta and five calls per
-    chunk. A plain chunk that comes early is held as its data alone, and an in-order
-    arrival delivers the held ones it releases the same way. Anything else (a frame that is
-    not a plain chunk, a duplicate, a chunk beyond the window, a queue in the buffer, the
-    first or the last chunk) goes to parse, or from parse's point on, the ordinary way.
-    tests/test_pipeline.py checks that the two ways give the same result.
+    Doing that here, in one loop over the frames a source has at hand (``take_from``),
+    spares building a Chunk and a Delta and six calls per chunk. A plain chunk that comes
+    early is held as its data alone, and an in-order arrival delivers the held ones it
+    releases the same way. Anything else (a frame that is not a plain chunk, a duplicate, a
+    chunk beyond the window, a queue in the buffer, the first or the last chunk) goes to
+    parse, or from parse's point on, the ordinary way. tests/test_pipeline.py checks that
+    the two ways give the same result.
     """
 
     def __init__(self, parse: ParseStage, reorder: ReorderStage, buffer: BufferStage[Any], accumulate: AccumulateStage, finalize: FinalizeStage) -> None:
