@@ -132,6 +132,7 @@ class PushConnection(ClientConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self.reader = None  # it holds this connection's methods: a cycle the collector would have to find
         self.lost = True
         self.connection_ended()
 
