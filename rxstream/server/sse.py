@@ -9,7 +9,7 @@ event per piece, each with ``id: <index>``, then a usage chunk and ``data: [DONE
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 
@@ -124,7 +124,7 @@ class ReferenceSSEServer(ReferenceEndpoint):
     def _status(self, writer: asyncio.StreamWriter, status: str, body: bytes, extra: str = "") -> None:
         writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode() + body)
 
-    async def _play(self, writer: asyncio.StreamWriter, steps: list[Send]) -> bool:
+    async def _play(self, writer: asyncio.StreamWriter, steps: Iterable[Send]) -> bool:
         for step in steps:
             if step.delay:
                 await asyncio.sleep(step.delay)

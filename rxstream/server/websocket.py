@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -112,7 +112,7 @@ class ReferenceServer(ReferenceEndpoint):
         request = orjson.loads(message)
         return request if isinstance(request, dict) else {}
 
-    async def _play(self, connection: ServerConnection, steps: list[Send]) -> bool:
+    async def _play(self, connection: ServerConnection, steps: Iterable[Send]) -> bool:
         """Send the planned steps; False if a fault ended the connection early."""
         batch: list[bytes] = []
         for step in steps:
