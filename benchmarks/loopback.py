@@ -105,19 +105,26 @@ async def scale(streams: int, frames_each: int, repetitions: int) -> list[Result
     single = frames_each * streams // 5
     progress(f"scale: 1 stream of {single:,} frames, then {streams} concurrent of {frames_each}")
     rates: dict[str, list[float]] = {"one": [], "many": []}
+    cpu: dict[str, list[float]] = {"frame": [], "stream": []}  # the client's CPU seconds: a frame of the one, a stream of the many
     latencies: list[float] = []
     async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(single * 64, 64) as big:
         for _ in range(repetitions):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             assert await full_pipeline(big.uri) == single
             rates["one"].append(single / (time.perf_counter() - started))
-            started = time.perf_counter()
+            cpu["frame"].append((time.process_time() - cpu_started) / single)
+            started, cpu_started = time.perf_counter(), time.process_time()
             counts = await asyncio.gather(*(full_pipeline(small.uri) for _ in range(streams)))
             rates["many"].append(sum(counts) / (time.perf_counter() - started))
+            cpu["stream"].append((time.process_time() - cpu_started) / streams)
             assert sum(counts) == streams * frames_each
         counts = await asyncio.gather(*(timed_stream(small.uri, latencies) for _ in range(streams)))
     assert sum(counts) == streams * frames_each == len(latencies)
     one, many = statistics.median(rates["one"]), statistics.median(rates["many"])
+    # What a stream costs beyond its frames (connecting, the handshakes, closing, collecting its
+    # garbage): the CPU of one of the many, less its frames at the one stream's CPU per frame.
+    per_frame, per_stream = statistics.median(cpu["frame"]), statistics.median(cpu["stream"])
+    per_connection = per_stream - frames_each * per_frame
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
     return [
@@ -125,8 +132,17 @@ async def scale(streams: int, frames_each: int, repetitions: int) -> list[Result
             f"scale: {streams} concurrent streams vs one, aggregate frames/s",
             many / one,
             0.8,
-            detail=f"{many:,.0f} vs {one:,.0f} frames/s",
-            extra={"many_frames_per_second": many, "one_frames_per_second": one},
+            detail=(
+                f"{many:,.0f} vs {one:,.0f} frames/s; client CPU {per_stream * 1000:.2f} ms a stream of {frames_each},"
+                f" {per_connection * 1000:.2f} ms of it beyond its frames ({per_frame * 1e6:.2f} µs a frame)"
+            ),
+            extra={
+                "many_frames_per_second": many,
+                "one_frames_per_second": one,
+                "cpu_seconds_per_frame": per_frame,
+                "cpu_seconds_per_stream": per_stream,
+                "cpu_seconds_per_connection": per_connection,
+            },
         ),
         Result(
             "scale: p99 latency added per chunk (ms)",
