@@ -85,12 +85,18 @@ async def test_a_gap_ends_the_read_at_once_even_if_the_server_keeps_the_connecti
     assert response.stats.retries == 1 and reference.stats.connections == 2 and reference.stats.resumed_from == 88
 
 
-@pytest.mark.parametrize(("proxy", "variable"), [(True, "http_proxy"), (True, "Http_Proxy"), (None, "http_proxy")])
-async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No variable that urllib would read as a proxy setting (it reads their names in any case)."""
     for name in list(os.environ):
         if name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens there (any case counts, as urllib reads it)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(("proxy", "variable"), [(True, "http_proxy"), (True, "Http_Proxy"), (None, "http_proxy")])
+async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, variable: str, no_proxy_variables: pytest.MonkeyPatch) -> None:
+    no_proxy_variables.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens there (any case counts, as urllib reads it)
     async with server() as reference:
         if proxy is None:
             response, _ = await through_pipeline(reference.uri, **client(proxy=None))
@@ -104,12 +110,9 @@ async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directl
 
 
 @pytest.mark.skipif(urllib.request.getproxies is not urllib.request.getproxies_environment, reason="the system names proxies too")
-def test_without_proxy_variables_the_environment_is_not_read_again_for_each_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
+def test_without_proxy_variables_the_environment_is_not_read_again_for_each_connection(no_proxy_variables: pytest.MonkeyPatch) -> None:
     assert environment_proxy() is None  # what websockets would find, without its four passes
-    monkeypatch.setenv("WSS_PROXY", "http://127.0.0.1:9")
+    no_proxy_variables.setenv("WSS_PROXY", "http://127.0.0.1:9")
     assert environment_proxy() is True  # websockets resolves it
 
 
