@@ -33,6 +33,7 @@ def wire(*frames: Frame) -> bytes:
 def events_into(protocol: Protocol, seen: Seen, fragments: list[bytes]) -> None:
     """websockets' events as the reader's output reads: messages whole, control frames by name."""
     for event in protocol.events_received():
+        assert isinstance(event, Frame)  # after the handshake, websockets' events are frames
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             fragments.append(bytes(event.data))
             if event.fin:

@@ -1,3 +1,5 @@
+from typing import Any
+
 import orjson
 import pytest
 from hypothesis import given
@@ -10,7 +12,7 @@ from rxstream.errors import QUOTE_LIMIT
 from .support import frame, run
 
 
-def parse_all(frames: list[object]) -> tuple[list[rxstream.Chunk], Exception | None]:
+def parse_all(frames: list[Any]) -> tuple[list[rxstream.Chunk], Exception | None]:
     outcome = run(rxstream.from_frames(frames).pipe(rxo.parse()))
     return outcome.items, outcome.error
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -62,7 +62,7 @@ def test_a_user_operator_between_the_built_in_ones() -> None:
 
 
 def test_a_user_stage_fuses_with_the_built_in_ones() -> None:
-    shout = rxstream.Operator(UppercaseStage)
+    shout: rxstream.Operator[rxstream.Chunk, rxstream.Chunk] = rxstream.Operator(UppercaseStage)
     frames = frames_for(["quiet ", "words"])
     fused = rxstream.fuse(rxo.parse(), rxo.reorder(), shout, rxo.accumulate(), rxo.finalize())
     assert run(rxstream.from_frames(frames).pipe(fused)).items[0].text == "QUIET WORDS"
@@ -71,7 +71,10 @@ def test_a_user_stage_fuses_with_the_built_in_ones() -> None:
 
 def test_rx_operators_mix_in() -> None:
     frames = frames_for(["a", "b", "c"])
-    outcome = run(rxstream.from_frames(frames).pipe(rxo.parse(), rxo.reorder(), rxo.accumulate(), ops.map(lambda d: d.text), ops.to_list()))
+    def text(delta: rxo.Delta) -> str:
+        return delta.text
+
+    outcome = run(rxstream.from_frames(frames).pipe(rxo.parse(), rxo.reorder(), rxo.accumulate(), ops.map(text), ops.to_list()))
     assert outcome.items == [["a", "b", "c"]]
 
 
@@ -87,7 +90,7 @@ async def test_await_returns_the_response() -> None:
 
 
 async def test_async_iterable_source() -> None:
-    async def frames():  # type: ignore[no-untyped-def]
+    async def frames() -> AsyncIterator[bytes]:
         for raw in frames_for(["x", "y"]):
             yield raw
 
@@ -117,7 +120,7 @@ def test_multimodal_parts_in_index_order() -> None:
 
 
 def test_upstream_failure_keeps_the_partial_response() -> None:
-    def frames():  # type: ignore[no-untyped-def]
+    def frames() -> Iterator[bytes]:
         yield frame(0, "kept ")
         yield frame(1, "too")
         raise ConnectionResetError("socket closed")
@@ -181,7 +184,7 @@ def streams(draw: st.DrawFn) -> list[tuple[str, int, str, bool]]:
     return sent
 
 
-def run_paced(observable: Observable[Any], pause_at: int | None, frames: Iterable[Any]) -> Outcome:
+def run_paced(observable: Callable[[Observable[Any]], Observable[Any]], pause_at: int | None, frames: Iterable[Any]) -> Outcome:
     """Run with a consumer whose demand pauses when frame ``pause_at`` is read and comes back once the source stalls."""
     demand = Demand()
     outcome = Outcome()
@@ -243,8 +246,12 @@ def test_a_source_stops_reading_its_iterable_once_disposed(fused: bool) -> None:
                 cancel.on_next(None)
             yield frame(index, "x", index == 999)
 
-    operators = (rxstream.pipeline(),) if fused else (rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize())
-    outcome = run(rxstream.from_frames(produce()).pipe(*operators, ops.take_until(cancel)))
+    def respond(source: Observable[bytes]) -> Observable[rxstream.Response]:
+        if fused:
+            return source.pipe(rxstream.pipeline())
+        return source.pipe(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize())
+
+    outcome = run(rxstream.from_frames(produce()).pipe(respond, ops.take_until(cancel)))
     assert outcome.completed and outcome.items == []
     assert pulled == list(range(11))  # the frame yielded after the signal is the last one read
 
@@ -259,7 +266,7 @@ async def test_last_of_gives_what_await_gives() -> None:
 
 async def test_last_of_disposes_its_subscription_when_cancelled() -> None:
     disposed: list[bool] = []
-    never = reactivex.create(lambda observer, scheduler: Disposable(lambda: disposed.append(True)))
+    never: Observable[Any] = reactivex.create(lambda observer, scheduler: Disposable(lambda: disposed.append(True)))
     waiting = asyncio.ensure_future(last_of(never))
     await asyncio.sleep(0)
     waiting.cancel()

@@ -11,7 +11,7 @@ from reactivex.subject import Subject
 import rxstream
 from rxstream import operators as rxo
 
-from .support import frame, frames_for, run
+from .support import Outcome, frame, frames_for, run
 
 WINDOW = 8
 pieces_st = st.lists(st.text(min_size=0, max_size=6), min_size=1, max_size=40)
@@ -113,9 +113,7 @@ def test_completes_on_the_final_chunk_without_waiting_for_upstream() -> None:
     assert not upstream.observers  # reorder stopped its upstream when it completed
 
 
-def run_until_now(observable: reactivex.Observable[rxstream.Chunk], upstream: Subject[bytes], frames: list[bytes]) -> object:
-    from .support import Outcome
-
+def run_until_now(observable: reactivex.Observable[rxstream.Chunk], upstream: Subject[bytes], frames: list[bytes]) -> Outcome:
     outcome = Outcome()
     observable.subscribe(outcome.items.append, lambda e: setattr(outcome, "error", e), lambda: setattr(outcome, "completed", True))
     for raw in frames:

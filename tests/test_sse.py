@@ -156,8 +156,12 @@ def client(**options: Any) -> dict[str, Any]:
 
 async def piped(url: str, **options: Any) -> tuple[rxstream.Response, list[int]]:
     seen: list[int] = []
+
+    def note(chunk: rxstream.Chunk) -> None:
+        seen.append(chunk.index)
+
     response = await rxstream.from_sse(url, **options).pipe(
-        rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(), ops.do_action(lambda c: seen.append(c.index)), rxo.accumulate(), rxo.finalize()
+        rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(), ops.do_action(note), rxo.accumulate(), rxo.finalize()
     )
     return response, seen
 

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import reactivex
@@ -25,6 +27,7 @@ from rxstream import operators as rxo
 
 from .support import frame, frames_for
 
+_T = TypeVar("_T")
 CHILD = str(Path(__file__).with_name("store_child.py"))
 MULTIMODAL = rxstream.Response(
     "Look: a cat",
@@ -232,7 +235,7 @@ async def test_a_corrupt_database_under_persist_is_a_store_error(tmp_path: Path)
 
 def test_persist_outside_an_event_loop_says_so() -> None:
     with pytest.raises(RuntimeError, match="persist saves on an asyncio event loop"):
-        rxstream.from_frames(frames_for(["a"])).pipe(rxo.persist(rxstream.SQLiteStore(":memory:"), "s")).subscribe()
+        rxstream.from_frames(frames_for(["a"])).pipe(rxo.persist(rxstream.SQLiteStore(":memory:"), "s")).subscribe()  # type: ignore[arg-type]  # frames, not a Response: it fails before it could matter
 
 
 @pytest.mark.parametrize("session_id", ["", None, 42, b"bytes"])
@@ -364,7 +367,7 @@ class StoreAgainstModel(RuleBasedStateMachine):
         self.store = rxstream.SQLiteStore(self.path)
         self.model: dict[str, list[tuple[str, bool]]] = {}
 
-    def run(self, coroutine):  # type: ignore[no-untyped-def]
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         return self.loop.run_until_complete(coroutine)
 
     @rule(session=SESSIONS, text=st.text(max_size=20), complete=st.booleans())

@@ -44,11 +44,15 @@ def client(**options: Any) -> dict[str, Any]:
 async def through_pipeline(uri: str, **options: Any) -> tuple[rxstream.Response, list[int]]:
     """The full pipeline, recording every index that reaches accumulate."""
     seen: list[int] = []
+
+    def note(chunk: rxstream.Chunk) -> None:
+        seen.append(chunk.index)
+
     response = await from_websocket(uri, **options).pipe(
         rxo.parse(),
         rxo.reorder(),
         rxo.backpressure_buffer(),
-        ops.do_action(lambda chunk: seen.append(chunk.index)),
+        ops.do_action(note),
         rxo.accumulate(),
         rxo.finalize(),
     )
