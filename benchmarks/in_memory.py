@@ -92,7 +92,7 @@ def run(frames_count: int, repetitions: int) -> list[Result]:
     # The seeds last, and once each: they are quadratic (five runs would take many minutes), and
     # the heap their huge string leaves behind can slow what runs after it, the pipeline's
     # in-place rope most (one full run read the shuffled ratio at 0.54 measured right after the
-    # in-order seed, against 0.72-0.75 in runs without it).
+    # in-order seed, against 0.72-0.75 in runs of the same code without it).
     for label, frames in orders.items():
         progress(f"in memory, the seed loop over {frames_count:,} frames {label} (it takes a while: it is quadratic)")
         times[label] |= medians({"seed": partial(seed_loop, frames)}, 1)

@@ -379,8 +379,9 @@ def from_websocket(
     that ignores it replays, and reorder drops what was delivered already. Connection
     attempts are spaced to at most ``rate_limit`` per second. Waits go through ``clock``.
     ``proxy=True`` takes the proxy from the environment (``https_proxy``, ``no_proxy``, …)
-    as websockets does, looked up again for every connection; ``None`` connects directly, and a URL such as ``"http://proxy:3128"`` or
-    ``"socks5h://proxy:1080"`` goes through that proxy.
+    as websockets does, looked up again for every connection; ``None`` connects directly,
+    and a URL such as ``"http://proxy:3128"`` or ``"socks5h://proxy:1080"`` goes through
+    that proxy.
     """
     options = _Options(
         token=token,
