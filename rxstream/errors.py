@@ -115,15 +115,21 @@ class ConnectionLostError(TransportError):
 
 
 class StreamTimeoutError(TransportError):
-    """Nothing arrived for ``timeout`` seconds."""
+    """No frame came for ``timeout`` seconds while the consumer was ready; or, with ``deadline``,
+    the stream did not finish within ``timeout`` seconds of its start, retries included."""
 
-    def __init__(self, endpoint: str, timeout: float) -> None:
+    def __init__(self, endpoint: str, timeout: float, *, deadline: bool = False) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
-        super().__init__(
-            f"{endpoint} sent nothing for {timeout:g} s; the stream is stalled. "
-            "Raise stream_timeout if the endpoint is known to pause that long."
-        )
+        self.deadline = deadline
+        if deadline:
+            message = f"{endpoint} did not finish the stream within the deadline of {timeout:g} s; raise deadline if it may take longer."
+        else:
+            message = (
+                f"{endpoint} sent no frame for {timeout:g} s; the stream is stalled. "
+                "Raise stream_timeout if the endpoint is known to pause that long."
+            )
+        super().__init__(message)
 
 
 class FrameTooLargeError(TransportError):

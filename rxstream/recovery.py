@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -17,13 +18,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reactivex import abc
 
-from .errors import ConnectionLostError, StreamError, StreamTimeoutError, TransportError
+from .decision import Done, Ending, Fail, Retry, decide
+from .errors import StreamError, StreamTimeoutError, TransportError
 from .flow import Demand, Resume
 from .model import Stats
 from .retry import Clock, RetryPolicy
 
 _T = TypeVar("_T")
 Token = str | Callable[[], str | Awaitable[str]] | None
+logger = logging.getLogger("rxstream")
 
 
 def endpoint_of(uri: str) -> str:
@@ -67,7 +70,9 @@ class SourceOptions:
     token: Token = field(repr=False)  # never in a repr
     headers: dict[str, str] | None
     stream_timeout: float
+    deadline: float | None
     retry: RetryPolicy
+    on_retry: Callable[[Retry], object] | None
     clock: Clock
     limiter: RateLimiter
 
@@ -100,13 +105,12 @@ class Session(Generic[_T]):
         self.demand = demand
         self.stats = stats
         self.resume = resume
-        self.delays = list(options.retry.delays())
         self.failures = 0  # consecutive tries that made no progress
+        self.attempt_position = 0  # the index reorder needed when this try began
         self.disposed = False
         self.emitting = False
         self.restart_requested = False
-        self.timed_out = False
-        self.reads = 0  # network reads so far, for the watchdog
+        self.timed_out: StreamTimeoutError | None = None  # set by the watchdog or the deadline before they cancel the task
         self.task: asyncio.Task[None] | None = None
         resume.restart = self.request_restart
 
@@ -114,6 +118,16 @@ class Session(Generic[_T]):
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.task = loop.create_task(self.run())
+        deadline = self.options.deadline
+        if deadline is not None:
+            handle = loop.call_later(deadline, self.time_out, StreamTimeoutError(self.endpoint, deadline, deadline=True))
+            self.task.add_done_callback(lambda _: handle.cancel())
+
+    def time_out(self, error: StreamTimeoutError) -> None:
+        """End the stream with ``error`` (the watchdog's or the deadline's), whatever it waits for."""
+        if self.task is not None and self.timed_out is None:
+            self.timed_out = error
+            self.task.cancel()
 
     def dispose(self) -> None:
         self.disposed = True
@@ -129,17 +143,23 @@ class Session(Generic[_T]):
             self.task.cancel()
 
     def request_restart(self, index: int) -> bool:
-        if self.disposed or self.failures >= len(self.delays):
+        """Reorder's request for the stream again from ``index``: whether this try will be followed by one."""
+        failures = 0 if index > self.attempt_position else self.failures
+        if self.disposed or failures >= self.options.retry.max_retries or not self.resumable():
             return False
         self.restart_requested = True
+        return True
+
+    def resumable(self) -> bool:
+        """Whether the rest of the stream can be asked for without starting a new response."""
         return True
 
     async def run(self) -> None:
         try:
             await self.stream()
         except asyncio.CancelledError:
-            if self.timed_out:
-                self.end(StreamTimeoutError(self.endpoint, self.options.stream_timeout))
+            if self.timed_out is not None:
+                self.end(self.timed_out)
             return
         except StreamError as error:
             self.end(error)
@@ -189,42 +209,65 @@ class Session(Generic[_T]):
         """The next index reorder needs, or 0 without a reorder stage."""
         return self.resume.position() if self.resume.position is not None else 0
 
-    async def back_off(self, detail: str, progressed: bool, delay: float | None = None) -> None:
-        """Wait before the next try (``delay``, say a Retry-After, or the policy's), or give up."""
-        if progressed:
-            self.failures = 0
-        if self.failures >= len(self.delays):
-            raise ConnectionLostError(self.endpoint, detail, self.failures + 1)
-        wait = self.delays[self.failures] if delay is None else delay
-        self.failures += 1
+    def begin_attempt(self) -> int:
+        """Note where a try begins, so that its progress can be told; the position it starts from."""
+        self.attempt_position = self.position()
+        return self.attempt_position
+
+    def progressed(self) -> bool:
+        """Whether this try delivered something new."""
+        return self.position() > self.attempt_position
+
+    async def follow(self, ending: Ending) -> bool:
+        """Act on how a try ended: True after waiting for the next try, False when the stream is done.
+
+        Raises the error ``decide`` chose; each retry is logged (WARNING, on the ``rxstream``
+        logger) and given to ``on_retry`` before the wait.
+        """
+        decision = decide(ending, endpoint=self.endpoint, policy=self.options.retry, failures=self.failures)
+        if isinstance(decision, Done):
+            return False
+        if isinstance(decision, Fail):
+            raise decision.error
+        self.failures = decision.attempt
         self.stats.retries += 1
-        await self.options.clock.sleep(wait)
+        logger.warning(
+            "%s: %s; retry %d of %d in %g s", decision.endpoint, decision.reason, decision.attempt, decision.retries, decision.delay
+        )
+        if self.options.on_retry is not None:
+            self.options.on_retry(decision)
+        await self.options.clock.sleep(decision.delay)
+        return True
 
 
 class Watchdog:
-    """Ends the stream if nothing arrives for ``stream_timeout`` seconds while there is demand.
+    """Ends the stream when no frame has come for ``stream_timeout`` seconds while there is demand.
 
-    A timer checked once a period rather than a timeout around each read: it costs
-    nothing per frame. ``reads`` counts the network reads so far.
+    The transport calls ``progress`` when a read completes a frame and when demand comes
+    back, so pings, keep-alives and a peer dribbling a byte at a time do not count, and
+    neither does the time a slow consumer takes. One timer, moved on only when it fires:
+    nothing per frame, one clock read per read.
     """
 
-    def __init__(self, session: Session[Any], loop: asyncio.AbstractEventLoop, reads: Callable[[], int]) -> None:
+    def __init__(self, session: Session[Any], loop: asyncio.AbstractEventLoop) -> None:
         self.session = session
         self.loop = loop
-        self.reads = reads
-        self.reads_then = reads()
-        self.handle = loop.call_later(session.options.stream_timeout, self.check)
+        self.timeout = session.options.stream_timeout
+        self.progress_at = loop.time()
+        self.handle = loop.call_at(self.progress_at + self.timeout, self.check)
+
+    def progress(self) -> None:
+        self.progress_at = self.loop.time()
 
     def check(self) -> None:
         session = self.session
-        held_back = session.demand is not None and not session.demand.ready
-        reads = self.reads()
-        if reads == self.reads_then and not held_back and session.task is not None:
-            session.timed_out = True
-            session.task.cancel()
+        now = self.loop.time()
+        if session.demand is not None and not session.demand.ready:
+            self.progress_at = now  # waiting for the consumer, not for the peer
+        elif now >= self.progress_at + self.timeout:
+            session.time_out(StreamTimeoutError(session.endpoint, self.timeout))
             return
-        self.reads_then = reads
-        self.handle = self.loop.call_later(session.options.stream_timeout, self.check)
+        self.handle = self.loop.call_at(self.progress_at + self.timeout, self.check)
 
     def cancel(self) -> None:
         self.handle.cancel()

@@ -24,10 +24,14 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         """The wait before each retry, in order: 1, 2, 4 for the defaults."""
-        delay = self.initial
-        for _ in range(self.max_retries):
-            yield min(delay, self.cap)
-            delay *= self.factor
+        return (self.delay(n) for n in range(self.max_retries))
+
+    def delay(self, retries: int) -> float:
+        """The wait before the retry that follows ``retries`` earlier ones."""
+        try:
+            return min(self.initial * self.factor**retries, self.cap)
+        except OverflowError:  # a policy of a thousand retries has long reached its cap
+            return self.cap
 
 
 class Clock(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,7 +17,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from . import operators as rxo
-from .errors import AuthenticationError, ConnectionLostError, FrameTooLargeError, RateLimitedError, TransportError
+from .decision import Ending, Retry
+from .errors import FrameTooLargeError
 from .flow import Source, current_demand, current_resume, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
@@ -56,22 +57,15 @@ class _Session(Session[SSEEvent]):
         client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
         try:
             while not self.disposed:
-                position = self.position()
-                ended = await self.attempt(client, position)
-                if ended is None or self.disposed:
+                ending = await self.attempt(client)
+                if self.disposed or not await self.follow(ending):
                     return
-                detail, delay = ended
-                if self.resume_headers() is None:
-                    raise ConnectionLostError(
-                        self.endpoint,
-                        f"{detail}; the events carry no id to resume from and replay is not 'deterministic'",
-                        self.failures + 1,
-                    )
-                progressed = self.resume.position is not None and self.resume.position() > position
-                await self.back_off(detail, progressed, delay)
         finally:
             if self.options.client is None:
                 await client.aclose()
+
+    def resumable(self) -> bool:
+        return self.resume_headers() is not None
 
     def resume_headers(self) -> dict[str, str] | None:
         """How to ask for the rest: Last-Event-ID, a full replay to skip, or None when neither is safe."""
@@ -83,44 +77,35 @@ class _Session(Session[SSEEvent]):
             return {}
         return None
 
-    async def attempt(self, client: httpx.AsyncClient, position: int) -> tuple[str, float | None] | None:
-        """One request: why it ended early and how long to wait (None: the policy's), or None when done."""
+    async def attempt(self, client: httpx.AsyncClient) -> Ending:
+        """One request, from the POST to the end of its body: how it ended."""
+        self.begin_attempt()
         extra = self.resume_headers() or {}
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
         skip = self.delivered if not extra and self.delivered else 0
         try:
             async with client.stream("POST", self.uri, json=self.options.json, headers=headers) as response:
-                status = response.status_code
-                if status in (401, 403):
-                    raise AuthenticationError(self.endpoint, f"HTTP {status}")
-                if status == 429:
+                if response.status_code != 200:
                     hint = retry_after(response.headers.get("Retry-After"))
-                    if self.failures >= len(self.delays):
-                        raise RateLimitedError(self.endpoint, self.failures + 1, hint)
-                    return "429 Too Many Requests", hint
-                if status >= 500:
-                    return f"HTTP {status}", None
-                if status != 200:
-                    raise TransportError(f"{self.endpoint} answered HTTP {status}; check the URL and the request body.")
+                    return Ending(status=response.status_code, retry_after=hint, resumable=self.resumable())
                 await self.read(response, skip)
         except Restart:
-            return "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again", None
+            return Ending(gap=True, progressed=self.progressed(), resumable=self.resumable())
         except httpx.TransportError as error:
-            return f"connection lost ({type(error).__name__}: {error})", None
-        if self.disposed or self.resume.position is None:
-            return None
-        return "the body ended before the final chunk", None
+            return Ending(network=f"{type(error).__name__}: {error}", progressed=self.progressed(), resumable=self.resumable())
+        return Ending(finished=self.resume.position is None, progressed=self.progressed(), resumable=self.resumable())
 
     async def read(self, response: httpx.Response, skip: int) -> None:
         self.restart_requested = False
         decoder = SSEDecoder()
         demand = self.demand
-        watchdog = Watchdog(self, asyncio.get_running_loop(), lambda: self.reads)
+        watchdog = Watchdog(self, asyncio.get_running_loop())
         try:
             async for data in response.aiter_bytes():
-                self.reads += 1
                 events = decoder.feed(data)
+                if events:
+                    watchdog.progress()
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
                 for event in events:
@@ -140,6 +125,7 @@ class _Session(Session[SSEEvent]):
                         raise Restart
                 if demand is not None and not demand.ready:
                     await demand.wait()  # a full buffer below: the body is not read, TCP pushes back
+                    watchdog.progress()
         finally:
             watchdog.cancel()
 
@@ -151,7 +137,9 @@ def from_sse(
     json: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    on_retry: Callable[[Retry], object] | None = None,
     stream_timeout: float = 30.0,
+    deadline: float | None = None,
     max_size: int = 2**24,
     replay: Replay = "never",
     rate_limit: float = 50.0,
@@ -162,10 +150,14 @@ def from_sse(
 
     Sends ``Authorization: Bearer <token>`` (a callable is called again for every try) and
     ``Accept: text/event-stream``. Reads the body only while the pipeline has demand.
-    ``stream_timeout`` seconds of silence end it (``StreamTimeoutError``); an event above
-    ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule: a
-    429 (waiting ``Retry-After`` when given), a 5xx, a dropped connection, a body that ends
-    before the final chunk, or a gap reorder cannot close. A retry resumes with
+    ``stream_timeout`` seconds without an event while there is demand end it, and so does
+    ``deadline`` seconds from the start when given (``StreamTimeoutError``); an event above
+    ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule, as
+    the WebSocket source decides (``rxstream.decision``): a 408 or 429 (waiting
+    ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, a
+    body that ends before the final chunk, or a gap reorder cannot close; any other 4xx
+    fails at once. Each retry is logged on the ``rxstream`` logger and given to
+    ``on_retry``. A retry resumes with
     ``Last-Event-ID`` when the events carry ids. Without ids, a retry after events were
     delivered replays the request and skips what was delivered only if ``replay`` is
     ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
@@ -176,7 +168,9 @@ def from_sse(
         token=token,
         headers=dict(headers) if headers else None,
         stream_timeout=stream_timeout,
+        deadline=deadline,
         retry=retry,
+        on_retry=on_retry,
         clock=clock,
         limiter=RateLimiter(rate_limit, clock),
         json=dict(json) if json is not None else None,

@@ -24,36 +24,21 @@ from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import Event, State
 
 from . import operators as rxo
-from .errors import (
-    AuthenticationError,
-    FrameTooLargeError,
-    IncompleteStreamError,
-    RateLimitedError,
-    StreamError,
-)
+from .decision import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG, NORMAL_CLOSURE, Ending, Retry
+from .errors import IncompleteStreamError, StreamError
 from .flow import Demand, Source, current_demand, current_resume, current_stats, taker
 from .framing import FrameReader
 from .model import Response
 from .operators.accumulate import Delta
 from .operators.persist import run_to_response
 from .pipeline import pipeline
-from .recovery import (
-    RateLimiter,
-    Restart,
-    Session,
-    SourceOptions,
-    Token,
-    Watchdog,
-    retry_after,
-)
+from .recovery import RateLimiter, Session, SourceOptions, Token, Watchdog, retry_after
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sources import to_async_iterable
 from .stage import fuse
 from .store import ContextStore
 from .transcript import Transcript
 
-POLICY_VIOLATION = 1008
-MESSAGE_TOO_BIG = 1009
 CLOSE_TIMEOUT = 10.0  # the protocol: the server closes within 10 s after the final chunk
 
 
@@ -64,9 +49,11 @@ class PushConnection(ClientConnection):
     ``recv()``: a queue, a future and a task switch per frame. Here the handshake goes to
     websockets, cut at the end of the HTTP response, and every byte after it to a
     ``FrameReader``, which pushes whole messages straight downstream and gives websockets'
-    protocol every other frame. Flow control is exact: while the demand below is not ready
-    the transport stops reading, so the TCP window closes and the peer's sends block; frames
-    already read wait in a backlog no larger than one read.
+    protocol every other frame. Flow control is exact: while the demand below is not ready,
+    or before anyone is attached, the transport stops reading, so the TCP window closes and
+    the peer's sends block; frames already read wait in a backlog no larger than one read.
+    Once detached, the connection only reads to see the closing handshake through, and drops
+    every message: a peer that floods after the end costs no memory.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,35 +63,45 @@ class PushConnection(ClientConnection):
         self.backlog: deque[bytes] = deque()
         self.fragments: list[bytes] = []
         self.reading = True
+        self.detached = False  # for good: the stream is over for this connection
         self.reader: FrameReader | None = None  # from the end of the handshake on
         self.head_end = b""  # the last bytes of the handshake read so far, for a terminator split across reads
         self.lost = False
         self.done: asyncio.Future[None] | None = None
-        self.reads = 0  # network reads so far, for the session's watchdog
+        self.progress: Callable[[], None] | None = None  # told once a read that completes a message
 
-    def attach(self, observer: abc.ObserverBase[bytes], demand: Demand | None, done: asyncio.Future[None]) -> None:
-        """Push messages to ``observer`` while ``demand`` is ready; resolve ``done`` when the connection is lost."""
+    def attach(
+        self,
+        observer: abc.ObserverBase[bytes],
+        demand: Demand | None,
+        done: asyncio.Future[None],
+        progress: Callable[[], None] | None = None,
+    ) -> None:
+        """Push messages to ``observer`` while ``demand`` is ready, telling ``progress`` as they
+        arrive; resolve ``done`` once the connection has ended and every message it read is handed on."""
         self.take = taker(observer)
         self.demand = demand
         self.done = done
+        self.progress = progress
         self.flush()
-        if self.lost:
-            self.connection_ended()
 
     def detach(self) -> None:
-        """Take no more frames, and read again so that the closing handshake gets through."""
+        """Take no more messages, and read again so that the closing handshake gets through."""
         self.take = None
+        self.progress = None
+        self.detached = True
         self.backlog.clear()
+        self.fragments.clear()
         self.set_reading(True)
 
     def data_received(self, data: bytes) -> None:
-        self.reads += 1
         if self.reader is not None:
             self.reader.feed(data)
         elif self.protocol.state is State.CONNECTING:
             self.handshake_received(data)
         else:
             super().data_received(data)
+            self.check_ended()
 
     def handshake_received(self, data: bytes) -> None:
         """Give websockets the HTTP response and nothing after it: the frames that follow reach
@@ -128,18 +125,22 @@ class PushConnection(ClientConnection):
         """Let websockets' protocol read ``data`` (frames that are not whole messages, or all that
         follows one it will refuse); whether the connection is still open."""
         super().data_received(data)
+        self.check_ended()
         return self.protocol.state is State.OPEN
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.reader = None  # it holds this connection's methods: a cycle the collector would have to find
         self.lost = True
-        self.connection_ended()
+        self.check_ended()
 
-    def connection_ended(self) -> None:
-        # Resolving the reader's own future here spares a task per connection to wait_closed().
-        if self.done is not None and not self.done.done():
-            self.done.set_result(None)
+    def check_ended(self) -> None:
+        """Resolve ``done`` once the stream can bring nothing more: the connection is closing
+        (a close frame either way) or lost, and the backlog is handed on. Not waiting for the
+        closing handshake is what reports a failure at once, whatever the peer does next."""
+        done = self.done
+        if done is not None and not done.done() and not self.backlog and (self.lost or self.protocol.state is not State.OPEN):
+            done.set_result(None)
 
     def eof_received(self) -> None:
         if self.reader is not None:
@@ -149,6 +150,8 @@ class PushConnection(ClientConnection):
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # the handshake, pings, pongs and close
+            return
+        if self.detached:
             return
         data = event.data if type(event.data) is bytes else bytes(event.data)
         if not event.fin or self.fragments:
@@ -161,6 +164,10 @@ class PushConnection(ClientConnection):
 
     def deliver(self, messages: list[bytes]) -> None:
         """Messages, in order: downstream while the demand below is ready, the rest to the backlog."""
+        if self.detached:
+            return
+        if self.progress is not None:
+            self.progress()
         demand = self.demand
         if self.backlog or self.take is None or (demand is not None and not demand.ready):
             self.backlog.extend(messages)
@@ -184,18 +191,21 @@ class PushConnection(ClientConnection):
             self.hold_back()
 
     def hold_back(self) -> None:
-        if self.reading and self.take is not None:
+        if self.reading:
             self.set_reading(False)
-            if self.demand is not None:
+            if self.take is not None and self.demand is not None:
                 self.demand.when_ready(self.flush)
 
     def flush(self) -> None:
+        if self.progress is not None:
+            self.progress()  # the time the consumer took is not the peer's silence
         backlog, self.backlog = self.backlog, deque()
         self.push(iter(backlog))
         if self.take is None:
             return
         if self.demand is None or self.demand.ready:
             self.set_reading(True)
+            self.check_ended()
         else:
             self.reading = True  # so that hold_back registers again
             self.hold_back()
@@ -204,6 +214,17 @@ class PushConnection(ClientConnection):
         if reading != self.reading and not self.transport.is_closing():
             (self.transport.resume_reading if reading else self.transport.pause_reading)()
         self.reading = reading
+
+    def ending(self, awaited: bool, progressed: bool) -> Ending:
+        """How the connection ended, for ``decide``; ``awaited``: a reorder stage waits for more."""
+        protocol = self.protocol
+        received, sent = protocol.close_rcvd, protocol.close_sent
+        if sent is not None and sent.code == MESSAGE_TOO_BIG and received is None:
+            return Ending(too_large=protocol.max_message_size)
+        code = received.code if received is not None else ABNORMAL_CLOSURE
+        if not awaited:
+            return Ending(finished=code in (NORMAL_CLOSURE, 1001))
+        return Ending(close_code=code, reason=received.reason if received else "", cut_short=code == NORMAL_CLOSURE, progressed=progressed)
 
 
 class _Session(Session[bytes]):
@@ -227,58 +248,43 @@ class _Session(Session[bytes]):
 
     async def stream(self) -> None:
         while not self.disposed:
-            position = self.position()
-            connection = await self.connect()
-            detail: str | None = None
-            try:
-                await self.send_request(connection, position)
-                await self.read(connection)
-            except ConnectionClosed as closed:
-                detail = self.why_closed(closed)
-            except Restart:
-                detail = "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again"
-            finally:
-                await close(connection)
-            if self.disposed:
+            ending = await self.attempt()
+            if self.disposed or not await self.follow(ending):
                 return
-            if detail is None:
-                return  # the server closed normally and no reorder stage waits for more
-            progressed = self.resume.position is not None and self.resume.position() > position
-            await self.back_off(detail, progressed)
 
-    async def connect(self) -> PushConnection:
-        """Open a connection, retrying 429 and network failures on the policy's schedule."""
+    async def attempt(self) -> Ending:
+        """One connection, from the handshake to its end: how it ended."""
         options = self.options
-        while True:
-            await options.limiter.acquire()
-            headers = await self.request_headers("application/json-stream")
-            try:
-                connection = await connect(
-                    self.uri,
-                    create_connection=PushConnection,
-                    additional_headers=headers,
-                    max_size=options.max_size,
-                    compression=None,  # permessage-deflate halves throughput
-                    # No keepalive pings: while demand pauses the transport no pong could be read, so
-                    # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
-                    ping_interval=None,
-                    close_timeout=CLOSE_TIMEOUT,
-                    proxy=environment_proxy() if options.proxy is True else options.proxy,
-                    open_timeout=options.stream_timeout,
-                )
-                return cast(PushConnection, connection)
-            except InvalidStatus as error:
-                status = error.response.status_code
-                if status in (401, 403):
-                    raise AuthenticationError(self.endpoint, f"HTTP {status}") from None
-                if status != 429:
-                    await self.back_off(f"HTTP {status} at the handshake", False)
-                    continue
-                if self.failures >= len(self.delays):
-                    raise RateLimitedError(self.endpoint, self.failures + 1, retry_after(error.response.headers.get("Retry-After"))) from None
-                await self.back_off("429 Too Many Requests", False)
-            except (TimeoutError, OSError, InvalidHandshake) as error:
-                await self.back_off(f"cannot connect: {error}", False)
+        position = self.begin_attempt()
+        await options.limiter.acquire()
+        headers = await self.request_headers("application/json-stream")
+        try:
+            connection = await connect(
+                self.uri,
+                create_connection=PushConnection,
+                additional_headers=headers,
+                max_size=options.max_size,
+                compression=None,  # permessage-deflate halves throughput
+                # No keepalive pings: while demand pauses the transport no pong could be read, so
+                # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
+                ping_interval=None,
+                close_timeout=CLOSE_TIMEOUT,
+                proxy=environment_proxy() if options.proxy is True else options.proxy,
+                open_timeout=options.stream_timeout,
+            )
+        except InvalidStatus as error:
+            response = error.response
+            return Ending(status=response.status_code, retry_after=retry_after(response.headers.get("Retry-After")))
+        except (TimeoutError, OSError, InvalidHandshake) as error:
+            return Ending(network=f"cannot connect: {error}")
+        push = cast(PushConnection, connection)
+        try:
+            await self.read(push, position)
+        finally:
+            close_later(push)
+        if self.restart_requested:
+            return Ending(gap=True, progressed=self.progressed())
+        return push.ending(self.resume.position is not None, self.progressed())
 
     async def send_request(self, connection: ClientConnection, position: int) -> None:
         request = self.options.request
@@ -287,10 +293,10 @@ class _Session(Session[bytes]):
         if request is not None:
             await connection.send(orjson.dumps(request), text=True)
 
-    async def read(self, connection: PushConnection) -> None:
-        """Push frames downstream until the connection is lost (``ConnectionClosed``) or the
-        subscription ends. Frames go straight to the observer: disposal and a restart request
-        detach the connection when they happen, so nothing is checked per frame."""
+    async def read(self, connection: PushConnection, position: int) -> None:
+        """Push frames downstream, from before the request is sent, until the connection has ended
+        or the subscription does. Frames go straight to the observer: disposal and a restart
+        request detach the connection when they happen, so nothing is checked per frame."""
         self.restart_requested = False
         loop = asyncio.get_running_loop()
         stop: asyncio.Future[None] = loop.create_future()
@@ -301,30 +307,32 @@ class _Session(Session[bytes]):
                 stop.set_result(None)
 
         self.stop_reading = stop_reading
-        watchdog = Watchdog(self, loop, lambda: connection.reads)
+        watchdog = Watchdog(self, loop)
         try:
-            connection.attach(self.observer, self.demand, stop)
+            connection.attach(self.observer, self.demand, stop, watchdog.progress)
+            if not stop.done():
+                try:
+                    await self.send_request(connection, position)
+                except ConnectionClosed:
+                    pass  # the peer has gone: what it sent is still handed on, and the ending tells the rest
             await stop
         finally:
             self.stop_reading = None
             watchdog.cancel()
             connection.detach()
-        if self.restart_requested:
-            raise Restart
-        if not self.disposed:
-            raise connection.protocol.close_exc
 
-    def why_closed(self, closed: ConnectionClosed) -> str | None:
-        received = closed.rcvd
-        sent = closed.sent
-        if received is not None and received.code == POLICY_VIOLATION:
-            raise AuthenticationError(self.endpoint, f"close code 1008: {received.reason or 'policy violation'}")
-        if sent is not None and sent.code == MESSAGE_TOO_BIG:
-            raise FrameTooLargeError(self.endpoint, self.options.max_size)
-        if received is not None and received.code in (1000, 1001):
-            # A normal close before reorder completed is a stream cut short: ask again if reorder waits.
-            return None if self.resume.position is None else "the server closed before the final chunk"
-        return f"connection lost (close code {received.code if received else 1006})"
+
+_closing: set[asyncio.Task[None]] = set()  # polite closes under way, kept from the garbage collector
+
+
+def close_later(connection: PushConnection) -> None:
+    """Close politely in the background (bounded by ``CLOSE_TIMEOUT``): an error is reported, or
+    the next connection opened, without waiting for a peer that may never answer the close."""
+    connection.detach()
+    task = asyncio.get_running_loop().create_task(connection.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
 
 def environment_proxy() -> Literal[True] | None:
     """``True`` (websockets resolves the proxy) unless nothing can name one: then ``None``.
@@ -337,12 +345,6 @@ def environment_proxy() -> Literal[True] | None:
     if urllib.request.getproxies is urllib.request.getproxies_environment and not any(name[-6:].lower() == "_proxy" for name in os.environ):
         return None
     return True
-
-
-async def close(connection: PushConnection) -> None:
-    """Close politely: read again (the transport may be paused by demand) so the closing handshake completes."""
-    connection.detach()
-    await connection.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +365,9 @@ def from_websocket(
     max_size: int = 2**24,
     proxy: str | Literal[True] | None = True,
     stream_timeout: float = 30.0,
+    deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    on_retry: Callable[[Retry], object] | None = None,
     rate_limit: float = 50.0,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Observable[bytes]:
@@ -371,13 +375,19 @@ def from_websocket(
 
     Sends ``Authorization: Bearer <token>`` (``token`` may be a callable, sync or async,
     called again for every connection), ``Accept: application/json-stream`` and
-    ``headers``, then ``request`` as the first message. Frames above ``max_size`` end the
-    stream (``FrameTooLargeError``); so does ``stream_timeout`` seconds of silence while
-    there is demand (``StreamTimeoutError``). A 429 at the handshake, a dropped connection
-    (1006) or a stream cut short is retried on ``retry``'s schedule, re-authenticating,
-    with ``"resume_from"`` set in the request to the next index reorder needs; a server
-    that ignores it replays, and reorder drops what was delivered already. Connection
-    attempts are spaced to at most ``rate_limit`` per second. Waits go through ``clock``.
+    ``headers``, then ``request`` as the first message; frames that arrive while it is
+    being sent are kept. Frames above ``max_size`` end the stream at once
+    (``FrameTooLargeError``); so does ``stream_timeout`` seconds without a frame while there
+    is demand, pings and partial frames not counting, and, when given, ``deadline`` seconds
+    from the start, retries included (``StreamTimeoutError``). Errors are reported at once;
+    the closing handshake goes on in the background. A 408, 429 or 5xx at the handshake, a
+    dropped connection (close codes 1001, 1005, 1006, 1011-1013, 1015, or none) or a stream
+    cut short is retried on ``retry``'s schedule, re-authenticating, with ``"resume_from"``
+    set in the request to the next index reorder needs; a server that ignores it replays,
+    and reorder drops what was delivered already. Any other 4xx, and any other close code,
+    fail at once. Each retry is logged on the ``rxstream`` logger (WARNING) and given to
+    ``on_retry``. Connection attempts are spaced to at most ``rate_limit`` per second.
+    Waits go through ``clock``.
     ``proxy=True`` takes the proxy from the environment (``https_proxy``, ``no_proxy``, …)
     as websockets does, looked up again for every connection; ``None`` connects directly,
     and a URL such as ``"http://proxy:3128"`` or ``"socks5h://proxy:1080"`` goes through
@@ -390,7 +400,9 @@ def from_websocket(
         max_size=max_size,
         proxy=proxy,
         stream_timeout=stream_timeout,
+        deadline=deadline,
         retry=retry,
+        on_retry=on_retry,
         clock=clock,
         limiter=RateLimiter(rate_limit, clock),
     )

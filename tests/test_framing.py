@@ -237,7 +237,8 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
             messages: list[bytes] = []
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             connection.attach(Observer(messages.append), None, lost)  # what arrived with the handshake waited in the backlog
-            await asyncio.wait_for(lost, 10)  # attach resolves it once the server has closed
+            await asyncio.wait_for(lost, 10)  # resolved once the server's close frame has come
+            await asyncio.wait_for(connection.wait_closed(), 10)  # and the server has read our answers
     assert messages == expected
     logged = [record.getMessage() for record in caplog.records]
     parsed_by_websockets = [line.split()[1] for line in logged if line.startswith("< ") and line.endswith("]")]

@@ -203,8 +203,11 @@ async def test_reasoning_is_kept_apart() -> None:
 async def test_retry_after_is_honoured_and_the_schedule_is_kept() -> None:
     clock = rxstream.VirtualClock()
     async with reference("reject_first=2") as server:
+        await rxstream.stream_sse(server.url, **client(clock=clock, retry=rxstream.RetryPolicy(initial=0.25)))
+    assert clock.sleeps == [1.0, 1.0]  # the server's Retry-After: 1, not the policy's 0.25, 0.5
+    async with reference("reject_first=2") as server:
         await rxstream.stream_sse(server.url, **client(clock=clock))
-    assert clock.sleeps == [1.0, 1.0]  # the server's Retry-After: 1, not the policy's 1, 2
+    assert clock.sleeps[2:] == [1.0, 2.0]  # the policy's 1, 2: never sooner than the server asks, and still exponential
 
 
 async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_deterministic() -> None:
