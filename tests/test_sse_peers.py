@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import operators as ops
 
@@ -156,6 +156,47 @@ async def test_recorded_anthropic_streams_served_as_their_bytes(fixture: str, te
     assert (response.text, response.finish_reason, response.stats.usage, response.stats.chunks) == (
         expected.text, expected.finish_reason, expected.stats.usage, expected.stats.chunks
     )
+
+
+ID_SCHEMES: dict[str, Callable[[int], str | None]] = {
+    "none": lambda i: None,
+    "from 0": str,
+    "from 1": lambda i: str(i + 1),
+    "the same": lambda i: "7",
+    "timestamps": lambda i: str(1_733_200_000_000 + 250 * i),
+    "empty": lambda i: "",
+}
+
+
+@given(
+    pieces=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=8), min_size=1, max_size=8),
+    ids=st.sampled_from(list(ID_SCHEMES)),
+    role_first=st.booleans(),
+    usage=st.booleans(),
+    done=st.sampled_from(["with its id", "without an id line", "none"]),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    chunked=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_any_valid_stream_gives_its_text_with_one_request(
+    pieces: list[str], ids: str, role_first: bool, usage: bool, done: str, ending: str, chunked: bool
+) -> None:
+    datas = [delta(piece, "stop" if i == len(pieces) - 1 else None) for i, piece in enumerate(pieces)]
+    datas = [delta("", role="assistant")] * role_first + datas
+    datas += ['{"choices": [], "usage": {"total_tokens": 3}}'] * usage + ["[DONE]"] * (done != "none")
+    pairs = [(ID_SCHEMES[ids](i), data) for i, data in enumerate(datas)]
+    if done == "without an id line":
+        pairs[-1] = (None, "[DONE]")
+    body = events(pairs, ending)
+
+    async def run() -> tuple[rxstream.Response, int]:
+        async with serve(lambda number, headers: body, chunked=chunked) as peer:
+            response = await asyncio.wait_for(rxstream.stream_sse(peer.url, **client()), 10)
+        return response, len(peer.posts)
+
+    response, posts = asyncio.run(run())
+    assert response.text == "".join(pieces) and response.complete and response.finish_reason == "stop"
+    assert posts == 1 and (response.stats.usage is not None) == usage
 
 
 RESUMABLE = [(str(i + 1), data) for i, data in enumerate([delta("", role="assistant"), *answer(), "[DONE]"])]
