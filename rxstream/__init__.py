@@ -27,7 +27,7 @@ from .model import Chunk, Part, Response, Stats
 from .pipeline import pipeline
 from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
-from .sse import SSEDecoder, SSEEvent
+from .sse import SSEDecoder, SSEEvent, sse_events
 from .sse_source import chat_request, from_sse, sse_pipeline, stream_sse
 from .stage import Link, Operator, Stage, fuse
 from .store import ContextStore, SQLiteStore, Turn
@@ -76,6 +76,7 @@ __all__ = [
     "stream_sse",
     "SSEDecoder",
     "SSEEvent",
+    "sse_events",
     "from_websocket",
     "fuse",
     "pipeline",

@@ -81,13 +81,17 @@ class Resume:
     the server to resume from there (replayed chunks below it are dropped as duplicates).
     A source that can re-request sets ``restart``: reorder calls it with that index on a
     gap it cannot close, instead of failing; it returns False once retries are exhausted.
+    A parser whose items can make a whole answer without a final marker sets ``finished``
+    (parse_sse: a finish reason came): whether an end of the input now would complete the
+    stream, so that a source whose body ends then completes instead of requesting more.
     """
 
-    __slots__ = ("position", "restart")
+    __slots__ = ("position", "restart", "finished")
 
     def __init__(self) -> None:
         self.position: Callable[[], int] | None = None
         self.restart: Callable[[int], bool] | None = None
+        self.finished: Callable[[], bool] | None = None
 
 
 def current_resume() -> Resume:

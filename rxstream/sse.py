@@ -2,12 +2,14 @@
 
 Follows the WHATWG event-stream rules: lines end in LF, CRLF or CR; a leading BOM is
 dropped; lines starting with ``:`` are comments (keep-alives); ``data`` lines accumulate,
-joined by newlines; an event is dispatched only on a blank line, so an event the stream
-ends in the middle of is never dispatched.
+joined by newlines; an event is dispatched only on a blank line. At the end of the input
+(``end``) a trailing CR still ends its line, and an event not ended by a blank line is
+discarded, never dispatched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 
@@ -51,6 +53,19 @@ class SSEDecoder:
         self._buffer = buffer[start:]
         return events
 
+    def end(self) -> list[SSEEvent]:
+        """The input ended: the event this completes, if any; whatever else is held is discarded.
+
+        Only a line held back for the LF of a possible CRLF is still complete (a CR ends a
+        line); if it is the blank line of an event, that event is dispatched.
+        """
+        events: list[SSEEvent] = []
+        if self._buffer.endswith(b"\r"):
+            self._line(self._buffer[:-1].decode("utf-8", "replace"), events)
+        self._buffer = b""
+        self._data, self._event, self._retry = [], "", None
+        return events
+
     @property
     def pending(self) -> int:
         """Bytes held for an event not complete yet: what a size limit must watch."""
@@ -88,3 +103,14 @@ def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
     if lf != -1:
         return lf, lf + 1
     return None
+
+
+def sse_events(body: Iterable[bytes]) -> Iterator[SSEEvent]:
+    """The events of a whole body given in pieces (a recording, a file): ``feed`` each, then ``end``.
+
+    For ``from_frames(sse_events(pieces)).pipe(sse_pipeline())``, the in-memory twin of ``from_sse``.
+    """
+    decoder = SSEDecoder()
+    for piece in body:
+        yield from decoder.feed(piece)
+    yield from decoder.end()

@@ -23,7 +23,7 @@ from .flow import Source, current_demand, current_resume, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
 from .operators.persist import run_to_response
-from .recovery import RateLimiter, Restart, Session, SourceOptions, Token, Watchdog, retry_after
+from .recovery import RateLimiter, Session, SourceOptions, Token, Watchdog, retry_after
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sse import SSEDecoder, SSEEvent
 from .stage import Operator, fuse
@@ -50,8 +50,7 @@ class _Session(Session[SSEEvent]):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.delivered = 0  # events pushed downstream, for a deterministic replay to skip
-        self.last_event_id: str | None = None
-        self.numeric_ids = False
+        self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
 
     async def stream(self) -> None:
         client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
@@ -68,10 +67,13 @@ class _Session(Session[SSEEvent]):
         return self.resume_headers() is not None
 
     def resume_headers(self) -> dict[str, str] | None:
-        """How to ask for the rest: Last-Event-ID, a full replay to skip, or None when neither is safe."""
-        if self.numeric_ids and self.resume.position is not None:
-            return {"Last-Event-ID": str(self.resume.position() - 1)} if self.resume.position() else {}
-        if self.last_event_id is not None:
+        """How to ask for the rest: Last-Event-ID, a full replay to skip, or None when neither is safe.
+
+        parse_sse numbers chunks by their position as the events come, so a server continuing
+        after the last id pushed gives it exactly the positions it needs next, whatever the
+        ids are.
+        """
+        if self.last_event_id:
             return {"Last-Event-ID": self.last_event_id}
         if self.delivered == 0 or self.options.replay == "deterministic":
             return {}
@@ -90,14 +92,14 @@ class _Session(Session[SSEEvent]):
                     hint = retry_after(response.headers.get("Retry-After"))
                     return Ending(status=response.status_code, retry_after=hint, resumable=self.resumable())
                 await self.read(response, skip)
-        except Restart:
-            return Ending(gap=True, progressed=self.progressed(), resumable=self.resumable())
         except httpx.TransportError as error:
             return Ending(network=f"{type(error).__name__}: {error}", progressed=self.progressed(), resumable=self.resumable())
-        return Ending(finished=self.resume.position is None, progressed=self.progressed(), resumable=self.resumable())
+        # Done without a reorder stage waiting, or when the parser takes the end of the body as
+        # the end of the answer (a finish reason came, without [DONE]).
+        finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
+        return Ending(finished=finished, progressed=self.progressed(), resumable=self.resumable())
 
     async def read(self, response: httpx.Response, skip: int) -> None:
-        self.restart_requested = False
         decoder = SSEDecoder()
         demand = self.demand
         watchdog = Watchdog(self, asyncio.get_running_loop())
@@ -108,26 +110,35 @@ class _Session(Session[SSEEvent]):
                     watchdog.progress()
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
-                for event in events:
-                    if len(event.data) > self.options.max_size:
-                        raise FrameTooLargeError(self.endpoint, self.options.max_size)
-                    if event.id is not None:
-                        self.last_event_id = event.id
-                        self.numeric_ids = event.id.isdigit()
-                    if skip:
-                        skip -= 1  # replayed: delivered on an earlier try
-                        continue
-                    self.delivered += 1
-                    self.emit(event)
-                    if self.disposed:
-                        return
-                    if self.restart_requested:
-                        raise Restart
+                skip = self.push(events, skip)
+                if self.disposed:
+                    return
                 if demand is not None and not demand.ready:
                     await demand.wait()  # a full buffer below: the body is not read, TCP pushes back
                     watchdog.progress()
+            self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
         finally:
             watchdog.cancel()
+
+    def push(self, events: list[SSEEvent], skip: int) -> int:
+        """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
+        for event in events:
+            if len(event.data) > self.options.max_size:
+                raise FrameTooLargeError(self.endpoint, self.options.max_size)
+            self.last_event_id = event.id or ""
+            if skip:
+                skip -= 1
+                continue
+            self.delivered += 1
+            self.emit(event)
+            if self.disposed:
+                return 0
+        return skip
+
+    def request_restart(self, index: int) -> bool:
+        # A server resumes after an event id, never from a chunk index: a gap reorder cannot
+        # close (a parser other than parse_sse, which numbers by position) is its 40002 error.
+        return False
 
 
 def from_sse(
@@ -153,16 +164,17 @@ def from_sse(
     ``stream_timeout`` seconds without an event while there is demand end it, and so does
     ``deadline`` seconds from the start when given (``StreamTimeoutError``); an event above
     ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule, as
-    the WebSocket source decides (``rxstream.decision``): a 408 or 429 (waiting
-    ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, a
-    body that ends before the final chunk, or a gap reorder cannot close; any other 4xx
-    fails at once. Each retry is logged on the ``rxstream`` logger and given to
-    ``on_retry``. A retry resumes with
-    ``Last-Event-ID`` when the events carry ids. Without ids, a retry after events were
+    the WebSocket source decides (``rxstream.decision``): a 408 or 429 (waiting at least
+    ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, or a
+    body that ends before the final chunk (one that ends right after the finish reason is
+    final: parse_sse says so through ``Resume.finished``); any other 4xx fails at once. Each
+    retry is logged on the ``rxstream`` logger and given to ``on_retry``. A retry resumes
+    with ``Last-Event-ID``, the id of the last event received, when the events carry ids.
+    Without ids (or after an empty ``id:``, which resets it), a retry after events were
     delivered replays the request and skips what was delivered only if ``replay`` is
     ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
-    completion); otherwise it does not guess, and the stream ends with what it has, which
-    ``finalize`` turns into ``IncompleteStreamError`` with the partial response.
+    completion); otherwise it makes no new (paid) request, and the stream ends with what it
+    has, which ``finalize`` turns into ``IncompleteStreamError`` with the partial response.
     """
     options = _Options(
         token=token,

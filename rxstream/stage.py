@@ -34,10 +34,11 @@ class Link:
 
     def cancel_upstream(self) -> None:
         self.upstream.dispose()
-        # The source is stopped and asks for no position again. Letting go of reorder's callback
+        # The source is stopped and asks for no position again. Letting go of the stages' callbacks
         # breaks the cycle stage → link → resume → callback → stage, so that the stages go
         # when the stream does, by reference counting, instead of waiting for a full collection.
         self.resume.position = None
+        self.resume.finished = None
 
 
 class Stage(abc.ObserverBase[_In], Generic[_In, _Out]):

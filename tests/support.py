@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from reactivex import Observable
 
+from rxstream.sse import SSEEvent, sse_events
+
 
 def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:
     """One protocol frame; ``extra`` fields go into the chunk."""
@@ -19,6 +21,12 @@ def frames_for(pieces: Sequence[str], order: Iterable[int] | None = None) -> lis
     """Frames carrying ``pieces`` as chunks 0..n-1 (the last final), sent in ``order``."""
     last = len(pieces) - 1
     return [frame(i, pieces[i], i == last) for i in (range(len(pieces)) if order is None else order)]
+
+
+def decode(raw: bytes, cuts: Iterable[int] = ()) -> list[SSEEvent]:
+    """The events of an SSE body read in pieces cut at ``cuts``, to its end."""
+    bounds = [0, *sorted(cuts), len(raw)]
+    return list(sse_events(raw[start:end] for start, end in zip(bounds, bounds[1:], strict=False)))
 
 
 @dataclass

@@ -22,9 +22,13 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         super().__init__(downstream, link)
         self.choice = choice
         self.events = 0
-        self.next_index = 0  # the running index, for streams whose event ids are not numbers
+        # A chunk's index is its position: the events that carried something for this choice,
+        # counted from 0 and on across a source's reconnections. Never the SSE id, which only
+        # says where to resume and which servers number as they like, or not at all.
+        self.next_index = 0
         self.finish_reason: str | None = None
         self.done = False
+        link.resume.finished = self.finished
 
     def on_next(self, event: SSEEvent) -> None:
         if self.stopped or event.event not in CHUNK_EVENTS:
@@ -32,8 +36,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.events += 1
         stats = self.link.stats
         stats.bytes += len(event.data.encode())
-        index = int(event.id) if event.id is not None and event.id.isdigit() else self.next_index
-        self.next_index = index + 1
+        index = self.next_index
         if event.data == "[DONE]":
             self.done = True
             self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
@@ -46,9 +49,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         except (ValueError, TypeError, LookupError) as error:
             self.fail(FrameError(event.data, str(error), number=self.events))
             return
-        if chunk is None:
-            self.next_index = index  # nothing for this choice: the index stays free
-        else:
+        if chunk is not None:
             self.deliver(chunk)
 
     def decode(self, index: int, message: Any) -> Chunk | None:
@@ -100,12 +101,21 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         return None
 
     def deliver(self, chunk: Chunk) -> None:
+        self.next_index = chunk.index + 1
         self.link.stats.chunks += 1
         self.emit(chunk)
 
+    def finished(self) -> bool:
+        """Whether the input ending now ends the answer: its finish reason came, the final chunk not yet.
+
+        Some compatible servers end the body right after the finish reason, without [DONE];
+        Anthropic's recorded streams end before ``message_stop`` is dispatched. from_sse asks
+        this when a body ends, so over HTTP the rule is this one too.
+        """
+        return self.finish_reason is not None and not self.done and not self.stopped
+
     def on_completed(self) -> None:
-        # Some compatible servers end the body right after the finish reason, without [DONE].
-        if not self.done and self.finish_reason is not None and not self.stopped:
+        if self.finished():
             self.done = True
             self.deliver(Chunk(self.next_index, "", True, finish_reason=self.finish_reason))
         self.complete()
@@ -121,9 +131,9 @@ def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
     Text comes from choice ``choice``'s ``delta.content``, reasoning from
     ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), and
     ``finish_reason`` and ``usage`` ride on the chunks into the ``Response``. ``[DONE]`` is
-    the final chunk; a body that ends right after a finish reason is taken as final too.
-    A chunk's index is the event's ``id`` when that is a number (the reference server's,
-    which lets reorder and resumption work), else a running count of the events that
-    carry something for this choice. A malformed event is a ``FrameError``.
+    the final chunk; an input that ends right after a finish reason is taken as final too.
+    A chunk's index is its position in the stream: the events that carry something for
+    this choice, counted from 0 (SSE ids only tell ``from_sse`` where to resume). A
+    malformed event is a ``FrameError``.
     """
     return Operator(lambda downstream, link: ParseSSEStage(downstream, link, choice))

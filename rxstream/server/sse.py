@@ -4,6 +4,10 @@ A small HTTP/1.1 server on asyncio streams (no dependency): POST ``/v1/chat/comp
 (or ``/chat/completions``) answers ``text/event-stream``, one ``chat.completion.chunk``
 event per piece, each with ``id: <index>``, then a usage chunk and ``data: [DONE]``. A
 ``Last-Event-ID`` header resumes after that id; the body ends by closing the connection.
+
+It plays only the faults an SSE body can have. A body is one ordered byte stream and the
+client numbers its events by their position, so an event reordered, duplicated or dropped
+would make another answer, not a fault to recover from: those three are refused.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ class ReferenceSSEServer(ReferenceEndpoint):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if faults.reorder > 1 or faults.duplicate or faults.drop:
+            raise ValueError(
+                f"{faults}: reorder, duplicate and drop cannot happen to an SSE body, one ordered byte stream "
+                "whose events are numbered by their position; use abort_after, stall_after, malformed_at, "
+                "oversize_at, reject_first, delay or jitter"
+            )
         super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
         content = split(text, chunk_size)
         thinking = split(reasoning, chunk_size) if reasoning else []
