@@ -20,6 +20,7 @@ from reactivex import abc
 from .errors import ConnectionLostError, StreamError, StreamTimeoutError, TransportError
 from .flow import Demand, Resume
 from .model import Stats
+from .redaction import Secrets
 from .retry import Clock, RetryPolicy
 
 _T = TypeVar("_T")
@@ -92,6 +93,7 @@ class Session(Generic[_T]):
         demand: Demand | None,
         stats: Stats,
         resume: Resume,
+        secrets: Secrets,
     ) -> None:
         self.observer = observer
         self.uri = uri
@@ -100,6 +102,7 @@ class Session(Generic[_T]):
         self.demand = demand
         self.stats = stats
         self.resume = resume
+        self.secrets = secrets  # every token sent: peer text quoted in an error goes through secrets.peer_text
         self.delays = list(options.retry.delays())
         self.failures = 0  # consecutive tries that made no progress
         self.disposed = False
@@ -145,8 +148,9 @@ class Session(Generic[_T]):
             self.end(error)
             return
         except Exception as error:  # a bug below us still ends the stream, typed and with its cause
-            failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {error}")
-            failure.__cause__ = error
+            failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {self.secrets.peer_text(str(error))}")
+            if not self.secrets.revealed_by(error):  # a library's error may quote the peer (websockets' InvalidURI a redirect)
+                failure.__cause__ = error
             self.end(failure)
             return
         self.end(None)
@@ -182,6 +186,7 @@ class Session(Generic[_T]):
         headers = {"Accept": accept, **(self.options.headers or {})}
         token = await resolve_token(self.options.token)
         if token is not None:
+            self.secrets.add(token)
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
@@ -194,7 +199,8 @@ class Session(Generic[_T]):
         if progressed:
             self.failures = 0
         if self.failures >= len(self.delays):
-            raise ConnectionLostError(self.endpoint, detail, self.failures + 1)
+            # Not chained to the failure being handled: a library's may quote the peer, token and all; ``detail`` says what it was.
+            raise ConnectionLostError(self.endpoint, detail, self.failures + 1) from None
         wait = self.delays[self.failures] if delay is None else delay
         self.failures += 1
         self.stats.retries += 1

@@ -18,11 +18,12 @@ from reactivex.disposable import Disposable
 
 from . import operators as rxo
 from .errors import AuthenticationError, ConnectionLostError, FrameTooLargeError, RateLimitedError, TransportError
-from .flow import Source, current_demand, current_resume, current_stats
+from .flow import Source, current_demand, current_resume, current_secrets, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
 from .operators.persist import run_to_response
 from .recovery import RateLimiter, Restart, Session, SourceOptions, Token, Watchdog, retry_after
+from .redaction import redact_http_logs
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sse import SSEDecoder, SSEEvent
 from .stage import Operator, fuse
@@ -53,6 +54,7 @@ class _Session(Session[SSEEvent]):
         self.numeric_ids = False
 
     async def stream(self) -> None:
+        redact_http_logs(self.secrets)  # httpx logs the status line, httpcore the headers: the peer may echo the token there
         client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
         try:
             while not self.disposed:
@@ -107,7 +109,7 @@ class _Session(Session[SSEEvent]):
         except Restart:
             return "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again", None
         except httpx.TransportError as error:
-            return f"connection lost ({type(error).__name__}: {error})", None
+            return f"connection lost ({type(error).__name__}: {self.secrets.peer_text(str(error))})", None
         if self.disposed or self.resume.position is None:
             return None
         return "the body ended before the final chunk", None
@@ -186,7 +188,7 @@ def from_sse(
     )
 
     def subscribe(observer: abc.ObserverBase[SSEEvent], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        session = _Session(observer, url, options, current_demand(), current_stats(), current_resume())
+        session = _Session(observer, url, options, current_demand(), current_stats(), current_resume(), current_secrets())
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 

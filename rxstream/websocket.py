@@ -8,6 +8,7 @@ TCP's window closes and the peer's sends block.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import urllib.request
 from collections import deque
@@ -31,7 +32,7 @@ from .errors import (
     RateLimitedError,
     StreamError,
 )
-from .flow import Demand, Source, current_demand, current_resume, current_stats, taker
+from .flow import Demand, Source, current_demand, current_resume, current_secrets, current_stats, taker
 from .framing import FrameReader
 from .model import Response
 from .operators.accumulate import Delta
@@ -46,6 +47,7 @@ from .recovery import (
     Watchdog,
     retry_after,
 )
+from .redaction import RedactingLogger
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sources import to_async_iterable
 from .stage import fuse
@@ -265,6 +267,8 @@ class _Session(Session[bytes]):
                     close_timeout=CLOSE_TIMEOUT,
                     proxy=environment_proxy() if options.proxy is True else options.proxy,
                     open_timeout=options.stream_timeout,
+                    # websockets logs the request's headers at debug, and the peer's headers and close reason
+                    logger=RedactingLogger(logging.getLogger("websockets.client"), self.secrets),
                 )
                 return cast(PushConnection, connection)
             except InvalidStatus as error:
@@ -278,7 +282,7 @@ class _Session(Session[bytes]):
                     raise RateLimitedError(self.endpoint, self.failures + 1, retry_after(error.response.headers.get("Retry-After"))) from None
                 await self.back_off("429 Too Many Requests", False)
             except (TimeoutError, OSError, InvalidHandshake) as error:
-                await self.back_off(f"cannot connect: {error}", False)
+                await self.back_off(f"cannot connect: {self.secrets.peer_text(str(error))}", False)
 
     async def send_request(self, connection: ClientConnection, position: int) -> None:
         request = self.options.request
@@ -317,10 +321,12 @@ class _Session(Session[bytes]):
     def why_closed(self, closed: ConnectionClosed) -> str | None:
         received = closed.rcvd
         sent = closed.sent
+        # ``from None``: ``closed`` holds the peer's close reason as it came, token and all.
         if received is not None and received.code == POLICY_VIOLATION:
-            raise AuthenticationError(self.endpoint, f"close code 1008: {received.reason or 'policy violation'}")
+            reason = self.secrets.peer_text(received.reason) or "policy violation"
+            raise AuthenticationError(self.endpoint, f"close code 1008: {reason}") from None
         if sent is not None and sent.code == MESSAGE_TOO_BIG:
-            raise FrameTooLargeError(self.endpoint, self.options.max_size)
+            raise FrameTooLargeError(self.endpoint, self.options.max_size) from None
         if received is not None and received.code in (1000, 1001):
             # A normal close before reorder completed is a stream cut short: ask again if reorder waits.
             return None if self.resume.position is None else "the server closed before the final chunk"
@@ -396,7 +402,7 @@ def from_websocket(
     )
 
     def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        session = _Session(observer, uri, options, current_demand(), current_stats(), current_resume())
+        session = _Session(observer, uri, options, current_demand(), current_stats(), current_resume(), current_secrets())
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 
