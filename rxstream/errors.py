@@ -6,16 +6,20 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .model import Response
+    from .redaction import Secrets
 
 QUOTE_LIMIT = 200
 
 
-def quote(raw: object) -> str:
-    """At most ``QUOTE_LIMIT`` characters of a frame, for an error message."""
+def quote(raw: object, secrets: Secrets | None = None) -> str:
+    """At most ``QUOTE_LIMIT`` characters of a frame, for an error message, with ``secrets`` redacted
+    (before the cut, which could otherwise leave part of one)."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         text = bytes(raw).decode("utf-8", "replace")
     else:
         text = raw if isinstance(raw, str) else repr(raw)
+    if secrets is not None:
+        text = secrets.redact(text)
     if len(text) <= QUOTE_LIMIT:
         return repr(text)
     return f"{text[:QUOTE_LIMIT]!r}... ({len(text)} characters in all)"
@@ -26,17 +30,22 @@ class StreamError(Exception):
 
 
 class FrameError(StreamError):
-    """A frame that is not a valid protocol message; ``frame`` holds it, ``reason`` says why."""
+    """A frame that is not a valid protocol message; ``frame`` holds it, ``reason`` says why.
 
-    def __init__(self, frame: object, reason: str, *, number: int | None = None) -> None:
+    A frame is peer text: the message shows none of ``secrets`` (the tokens the source sent),
+    in the frame or in the reason; ``frame`` keeps it as received.
+    """
+
+    def __init__(self, frame: object, reason: str, *, number: int | None = None, secrets: Secrets | None = None) -> None:
         self.frame = frame
         self.reason = reason
         self.number = number
         where = f"frame {number}" if number is not None else "a frame"
-        super().__init__(
-            f"{where}: {reason}; the frame was {quote(frame)}. "
+        message = (
+            f"{where}: {reason}; the frame was {quote(frame, secrets)}. "
             "The sender does not speak the chunk protocol: check the endpoint."
         )
+        super().__init__(message if secrets is None else secrets.redact(message))
 
 
 class InvalidChunkError(StreamError):

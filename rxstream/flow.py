@@ -2,7 +2,8 @@
 
 Subscription in Rx runs from the consumer up to the source, one ``subscribe`` call inside
 another. While an rxstream stage subscribes to its upstream it publishes, in context
-variables, the ``Demand`` the upstream must honour and the ``Stats`` every stage writes to.
+variables, the ``Demand`` the upstream must honour and the ``Stats`` every stage writes to
+(and the ``Resume`` and ``Secrets`` a network source shares with them).
 Plain RxPY operators in between subscribe synchronously and so pass both through untouched
 (the idea of Reactor's subscriber ``Context``). An operator that defers subscription to
 another scheduler, such as ``subscribe_on``, cuts the link: the source above it then sees
@@ -20,12 +21,14 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .model import Stats
+from .redaction import Secrets
 
 _T = TypeVar("_T")
 
 _demand: ContextVar[Demand | None] = ContextVar("rxstream_demand", default=None)
 _stats: ContextVar[Stats | None] = ContextVar("rxstream_stats", default=None)
 _resume: ContextVar[Resume | None] = ContextVar("rxstream_resume", default=None)
+_secrets: ContextVar[Secrets | None] = ContextVar("rxstream_secrets", default=None)
 
 
 class Demand:
@@ -99,6 +102,12 @@ def current_resume() -> Resume:
     return _resume.get() or Resume()
 
 
+def current_secrets() -> Secrets:
+    """The secrets of the pipeline being subscribed now: its source adds the tokens it sends, and
+    its stages keep them out of the frames they quote in errors. A fresh set outside a pipeline."""
+    return _secrets.get() or Secrets()
+
+
 def current_demand() -> Demand | None:
     """The demand of the stage below, for a source or stage being subscribed now."""
     return _demand.get()
@@ -153,16 +162,19 @@ def subscribe_upstream(
     stats: Stats,
     demand: Demand | None,
     resume: Resume | None = None,
+    secrets: Secrets | None = None,
 ) -> abc.DisposableBase:
-    """Subscribe ``observer`` to ``source`` with ``stats``, ``demand`` and ``resume`` visible above it."""
+    """Subscribe ``observer`` to ``source`` with ``stats``, ``demand``, ``resume`` and ``secrets`` visible above it."""
     demand_token = _demand.set(demand)
     stats_token = _stats.set(stats)
     resume_token = _resume.set(resume)
+    secrets_token = _secrets.set(secrets)
     try:
         if isinstance(source, Source):
             return source.subscribe_directly(observer, scheduler)
         return source.subscribe(observer, scheduler=scheduler)
     finally:
+        _secrets.reset(secrets_token)
         _resume.reset(resume_token)
         _stats.reset(stats_token)
         _demand.reset(demand_token)

@@ -22,6 +22,7 @@ from .decision import Done, Ending, Fail, Retry, decide
 from .errors import StreamError, StreamTimeoutError, TransportError
 from .flow import Demand, Resume
 from .model import Stats
+from .redaction import Secrets
 from .retry import Clock, RetryPolicy
 
 _T = TypeVar("_T")
@@ -97,6 +98,7 @@ class Session(Generic[_T]):
         demand: Demand | None,
         stats: Stats,
         resume: Resume,
+        secrets: Secrets,
     ) -> None:
         self.observer = observer
         self.uri = uri
@@ -105,6 +107,7 @@ class Session(Generic[_T]):
         self.demand = demand
         self.stats = stats
         self.resume = resume
+        self.secrets = secrets  # every token sent: peer text quoted in an error goes through secrets.peer_text
         self.failures = 0  # consecutive tries that made no progress
         self.attempt_position = 0  # the index reorder needed when this try began
         self.disposed = False
@@ -165,8 +168,9 @@ class Session(Generic[_T]):
             self.end(error)
             return
         except Exception as error:  # a bug below us still ends the stream, typed and with its cause
-            failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {error}")
-            failure.__cause__ = error
+            failure = TransportError(f"{self.endpoint}: unexpected {type(error).__name__}: {self.secrets.peer_text(str(error))}")
+            if not self.secrets.revealed_by(error):  # a library's error may quote the peer (websockets' InvalidURI a redirect)
+                failure.__cause__ = error
             self.end(failure)
             return
         self.end(None)
@@ -202,6 +206,7 @@ class Session(Generic[_T]):
         headers = {"Accept": accept, **(self.options.headers or {})}
         token = await resolve_token(self.options.token)
         if token is not None:
+            self.secrets.add(token)
             headers["Authorization"] = f"Bearer {token}"
         return headers
 

@@ -19,11 +19,12 @@ from reactivex.disposable import Disposable
 from . import operators as rxo
 from .decision import Ending, Retry
 from .errors import FrameTooLargeError
-from .flow import Source, current_demand, current_resume, current_stats
+from .flow import Source, current_demand, current_resume, current_secrets, current_stats
 from .model import Response
 from .operators.finalize import Clock as StatsClock
 from .operators.persist import run_to_response
 from .recovery import RateLimiter, Session, SourceOptions, Token, Watchdog, retry_after
+from .redaction import redact_http_logs
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sse import SSEDecoder, SSEEvent
 from .stage import Operator, fuse
@@ -53,6 +54,7 @@ class _Session(Session[SSEEvent]):
         self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
 
     async def stream(self) -> None:
+        redact_http_logs(self.secrets)  # httpx logs the status line, httpcore the headers: the peer may echo the token there
         client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
         try:
             while not self.disposed:
@@ -93,7 +95,7 @@ class _Session(Session[SSEEvent]):
                     return Ending(status=response.status_code, retry_after=hint, resumable=self.resumable())
                 await self.read(response, skip)
         except httpx.TransportError as error:
-            return Ending(network=f"{type(error).__name__}: {error}", progressed=self.progressed(), resumable=self.resumable())
+            return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}", progressed=self.progressed(), resumable=self.resumable())
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
         # the end of the answer (a finish reason came, without [DONE]).
         finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
@@ -192,7 +194,7 @@ def from_sse(
     )
 
     def subscribe(observer: abc.ObserverBase[SSEEvent], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        session = _Session(observer, url, options, current_demand(), current_stats(), current_resume())
+        session = _Session(observer, url, options, current_demand(), current_stats(), current_resume(), current_secrets())
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 

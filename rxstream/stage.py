@@ -14,22 +14,25 @@ from typing import Any, Generic, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
-from .flow import Demand, Resume, current_demand, current_resume, current_stats, subscribe_upstream
+from .flow import Demand, Resume, current_demand, current_resume, current_secrets, current_stats, subscribe_upstream
 from .model import Stats
+from .redaction import Secrets
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
 
 class Link:
-    """What the stages of one subscription share: stats, the demand from below, recovery, and a way to stop the source."""
+    """What the stages of one subscription share: stats, the demand from below, recovery, the
+    secrets the source sent (to keep out of quoted frames), and a way to stop the source."""
 
-    __slots__ = ("stats", "demand", "resume", "upstream")
+    __slots__ = ("stats", "demand", "resume", "secrets", "upstream")
 
-    def __init__(self, stats: Stats, demand: Demand | None, resume: Resume | None = None) -> None:
+    def __init__(self, stats: Stats, demand: Demand | None, resume: Resume | None = None, secrets: Secrets | None = None) -> None:
         self.stats = stats
         self.demand = demand
         self.resume = Resume() if resume is None else resume
+        self.secrets = Secrets() if secrets is None else secrets
         self.upstream = SingleAssignmentDisposable()
 
     def cancel_upstream(self) -> None:
@@ -101,7 +104,7 @@ class Operator(Generic[_In, _Out]):
         def subscribe(
             observer: abc.ObserverBase[_Out], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            link = Link(current_stats(), current_demand(), current_resume())
+            link = Link(current_stats(), current_demand(), current_resume(), current_secrets())
             head: abc.ObserverBase[Any] = observer
             stages: list[Stage[Any, Any]] = []
             for factory in reversed(factories):
@@ -110,7 +113,7 @@ class Operator(Generic[_In, _Out]):
                 link.demand = stage.upstream_demand
             head = self.head(stages[::-1])
             link.upstream.disposable = subscribe_upstream(
-                source, head, scheduler, stats=link.stats, demand=link.demand, resume=link.resume
+                source, head, scheduler, stats=link.stats, demand=link.demand, resume=link.resume, secrets=link.secrets
             )
             return link.upstream
 

@@ -8,6 +8,7 @@ TCP's window closes and the peer's sends block.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import urllib.request
 from collections import deque
@@ -26,13 +27,14 @@ from websockets.protocol import Event, State
 from . import operators as rxo
 from .decision import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG, NORMAL_CLOSURE, Ending, Retry
 from .errors import IncompleteStreamError, StreamError
-from .flow import Demand, Source, current_demand, current_resume, current_stats, taker
+from .flow import Demand, Source, current_demand, current_resume, current_secrets, current_stats, taker
 from .framing import FrameReader
 from .model import Response
 from .operators.accumulate import Delta
 from .operators.persist import run_to_response
 from .pipeline import pipeline
 from .recovery import RateLimiter, Session, SourceOptions, Token, Watchdog, retry_after
+from .redaction import RedactingLogger, Secrets
 from .retry import SYSTEM_CLOCK, Clock, RetryPolicy
 from .sources import to_async_iterable
 from .stage import fuse
@@ -215,8 +217,9 @@ class PushConnection(ClientConnection):
             (self.transport.resume_reading if reading else self.transport.pause_reading)()
         self.reading = reading
 
-    def ending(self, awaited: bool, progressed: bool) -> Ending:
-        """How the connection ended, for ``decide``; ``awaited``: a reorder stage waits for more."""
+    def ending(self, awaited: bool, progressed: bool, secrets: Secrets) -> Ending:
+        """How the connection ended, for ``decide``; ``awaited``: a reorder stage waits for more.
+        The peer's close reason is quoted through ``secrets``."""
         protocol = self.protocol
         received, sent = protocol.close_rcvd, protocol.close_sent
         if sent is not None and sent.code == MESSAGE_TOO_BIG and received is None:
@@ -224,7 +227,8 @@ class PushConnection(ClientConnection):
         code = received.code if received is not None else ABNORMAL_CLOSURE
         if not awaited:
             return Ending(finished=code in (NORMAL_CLOSURE, 1001))
-        return Ending(close_code=code, reason=received.reason if received else "", cut_short=code == NORMAL_CLOSURE, progressed=progressed)
+        reason = secrets.peer_text(received.reason) if received is not None else ""
+        return Ending(close_code=code, reason=reason, cut_short=code == NORMAL_CLOSURE, progressed=progressed)
 
 
 class _Session(Session[bytes]):
@@ -271,12 +275,14 @@ class _Session(Session[bytes]):
                 close_timeout=CLOSE_TIMEOUT,
                 proxy=environment_proxy() if options.proxy is True else options.proxy,
                 open_timeout=options.stream_timeout,
+                # websockets logs the request's headers at debug, and the peer's headers and close reason
+                logger=RedactingLogger(logging.getLogger("websockets.client"), self.secrets),
             )
         except InvalidStatus as error:
             response = error.response
             return Ending(status=response.status_code, retry_after=retry_after(response.headers.get("Retry-After")))
         except (TimeoutError, OSError, InvalidHandshake) as error:
-            return Ending(network=f"cannot connect: {error}")
+            return Ending(network=f"cannot connect: {self.secrets.peer_text(str(error))}")
         push = cast(PushConnection, connection)
         try:
             await self.read(push, position)
@@ -284,7 +290,7 @@ class _Session(Session[bytes]):
             close_later(push)
         if self.restart_requested:
             return Ending(gap=True, progressed=self.progressed())
-        return push.ending(self.resume.position is not None, self.progressed())
+        return push.ending(self.resume.position is not None, self.progressed(), self.secrets)
 
     async def send_request(self, connection: ClientConnection, position: int) -> None:
         request = self.options.request
@@ -408,7 +414,7 @@ def from_websocket(
     )
 
     def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        session = _Session(observer, uri, options, current_demand(), current_stats(), current_resume())
+        session = _Session(observer, uri, options, current_demand(), current_stats(), current_resume(), current_secrets())
         session.start(asyncio.get_running_loop())
         return Disposable(session.dispose)
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import StreamError
+from ..redaction import one_line
 
 COMMANDS: tuple[str, ...] = ("demo", "connect", "serve", "history", "bench")  # module names under rxstream.cli, in the order --help lists them
 
@@ -39,5 +40,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StreamError, OSError, ValueError) as error:
         if args.debug:
             raise
-        print(f"rxstream {args.command}: error: {error}", file=sys.stderr)
+        print(f"rxstream {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 1

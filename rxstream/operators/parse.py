@@ -57,7 +57,7 @@ class ParseStage(Stage[Frame, Chunk]):
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError as error:  # also raised for a frame that is not str or bytes
-            self.fail(FrameError(frame, f"invalid JSON ({error})", number=self.frame_number))
+            self.fail(FrameError(frame, f"invalid JSON ({error})", number=self.frame_number, secrets=self.link.secrets))
             return
         try:
             # The common shape, checked inline; anything else takes decode_chunk's field-by-field path.
@@ -84,7 +84,7 @@ class ParseStage(Stage[Frame, Chunk]):
             try:
                 chunk = decode_chunk(message)
             except ValueError as error:
-                self.fail(FrameError(frame, str(error), number=self.frame_number))
+                self.fail(FrameError(frame, str(error), number=self.frame_number, secrets=self.link.secrets))
                 return
         stats = self.stats
         stats.chunks += 1

@@ -44,10 +44,10 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         try:
             chunk = self.decode(index, orjson.loads(event.data))
         except orjson.JSONDecodeError as error:
-            self.fail(FrameError(event.data, f"invalid JSON ({error})", number=self.events))
+            self.fail(FrameError(event.data, f"invalid JSON ({error})", number=self.events, secrets=self.link.secrets))
             return
         except (ValueError, TypeError, LookupError) as error:
-            self.fail(FrameError(event.data, str(error), number=self.events))
+            self.fail(FrameError(event.data, str(error), number=self.events, secrets=self.link.secrets))
             return
         if chunk is not None:
             self.deliver(chunk)
