@@ -3,6 +3,7 @@
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
 """
 
+from .decision import Retry
 from .errors import (
     AuthenticationError,
     BufferOverflowError,
@@ -61,6 +62,7 @@ __all__ = [
     "Operator",
     "Part",
     "Response",
+    "Retry",
     "RetryPolicy",
     "Stage",
     "Stats",

@@ -23,7 +23,7 @@ TOKEN = "peer-token-value"
 PIECES = [f"piece {i} " for i in range(20)]
 TEXT = "".join(PIECES)
 BOUND = 2.0  # seconds beyond stream_timeout within which any error must be reported
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -95,3 +95,171 @@ async def test_frames_received_while_the_request_is_sent_reach_the_pipeline(hand
     assert isinstance(response, rxstream.Response), response
     assert response.text == TEXT and response.complete
     assert peer.connections == 1
+
+
+# -- 2, 3. errors reported at once, whatever the peer does next ---------------------------
+
+
+class RawPeer:
+    """A raw asyncio server that answers the WebSocket handshake by hand, writes ``after``, then
+    ``flood`` over and over for ``seconds``, and reads and ignores everything: no close frame,
+    no pong, no TCP close."""
+
+    def __init__(self, after: bytes = b"", flood: bytes = b"", seconds: float = 0.0) -> None:
+        self.after = after
+        self.flood = flood
+        self.seconds = seconds
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.after)
+        deadline = time.monotonic() + self.seconds
+        while self.flood and time.monotonic() < deadline:
+            writer.write(self.flood)
+            await writer.drain()
+        while await reader.read(65536):
+            pass
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/"
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def silent(connection: ServerConnection) -> None:
+    await connection.wait_closed()  # sends nothing; the client's close ends it
+
+
+async def test_a_peer_silent_after_the_handshake_is_reported_within_the_timeout() -> None:
+    async with RawPeer() as uri:
+        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5)), 10)
+    assert isinstance(error, rxstream.IncompleteStreamError)
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError)
+    assert took < 0.5 + BOUND  # the polite close (10 s for a peer that never answers) goes on in the background
+
+
+async def test_a_frame_above_max_size_from_a_peer_that_never_closes_is_reported_at_once() -> None:
+    async with RawPeer(wire(b"x" * 2048)) as uri:
+        error, took = await bounded(rxstream.stream(uri, **options(max_size=1024, stream_timeout=5)), 10)
+    assert isinstance(error, rxstream.IncompleteStreamError)
+    assert isinstance(error.__cause__, rxstream.FrameTooLargeError), error.__cause__
+    assert took < BOUND
+
+
+# -- 4. nothing buffered after the end ------------------------------------------------------
+
+
+def wire(message: bytes) -> bytes:
+    """One unmasked text frame, as a server sends it."""
+    size = len(message)
+    header = bytes([0x81, size]) if size < 126 else bytes([0x81, 126]) + size.to_bytes(2, "big") if size < 65536 else bytes([0x81, 127]) + size.to_bytes(8, "big")
+    return header + message
+
+
+async def test_a_peer_flooding_after_the_final_chunk_costs_no_memory() -> None:
+    tracemalloc.start()
+    try:
+        peer = RawPeer(b"".join(map(wire, frames())), flood=wire(frame(99, "z" * 60_000)) * 16, seconds=2.0)
+        async with peer as uri:
+            response, _ = await bounded(rxstream.stream(uri, **options()), 10)
+            assert isinstance(response, rxstream.Response) and response.text == TEXT
+            baseline = tracemalloc.get_traced_memory()[0]
+            await asyncio.sleep(1.0)  # the peer floods on while the client closes
+            grown = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert grown < 2 * 2**20, grown  # before: the backlog kept every frame (over 100 MB a second here)
+
+
+# -- 5. the idle timeout counts frames, and the deadline bounds the whole -------------------
+
+
+async def dribble(connection: ServerConnection) -> None:
+    await connection.send(frames()[0].decode())
+    for _ in range(40):  # one byte of a frame header every 0.1 s, and a ping: never a whole frame
+        await connection.ping()
+        await asyncio.sleep(0.1)
+
+
+async def test_pings_and_dribbled_bytes_do_not_keep_a_stream_alive() -> None:
+    async with Peer(dribble) as uri:
+        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5)), 10)
+    assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == PIECES[0]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and not error.__cause__.deadline
+    assert took < 0.5 + BOUND
+
+
+async def slow_but_steady(connection: ServerConnection) -> None:
+    for data in frames():
+        await connection.send(data.decode())
+        await asyncio.sleep(0.1)
+
+
+async def test_the_deadline_bounds_a_stream_that_keeps_progressing() -> None:
+    async with Peer(slow_but_steady) as uri:
+        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, deadline=0.6)), 10)
+    assert isinstance(error, rxstream.IncompleteStreamError), error
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.deadline
+    assert 0 < len(error.partial.text) < len(TEXT)  # what came before the deadline is kept
+    assert took < 0.6 + BOUND
+    async with Peer(slow_but_steady) as uri:  # the same peer within its deadline
+        response, _ = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, deadline=8)), 10)
+    assert isinstance(response, rxstream.Response) and response.text == TEXT
+
+
+# -- 6. the handshake's status decides, as for SSE --------------------------------------------
+
+
+def refusing(status: int) -> Callable[[ServerConnection, Any], Any]:
+    def process_request(connection: ServerConnection, request: Any) -> Any:
+        return connection.respond(status, "no\n")
+
+    return process_request
+
+
+@pytest.mark.parametrize("status, retried", [(404, False), (400, False), (410, False), (408, True), (503, True)])
+async def test_the_status_at_the_handshake_decides_whether_to_retry(status: int, retried: bool) -> None:
+    retries: list[rxstream.Retry] = []
+    server = await serve(silent, "127.0.0.1", 0, process_request=refusing(status))
+    async with server:
+        uri = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        error, _ = await bounded(rxstream.stream(uri, **options(on_retry=retries.append)), 10)
+    assert isinstance(error, rxstream.IncompleteStreamError)
+    cause = error.__cause__
+    assert isinstance(cause, rxstream.TransportError) and f"HTTP {status}" in str(cause)
+    assert len(retries) == (3 if retried else 0)
+    assert isinstance(cause, rxstream.ConnectionLostError) == retried
+
+
+# -- retries are told: logged and given to on_retry -----------------------------------------
+
+
+async def abort_after_five(connection: ServerConnection) -> None:
+    request = orjson.loads(await connection.recv())
+    start = request.get("resume_from", 0)
+    for data in frames()[start : start + 5]:
+        await connection.send(data.decode())
+    connection.transport.abort()
+
+
+async def test_each_reconnect_is_logged_and_given_to_on_retry(caplog: pytest.LogCaptureFixture) -> None:
+    retries: list[rxstream.Retry] = []
+    peer = Peer(abort_after_five)
+    with caplog.at_level(logging.WARNING, logger="rxstream"):
+        async with peer as uri:
+            response, _ = await bounded(rxstream.stream(uri, **options(on_retry=retries.append)), 10)
+    assert isinstance(response, rxstream.Response) and response.text == TEXT
+    assert peer.connections == 4 and response.stats.retries == 3
+    assert [(retry.attempt, retry.retries, retry.delay) for retry in retries] == [(1, 3, 1.0)] * 3  # progress forgives
+    assert all("close code 1006" in retry.reason for retry in retries)
+    logged = [record.getMessage() for record in caplog.records if record.name == "rxstream"]
+    assert len(logged) == 3 and all("retry 1 of 3 in 1 s" in line and TOKEN not in line for line in logged)
