@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 import rxstream
@@ -263,3 +265,87 @@ async def test_each_reconnect_is_logged_and_given_to_on_retry(caplog: pytest.Log
     assert all("close code 1006" in retry.reason for retry in retries)
     logged = [record.getMessage() for record in caplog.records if record.name == "rxstream"]
     assert len(logged) == 3 and all("retry 1 of 3 in 1 s" in line and TOKEN not in line for line in logged)
+
+
+# -- any of it, drawn at random ---------------------------------------------------------------
+
+
+async def read_client_message(reader: asyncio.StreamReader) -> bytes:
+    """One masked frame from the client (its request), unmasked."""
+    head = await reader.readexactly(2)
+    size = head[1] & 0x7F
+    if size == 126:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(await reader.readexactly(8), "big")
+    mask = await reader.readexactly(4)
+    payload = await reader.readexactly(size)
+    return bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+class FaultyPeer(RawPeer):
+    """The first connection pushes its frames before or after reading the request, then at frame
+    ``cut`` closes cleanly, aborts, goes silent or floods; later ones serve from ``resume_from``."""
+
+    def __init__(self, before_reading: bool, cut: int, fault: str) -> None:
+        super().__init__()
+        self.before_reading = before_reading
+        self.cut = cut
+        self.fault = fault
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        first = len(self.writers) == 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        start = 0
+        if not (first and self.before_reading):
+            start = orjson.loads(await read_client_message(reader)).get("resume_from", 0)
+        stop = self.cut if first else len(PIECES)
+        writer.write(b"".join(map(wire, frames()[start:stop])))
+        await writer.drain()
+        if not first or self.fault == "close":
+            writer.write(b"\x88\x02\x03\xe8")  # close 1000
+            await writer.drain()
+            writer.close()
+        elif self.fault == "abort":
+            writer.transport.abort()
+        elif self.fault == "flood":
+            junk = wire(frame(99, "z" * 60_000)) * 16
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                writer.write(junk)
+                await writer.drain()
+        while not writer.transport.is_closing() and await reader.read(65536):
+            pass  # "silent": reads and says nothing
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    before_reading=st.booleans(),
+    cut=st.integers(0, len(PIECES)),
+    fault=st.sampled_from(["close", "abort", "silent", "flood"]),
+)
+async def test_any_peer_behaviour_gives_the_exact_text_or_a_typed_error_with_every_chunk_kept(
+    before_reading: bool, cut: int, fault: str
+) -> None:
+    if fault == "flood":
+        cut = len(PIECES)  # a flood after the final chunk
+    tracemalloc.start()
+    try:
+        async with FaultyPeer(before_reading, cut, fault) as uri:
+            result, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.3)), 10)
+            grown = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert took < 0.3 + BOUND
+    assert grown < 8 * 2**20, grown  # the flood is not buffered
+    if fault == "silent" and cut < len(PIECES):
+        assert isinstance(result, rxstream.IncompleteStreamError), result
+        assert isinstance(result.__cause__, rxstream.StreamTimeoutError)
+        assert result.partial.text == "".join(PIECES[:cut])  # every chunk received is kept
+    else:
+        assert isinstance(result, rxstream.Response), result
+        assert result.text == TEXT and result.complete
