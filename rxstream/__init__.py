@@ -12,6 +12,7 @@ from .errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidJSONError,
     InvalidSessionError,
     RateLimitedError,
     StoreClosedError,
@@ -23,7 +24,8 @@ from .errors import (
     TurnNotSavedError,
 )
 from .flow import Demand
-from .model import Chunk, Part, Response, Stats
+from .json_text import partial_json
+from .model import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
 from .pipeline import pipeline
 from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
@@ -57,15 +59,19 @@ __all__ = [
     "FrameError",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidJSONError",
     "Link",
     "Operator",
     "Part",
+    "partial_json",
     "Response",
     "RetryPolicy",
     "Stage",
     "Stats",
     "SystemClock",
     "StreamError",
+    "ToolCall",
+    "ToolCallFragment",
     "Transcript",
     "VirtualClock",
     "from_async_iterable",
