@@ -4,6 +4,7 @@ whole and cut anywhere, in memory and over HTTP; the streaming view; partial JSO
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,38 @@ async def test_a_dropped_connection_resumes_a_tool_call_exactly_once() -> None:
         await server.wait_closed()
     check(response, EXPECTED["openai-python/chat-completions-parallel-tool-calls.sse"])
     assert response.stats.retries == 1 and len(requests) == 2 and response.stats.duplicates == 0
+
+
+async def connect_sse(raw: bytes, *options: str) -> str:
+    """``rxstream connect --sse`` as a subprocess, against an independent endpoint serving ``raw``."""
+    server, url = await serve(raw, [50] * 20)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rxstream", "connect", url, "--sse", "--model", "m", "--prompt", "hi", *options,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert process.returncode == 0, err
+    return out.decode()
+
+
+async def test_connect_sse_shows_tool_calls_as_they_stream_and_in_its_json() -> None:
+    raw = (FIXTURES / "openai-python/chat-completions-parallel-tool-calls.sse").read_bytes()
+    live = await connect_sse(raw)
+    assert '[tool call GetWeatherArgs] {"city": "Edinburgh", "country": "GB", "units": "c"}' in live
+    assert '[tool call get_stock_price] {"ticker": "AAPL", "exchange": "NASDAQ"}' in live
+    document = orjson.loads(await connect_sse(raw, "--json"))
+    assert [(c["index"], c["id"], c["name"]) for c in document["tool_calls"]] == [
+        (0, "call_JMW1whyEaYG438VE1OIflxA2", "GetWeatherArgs"),
+        (1, "call_DNYTawLBoN8fj3KN6qU9N1Ou", "get_stock_price"),
+    ]
+    assert document["finish_reason"] == "tool_calls" and document["refusal"] is None
+
+
+async def test_connect_sse_shows_a_refusal() -> None:
+    raw = (FIXTURES / "openai-python/chat-completions-refusal.sse").read_bytes()
+    assert "[refusal] I'm sorry, I can't assist with that request." in await connect_sse(raw)
+    assert orjson.loads(await connect_sse(raw, "--json"))["refusal"] == "I'm sorry, I can't assist with that request."
