@@ -114,6 +114,8 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 return Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), string(block, "id"), string(block, "name")),))
             if block.get("type") == "text" and block.get("text"):
                 return Chunk(index, string(block, "text"))
+            if block.get("type") == "thinking" and block.get("thinking"):
+                return Chunk(index, "", reasoning=string(block, "thinking"))
         elif kind == "message_start":
             usage = message["message"].get("usage")
             if type(usage) is dict:
