@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Chunk, Part, PartKind, Response, Stats, ToolCall, ToolCallFragment
+from .model import Chunk, Part, PartKind, Response, Stats, ToolCall
 
 COMPACT_EVERY = 256
 
@@ -105,37 +105,38 @@ class Transcript:
 
     def add(self, chunk: Chunk, text: str) -> None:
         """Add a chunk with more than text: reasoning, an image, tool calls, a refusal, a finish reason or usage."""
-        if chunk.reasoning:
+        # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
+        _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature = chunk
+        if reasoning:
             if not self._marks or self._marks[-1][:2] != (self.text_rope.length, "reasoning"):
                 self._marks.append((self.text_rope.length, "reasoning", self._reasoning.length))
-            self._reasoning.append(chunk.reasoning)
-        self.append(text)
-        if chunk.image_url is not None:
-            self._marks.append((self.text_rope.length, "image", chunk.image_url))
-        if chunk.tool_calls is not None:
-            self._add_tool_calls(chunk.tool_calls)
-        if chunk.refusal:
+            self._reasoning.append(reasoning)
+        self.chunks += 1
+        if text:
+            self.text_rope.append(text)
+        if tool_calls is not None:
+            calls = self._tool_calls
+            for index, id, name, arguments in tool_calls:
+                call = calls.get(index)
+                if call is None:
+                    call = calls[index] = ToolCallSoFar(id or "", name or "")
+                elif id or name:  # the first piece names a call; one that repeats it does not double it
+                    call.id = call.id or id or ""
+                    call.name = call.name or name or ""
+                if arguments:
+                    call.arguments.append(arguments)
+        if image_url is not None:
+            self._marks.append((self.text_rope.length, "image", image_url))
+        if refusal:
             if self._refusal is None:
                 self._refusal = Rope()
-            self._refusal.append(chunk.refusal)
-        if chunk.signature is not None:
-            self.reasoning_signatures.append(chunk.signature)
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-
-    def _add_tool_calls(self, fragments: tuple[ToolCallFragment, ...]) -> None:
-        calls = self._tool_calls
-        for fragment in fragments:
-            call = calls.get(fragment.index)
-            if call is None:
-                call = calls[fragment.index] = ToolCallSoFar(fragment.id or "", fragment.name or "")
-            elif fragment.id or fragment.name:  # the first piece names a call; one that repeats it does not double it
-                call.id = call.id or fragment.id or ""
-                call.name = call.name or fragment.name or ""
-            if fragment.arguments:
-                call.arguments.append(fragment.arguments)
+            self._refusal.append(refusal)
+        if signature is not None:
+            self.reasoning_signatures.append(signature)
+        if finish_reason is not None:
+            self.finish_reason = finish_reason
+        if usage is not None:
+            self.usage = usage
 
     def __len__(self) -> int:
         return self.text_rope.length

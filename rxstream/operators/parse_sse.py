@@ -11,6 +11,9 @@ from ..errors import FrameError
 from ..model import Chunk, ToolCallFragment
 from ..sse import SSEEvent
 from ..stage import Link, Operator, Stage
+from .parse import _new_chunk
+
+_new_fragment = tuple.__new__  # as _new_chunk: the C constructor, not the named tuple's Python one
 
 # The event types that can carry a chunk: OpenAI-compatible servers send only "message"
 # (no event field); Anthropic names each event.
@@ -82,9 +85,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if finish_reason is not None:
                 self.finish_reason = finish_reason
             if content or reasoning or refusal or fragments or finish_reason or usage:
-                return Chunk(
-                    index, content, False, message.get("created"), reasoning=reasoning, finish_reason=finish_reason,
-                    usage=usage, refusal=refusal, tool_calls=fragments,
+                # every field in Chunk's order, built by the C constructor: once per event
+                return _new_chunk(
+                    Chunk, (index, content, False, message.get("created"), None, None, reasoning, finish_reason, usage, refusal, fragments, None)
                 )
             return None
         return Chunk(index, "", False, usage=usage) if usage else None
@@ -150,16 +153,17 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
         raise ValueError("field 'delta.tool_calls' must be a list")
     fragments = []
     for item in items:
-        index = item.get("index") if type(item) is dict else None
+        try:
+            index = item["index"]
+            function = item.get("function") or {}
+            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
+        except (LookupError, TypeError, AttributeError):
+            raise ValueError("each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object") from None
         if type(index) is not int or index < 0:
             raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {index!r:.40}")
-        function = item.get("function") or {}
-        if type(function) is not dict:
-            raise ValueError("field 'delta.tool_calls[].function' must be an object")
-        id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
         if not (id is None or type(id) is str) or not (name is None or type(name) is str) or type(arguments) is not str:
             raise ValueError("fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings")
-        fragments.append(ToolCallFragment(index, id, name, arguments))
+        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
     return tuple(fragments) or None
 
 
