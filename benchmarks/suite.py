@@ -10,11 +10,11 @@ from dataclasses import asdict
 
 import orjson
 
-from . import in_memory, loopback, memory
+from . import in_memory, loopback, memory, tool_calls
 from .measure import Result
 
-FULL = {"frames": 200_000, "repetitions": 5, "loopback": 200_000, "streams": 1000, "frames_each": 500, "response": 15_000_000, "held_back": 100_000}
-QUICK = {"frames": 2_000, "repetitions": 1, "loopback": 2_000, "streams": 20, "frames_each": 20, "response": 200_000, "held_back": 2_000}
+FULL = {"fragments": 20_000, "frames": 200_000, "repetitions": 5, "loopback": 200_000, "streams": 1000, "frames_each": 500, "response": 15_000_000, "held_back": 100_000}
+QUICK = {"fragments": 200, "frames": 2_000, "repetitions": 1, "loopback": 2_000, "streams": 20, "frames_each": 20, "response": 200_000, "held_back": 2_000}
 
 
 async def run_all(sizes: dict[str, int]) -> list[Result]:
@@ -23,6 +23,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.append(await memory.response_memory(sizes["response"]))
     results.extend(await loopback.scale(sizes["streams"], sizes["frames_each"], sizes["repetitions"]))
     results.append(await memory.slow_consumer(sizes["held_back"]))
+    results.extend(tool_calls.run(sizes["fragments"], sizes["repetitions"]))
     return results
 
 

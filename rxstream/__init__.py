@@ -13,6 +13,7 @@ from .errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidJSONError,
     InvalidSessionError,
     RateLimitedError,
     StoreClosedError,
@@ -24,7 +25,8 @@ from .errors import (
     TurnNotSavedError,
 )
 from .flow import Demand
-from .model import Chunk, Part, Response, Stats
+from .json_text import partial_json
+from .model import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
 from .pipeline import pipeline
 from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
 from .sources import from_async_iterable, from_frames, to_async_iterable
@@ -58,9 +60,11 @@ __all__ = [
     "FrameError",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidJSONError",
     "Link",
     "Operator",
     "Part",
+    "partial_json",
     "Response",
     "Retry",
     "RetryPolicy",
@@ -68,6 +72,8 @@ __all__ = [
     "Stats",
     "SystemClock",
     "StreamError",
+    "ToolCall",
+    "ToolCallFragment",
     "Transcript",
     "VirtualClock",
     "from_async_iterable",

@@ -89,6 +89,22 @@ class IncompleteStreamError(StreamError):
         )
 
 
+class InvalidJSONError(StreamError):
+    """Text that is not the JSON asked for: a tool call's arguments cut short (``max_tokens``,
+    a lost stream) or malformed. ``text`` holds it, ``position`` is the character where it goes
+    wrong (None when the JSON is valid but not an object), ``reason`` says what is wrong."""
+
+    def __init__(self, what: str, text: str, reason: str, position: int | None = None) -> None:
+        self.text = text
+        self.reason = reason
+        self.position = position
+        where = f" at character {position} of {len(text)}" if position is not None else ""
+        super().__init__(
+            f"{what}: not the JSON expected{where} ({reason}): {quote(text)}. "
+            "If the stream was cut short, its best-effort parse is ToolCall.partial() or rxstream.partial_json()."
+        )
+
+
 class TransportError(StreamError):
     """The connection to the endpoint failed; the message names the endpoint (never the token)."""
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from .json_text import parse_object, partial_object
+
 
 class Chunk(NamedTuple):
     """One piece of a streamed response, as the sender numbered it.
@@ -23,6 +25,9 @@ class Chunk(NamedTuple):
     reasoning: str | None = None  # a reasoning model's thinking, kept out of the response text
     finish_reason: str | None = None  # why the sender stopped, where it says (OpenAI-style streams)
     usage: Mapping[str, Any] | None = None  # token counts, where the sender reports them
+    refusal: str | None = None  # a model's refusal, apart from the text (OpenAI-style streams)
+    tool_calls: tuple[ToolCallFragment, ...] | None = None  # pieces of the tool calls the model asks for
+    signature: str | None = None  # the signature of an Anthropic thinking block
 
     @property
     def plain(self) -> bool:
@@ -38,10 +43,50 @@ class Chunk(NamedTuple):
             and self.text == other.text
             and self.image_url == other.image_url
             and self.reasoning == other.reasoning
+            and self.refusal == other.refusal
+            and self.tool_calls == other.tool_calls
+            and self.signature == other.signature
         )
 
 
-PLAIN_TAIL = (None,) * 5  # text, image_url, reasoning, finish_reason, usage: all absent
+# text, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature: all absent
+PLAIN_TAIL = (None,) * 8
+
+
+class ToolCallFragment(NamedTuple):
+    """A piece of a tool call as the stream carries it: the first piece of a call names it
+    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text)."""
+
+    index: int  # type: ignore[assignment]  # the stream's key for the call: OpenAI's tool_calls[].index, Anthropic's content block index
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the model asked for: ``arguments`` is the JSON text exactly as streamed, its pieces joined.
+
+    ``index`` is the stream's key for the call (OpenAI's ``tool_calls[].index``, Anthropic's
+    content block index), so the calls of one response are in ``index`` order.
+    """
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+    def parsed(self) -> dict[str, Any]:
+        """The arguments as a dict (``{}`` when there are none); ``InvalidJSONError`` saying where they are not a JSON object."""
+        return parse_object(self.arguments, self._what)
+
+    def partial(self, *, trailing_strings: bool = False) -> dict[str, Any]:
+        """The best-effort parse of arguments that may be incomplete (``rxstream.partial_json``), ``{}`` before any."""
+        return partial_object(self.arguments, self._what, trailing_strings)
+
+    @property
+    def _what(self) -> str:
+        return f"the arguments of tool call {self.index} ({self.name}, id {self.id})"
 
 PartKind = Literal["text", "image", "reasoning"]
 
@@ -80,6 +125,10 @@ class Response:
     ``complete`` is true only when the final chunk arrived and no chunk was dropped on
     the way (see ``backpressure_buffer``'s drop strategies). ``reasoning`` is a reasoning
     model's thinking, apart from ``text``; ``finish_reason`` is the sender's, if it gave one.
+    ``tool_calls`` are the tool calls the model asked for, in index order; ``refusal`` is its
+    refusal text (OpenAI's ``delta.refusal``), None when it did not refuse that way;
+    ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
+    a request that sends the thinking back must include.
     """
 
     text: str
@@ -89,3 +138,6 @@ class Response:
     stats: Stats = field(default_factory=Stats)
     reasoning: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
+    reasoning_signatures: tuple[str, ...] = ()

@@ -148,7 +148,7 @@ class ExpressLane(abc.ObserverBase[Frame]):
         if not plain:
             self.parse.on_next(frame)
         elif isinstance(released, str):
-            self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, None, None, None, None, None)))
+            self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, None, None, None, None, None, None, None, None)))
         else:
             reorder.deliver(released)
             reorder.drain()

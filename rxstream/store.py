@@ -20,11 +20,14 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from .errors import CorruptStoreError, InvalidSessionError, StoreClosedError, StoreUnavailableError
-from .model import Part, Response, Stats
+from .model import Part, Response, Stats, ToolCall
 
 _T = TypeVar("_T")
 
-COLUMNS = ("session_id", "number", "saved_at", "complete", "text", "reasoning", "finish_reason", "chunks", "parts", "stats")
+COLUMNS = (
+    "session_id", "number", "saved_at", "complete", "text", "reasoning", "finish_reason", "chunks", "parts", "stats",
+    "refusal", "tool_calls", "reasoning_signatures",
+)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL,
@@ -37,9 +40,21 @@ CREATE TABLE IF NOT EXISTS turns (
     chunks INTEGER NOT NULL,
     parts BLOB NOT NULL,
     stats BLOB NOT NULL,
+    refusal TEXT,
+    tool_calls BLOB NOT NULL DEFAULT '[]',
+    reasoning_signatures BLOB NOT NULL DEFAULT '[]',
     PRIMARY KEY (session_id, number)
 )
 """
+# A database saved before tool calls were kept has the first ten columns. It is read as it is
+# (the missing ones read as their defaults), so that reading never writes; its first save adds them.
+LEGACY_COLUMNS = COLUMNS[:10]
+LEGACY_SELECT = ", ".join(LEGACY_COLUMNS) + ", NULL, '[]', '[]'"
+MIGRATION = (
+    "ALTER TABLE turns ADD COLUMN refusal TEXT",
+    "ALTER TABLE turns ADD COLUMN tool_calls BLOB NOT NULL DEFAULT '[]'",
+    "ALTER TABLE turns ADD COLUMN reasoning_signatures BLOB NOT NULL DEFAULT '[]'",
+)
 CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the primary result codes that mean a damaged file
 
 
@@ -65,6 +80,10 @@ class ContextStore(Protocol):
     async def delete(self, session_id: str) -> int: ...
 
 
+def table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
+    return tuple(row[1] for row in connection.execute("PRAGMA table_info(turns)"))
+
+
 def check_session_id(session_id: object) -> str:
     if not isinstance(session_id, str) or not session_id:
         raise InvalidSessionError(session_id)
@@ -85,6 +104,7 @@ class SQLiteStore:
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxstream-store")
         self._connection: sqlite3.Connection | None = None
+        self._current = False  # the table has every column (it may be an earlier version's until a save)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -121,18 +141,22 @@ class SQLiteStore:
         saved_at = time.time()
         parts = orjson.dumps([[part.kind, part.value] for part in response.parts])
         stats = orjson.dumps(asdict(response.stats))
+        tool_calls = orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls])
+        signatures = orjson.dumps(response.reasoning_signatures)
 
         def save(connection: sqlite3.Connection) -> Turn:
             with connection:  # one transaction: the number and the row, or nothing
                 connection.execute("BEGIN IMMEDIATE")
+                self._migrate(connection)
                 (number,) = connection.execute(
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
                 ).fetchone()
                 connection.execute(
                     f"INSERT INTO turns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                     (session_id, number, saved_at, int(response.complete), response.text, response.reasoning,
-                     response.finish_reason, response.chunks, parts, stats),
+                     response.finish_reason, response.chunks, parts, stats, response.refusal, tool_calls, signatures),
                 )
+            self._current = True  # committed, columns and all (a failed migration rolls back with the save)
             return Turn(session_id, number, response, saved_at)
 
         return await self._run(save)
@@ -144,8 +168,9 @@ class SQLiteStore:
             raise ValueError("limit must not be negative")
 
         def history(connection: sqlite3.Connection) -> list[Turn]:
+            selected = ", ".join(COLUMNS) if self._current or table_columns(connection) == COLUMNS else LEGACY_SELECT
             rows = connection.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
+                f"SELECT {selected} FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
                 (session_id, -1 if limit is None else limit),
             ).fetchall()
             return [self._turn(row) for row in reversed(rows)]
@@ -192,8 +217,8 @@ class SQLiteStore:
         try:
             # Read before writing anything: a damaged file or another program's database fails
             # here, untouched, rather than after switching its journal mode.
-            columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(turns)"))
-            if columns and columns != COLUMNS:
+            columns = table_columns(connection)
+            if columns and columns not in (COLUMNS, LEGACY_COLUMNS):
                 raise CorruptStoreError(self.path, f"its 'turns' table has the columns {', '.join(columns)}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")  # a save that returned survives a crash
@@ -202,10 +227,18 @@ class SQLiteStore:
             connection.close()
             raise
         self._connection = connection
+        self._current = columns in ((), COLUMNS)
         return connection
 
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        """Add the columns an earlier version's table lacks, inside the save's transaction
+        (which holds the write lock, so another process cannot be doing the same)."""
+        if not self._current and table_columns(connection) == LEGACY_COLUMNS:
+            for statement in MIGRATION:
+                connection.execute(statement)
+
     def _turn(self, row: tuple[Any, ...]) -> Turn:
-        session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats = row
+        session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, signatures = row
         try:
             response = Response(
                 text,
@@ -215,6 +248,9 @@ class SQLiteStore:
                 Stats(**orjson.loads(stats)),
                 reasoning,
                 finish_reason,
+                tuple(ToolCall(*call) for call in orjson.loads(tool_calls)),
+                refusal,
+                tuple(orjson.loads(signatures)),
             )
         except (TypeError, ValueError) as error:  # orjson's decode error is a ValueError
             raise CorruptStoreError(self.path, f"turn {number} of session {session_id!r} cannot be read: {error}") from error

@@ -1,11 +1,11 @@
-"""The response as it grows: text, reasoning and images, appended in linear time."""
+"""The response as it grows: text, reasoning, images, tool calls and a refusal, appended in linear time."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Chunk, Part, PartKind, Response, Stats
+from .model import Chunk, Part, PartKind, Response, Stats, ToolCall
 
 COMPACT_EVERY = 256
 
@@ -68,11 +68,22 @@ class Rope:
         return self._text
 
 
-class Transcript:
-    """Everything received so far, in index order. ``text`` and ``parts`` join on each call:
-    read them once at the end, or follow the deltas."""
+class ToolCallSoFar:
+    """One tool call as its pieces arrive: named by its first piece, its arguments a rope of the rest."""
 
-    __slots__ = ("text_rope", "_reasoning", "_marks", "chunks", "finish_reason", "usage")
+    __slots__ = ("id", "name", "arguments")
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
+        self.arguments = Rope()
+
+
+class Transcript:
+    """Everything received so far, in index order. ``text``, ``parts`` and ``tool_calls`` join
+    on each call: read them once at the end, or follow the deltas."""
+
+    __slots__ = ("text_rope", "_reasoning", "_marks", "chunks", "finish_reason", "usage", "_tool_calls", "_refusal", "reasoning_signatures")
 
     def __init__(self) -> None:
         self.text_rope = Rope()  # public for the pipeline's express lane, which appends to it directly
@@ -82,6 +93,9 @@ class Transcript:
         self.chunks = 0
         self.finish_reason: str | None = None
         self.usage: Mapping[str, Any] | None = None
+        self._tool_calls: dict[int, ToolCallSoFar] = {}
+        self._refusal: Rope | None = None
+        self.reasoning_signatures: list[str] = []
 
     def append(self, text: str) -> None:
         """Add one plain-text chunk's text (possibly empty): the hot path."""
@@ -90,18 +104,39 @@ class Transcript:
             self.text_rope.append(text)
 
     def add(self, chunk: Chunk, text: str) -> None:
-        """Add a chunk with more than text: reasoning, an image, a finish reason or usage."""
-        if chunk.reasoning:
+        """Add a chunk with more than text: reasoning, an image, tool calls, a refusal, a finish reason or usage."""
+        # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
+        _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature = chunk
+        if reasoning:
             if not self._marks or self._marks[-1][:2] != (self.text_rope.length, "reasoning"):
                 self._marks.append((self.text_rope.length, "reasoning", self._reasoning.length))
-            self._reasoning.append(chunk.reasoning)
-        self.append(text)
-        if chunk.image_url is not None:
-            self._marks.append((self.text_rope.length, "image", chunk.image_url))
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            self.usage = chunk.usage
+            self._reasoning.append(reasoning)
+        self.chunks += 1
+        if text:
+            self.text_rope.append(text)
+        if tool_calls is not None:
+            calls = self._tool_calls
+            for index, id, name, arguments in tool_calls:
+                call = calls.get(index)
+                if call is None:
+                    call = calls[index] = ToolCallSoFar(id or "", name or "")
+                elif id or name:  # the first piece names a call; one that repeats it does not double it
+                    call.id = call.id or id or ""
+                    call.name = call.name or name or ""
+                if arguments:
+                    call.arguments.append(arguments)
+        if image_url is not None:
+            self._marks.append((self.text_rope.length, "image", image_url))
+        if refusal:
+            if self._refusal is None:
+                self._refusal = Rope()
+            self._refusal.append(refusal)
+        if signature is not None:
+            self.reasoning_signatures.append(signature)
+        if finish_reason is not None:
+            self.finish_reason = finish_reason
+        if usage is not None:
+            self.usage = usage
 
     def __len__(self) -> int:
         return self.text_rope.length
@@ -117,6 +152,15 @@ class Transcript:
     @property
     def parts(self) -> tuple[Part, ...]:
         return self._parts(self.text)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls so far, in index order, each with the arguments received so far."""
+        return tuple(ToolCall(index, call.id, call.name, str(call.arguments)) for index, call in sorted(self._tool_calls.items()))
+
+    @property
+    def refusal(self) -> str | None:
+        return None if self._refusal is None else str(self._refusal)
 
     def _parts(self, text: str) -> tuple[Part, ...]:
         if not self._marks:
@@ -141,4 +185,7 @@ class Transcript:
         if self.usage is not None:
             stats.usage = dict(self.usage)
         text = self.text  # joined once: a 15 MB response must not be copied twice more for its parts
-        return Response(text, complete, self.chunks, self._parts(text), stats, self.reasoning, self.finish_reason)
+        return Response(
+            text, complete, self.chunks, self._parts(text), stats, self.reasoning, self.finish_reason,
+            self.tool_calls, self.refusal, tuple(self.reasoning_signatures),
+        )

@@ -8,12 +8,21 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks import tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
 
 
 def test_the_in_memory_contenders_agree() -> None:
     frames = make_frames(500, 16)
     assert pipeline(frames) == hand_loop(frames) == SeedLoop().run(frames) == "partial text, 部分文本 " * 500
+
+
+def test_the_tool_call_contenders_agree() -> None:
+    events = tool_calls.tool_call_events(300)
+    assert tool_calls.arguments_agree(events)
+    assert [call.parsed()["a"] for call in tool_calls.through_rxstream(events).tool_calls] == [["Edinb"] * 100 + [0]] * 3
+    assert len(tool_calls.text_events(300)) == len(events)
+    assert {len(event.data) for event in tool_calls.text_events(300)[1:-2]} == {len(events[tool_calls.CALLS + 1].data)}
 
 
 def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
@@ -24,7 +33,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(out.read_bytes())
     names = [row["name"] for row in rows]
-    for expected in ("pipeline vs seed loop", "pipeline vs hand loop", "loopback", "memory", "concurrent streams", "p99", "slow consumer"):
+    for expected in ("pipeline vs seed loop", "pipeline vs hand loop", "loopback", "memory", "concurrent streams", "p99", "slow consumer", "openai ChatCompletionStreamState", "fragments vs text"):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)
     assert "PASS" in result.stdout or "FAIL" in result.stdout

@@ -65,24 +65,27 @@ async def test_recorded_interleaved_choices(choice: int, temperature: int) -> No
 
 @needs_fixtures
 @pytest.mark.parametrize(
-    ("fixture", "text", "finish_reason", "output_tokens"),
+    ("fixture", "text", "finish_reason", "input_tokens", "output_tokens"),
     [
-        ("basic_response.txt", "Hello there!", "end_turn", 6),
+        ("basic_response.txt", "Hello there!", "end_turn", 11, 6),
         (
             "incomplete_partial_json_response.txt",
             "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a file called "
             "taxes.txt. Let me do that for you now.",
             "max_tokens",
+            450,
             124,
         ),
     ],
 )
-async def test_recorded_anthropic_streams(fixture: str, text: str, finish_reason: str, output_tokens: int) -> None:
+async def test_recorded_anthropic_streams(fixture: str, text: str, finish_reason: str, input_tokens: int, output_tokens: int) -> None:
     # These recordings end without the blank line that would dispatch message_stop, so the
     # stream ends right after the stop reason: that counts as final.
     response = await through(decode((FIXTURES / "anthropic-sdk-python" / fixture).read_bytes()))
     assert response.text == text and response.complete and response.finish_reason == finish_reason
-    assert response.stats.usage == {"output_tokens": output_tokens}
+    # usage as message_start gives it, with message_delta's final output count
+    assert response.stats.usage is not None
+    assert (response.stats.usage["input_tokens"], response.stats.usage["output_tokens"]) == (input_tokens, output_tokens)
 
 
 async def test_5xx_is_retried() -> None:

@@ -305,6 +305,81 @@ async def test_an_unreadable_turn_is_reported(tmp_path: Path) -> None:
         assert await store.sessions() == ["s"]
 
 
+TOOL_TURN = rxstream.Response(
+    "Checking.",
+    True,
+    9,
+    (rxstream.Part("text", "Checking."),),
+    rxstream.Stats(chunks=9),
+    "",
+    "tool_calls",
+    (rxstream.ToolCall(0, "call_a", "get_weather", '{"city": "Paris"}'), rxstream.ToolCall(1, "call_b", "get_time", '{"tz": "Europe/Par')),
+    "I'd rather not say the date.",
+    ("EqQBCgIYAhIM",),
+)
+# The table as rxstream wrote it before it kept tool calls, with a turn as it saved it then.
+EARLIER_SCHEMA = """
+CREATE TABLE turns (
+    session_id TEXT NOT NULL, number INTEGER NOT NULL, saved_at REAL NOT NULL, complete INTEGER NOT NULL,
+    text TEXT NOT NULL, reasoning TEXT NOT NULL, finish_reason TEXT, chunks INTEGER NOT NULL,
+    parts BLOB NOT NULL, stats BLOB NOT NULL, PRIMARY KEY (session_id, number)
+);
+INSERT INTO turns VALUES ('chat', 1, 1700000000.0, 1, 'from before', '', 'stop', 2, '[["text","from before"]]', '{"chunks":2}');
+"""
+
+
+def table_columns(path: Path) -> list[str]:
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(turns)")]
+    connection.close()
+    return columns
+
+
+async def test_tool_calls_refusal_and_signatures_are_saved_with_the_turn(tmp_path: Path) -> None:
+    path = tmp_path / "tools.db"
+    async with rxstream.SQLiteStore(path) as store:
+        await store.save("s", TOOL_TURN)
+    async with rxstream.SQLiteStore(path) as reopened:
+        (turn,) = await reopened.history("s")
+    assert turn.response == TOOL_TURN
+
+
+async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(tmp_path: Path) -> None:
+    path = tmp_path / "earlier.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(EARLIER_SCHEMA)
+    connection.close()
+    earlier_columns = table_columns(path)
+    async with rxstream.SQLiteStore(path) as store:
+        (old,) = await store.history("chat")
+        assert (old.response.text, old.response.tool_calls, old.response.refusal) == ("from before", (), None)
+        assert table_columns(path) == earlier_columns  # reading does not write
+        await store.save("chat", TOOL_TURN)
+        assert [turn.response for turn in await store.history("chat")] == [old.response, TOOL_TURN]
+    assert table_columns(path)[: len(earlier_columns)] == earlier_columns and len(table_columns(path)) == len(earlier_columns) + 3
+    result = rxstream_cli("history", "chat", "--db", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "from before" in result.stdout and '[tool call 0] get_weather call_a {"city": "Paris"}' in result.stdout
+
+
+def test_history_command_shows_tool_calls_and_the_refusal(tmp_path: Path) -> None:
+    path = tmp_path / "cli-tools.db"
+
+    async def fill() -> None:
+        async with rxstream.SQLiteStore(path) as store:
+            await store.save("agent", TOOL_TURN)
+
+    asyncio.run(fill())
+    result = rxstream_cli("history", "agent", "--db", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "Checking.",
+        "[refusal] I'd rather not say the date.",
+        '[tool call 0] get_weather call_a {"city": "Paris"}',
+        '[tool call 1] get_time call_b {"tz": "Europe/Par',
+    ]
+
+
 async def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store = rxstream.SQLiteStore(tmp_path / "closed.db")
     await store.save("s", response("x"))

@@ -36,7 +36,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def describe(turn: Turn) -> str:
-    """A header line, then the parts in order: text as it is, reasoning and images marked."""
+    """A header line, then the parts in order (text as it is, reasoning and images marked), the refusal and the tool calls."""
     response = turn.response
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.saved_at))
     state = "complete" if response.complete else "INCOMPLETE"
@@ -45,4 +45,8 @@ def describe(turn: Turn) -> str:
     lines = [f"--- turn {turn.number} · {when} · {state} · {response.chunks} chunks"]
     for part in response.parts or (Part("text", response.text),):
         lines.append(part.value if part.kind == "text" else f"[{part.kind}] {part.value}")
+    if response.refusal is not None:
+        lines.append(f"[refusal] {response.refusal}")
+    for call in response.tool_calls:
+        lines.append(f"[tool call {call.index}] {call.name} {call.id} {call.arguments}")
     return "\n".join(lines)

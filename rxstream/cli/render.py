@@ -16,10 +16,22 @@ from ..operators.accumulate import Delta
 
 
 def live_pipeline(out: TextIO = sys.stdout, *, parse: Callable[[Any], Any] | None = None) -> list[Callable[[Any], Any]]:
-    """The five operators (``parse`` for another format), with the text written to ``out`` as each delta arrives."""
+    """The five operators (``parse`` for another format), with the text written to ``out`` as each delta arrives;
+    a tool call as ``[tool call NAME] `` and its arguments as they grow, a refusal after ``[refusal] ``."""
+    refusing = False
 
     def show(delta: Delta) -> None:
+        nonlocal refusing
         out.write(delta.text)
+        for fragment in delta.tool_calls:
+            if fragment.name is not None:
+                out.write(f"\n[tool call {fragment.name}] ")
+            out.write(fragment.arguments)
+        if delta.refusal:
+            if not refusing:
+                out.write("\n[refusal] ")
+                refusing = True
+            out.write(delta.refusal)
         out.flush()
 
     return [parse or rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), ops.do_action(show), rxo.finalize()]
@@ -46,6 +58,9 @@ def response_json(response: Response) -> str:
         "chunks": response.chunks,
         "reasoning": response.reasoning,
         "finish_reason": response.finish_reason,
+        "refusal": response.refusal,
+        "tool_calls": [asdict(call) for call in response.tool_calls],
+        "reasoning_signatures": list(response.reasoning_signatures),
         "parts": [{"kind": part.kind, "value": part.value} for part in response.parts],
         "stats": asdict(response.stats),
     }

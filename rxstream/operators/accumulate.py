@@ -6,17 +6,30 @@ from typing import NamedTuple
 
 from reactivex import abc
 
-from ..model import PLAIN_TAIL, Chunk
+from ..model import PLAIN_TAIL, Chunk, ToolCallFragment
 from ..stage import Link, Operator, Stage
 from ..transcript import Transcript
 
 
 class Delta(NamedTuple):
-    """What one chunk added: its ``text`` and the ``transcript`` it was appended to."""
+    """What one chunk added: its ``text`` and the ``transcript`` it was appended to.
+
+    ``tool_calls`` is the streaming view of tool calls: a fragment with a ``name`` starts a
+    call, and each fragment's ``arguments`` is what that call's arguments grew by.
+    """
 
     text: str
     chunk: Chunk
     transcript: Transcript
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallFragment, ...]:
+        return self.chunk.tool_calls or ()
+
+    @property
+    def refusal(self) -> str:
+        """What the refusal grew by."""
+        return self.chunk.refusal or ""
 
 
 _new_delta = tuple.__new__  # as in parse: the C constructor, not the named tuple's Python one

@@ -8,13 +8,18 @@ import orjson
 from reactivex import abc
 
 from ..errors import FrameError
-from ..model import Chunk
+from ..model import Chunk, ToolCallFragment
 from ..sse import SSEEvent
 from ..stage import Link, Operator, Stage
+from .parse import _new_chunk
+
+_new_fragment = tuple.__new__  # as _new_chunk: the C constructor, not the named tuple's Python one
 
 # The event types that can carry a chunk: OpenAI-compatible servers send only "message"
 # (no event field); Anthropic names each event.
-CHUNK_EVENTS = frozenset({"message", "content_block_delta", "message_delta", "message_stop", "error"})
+CHUNK_EVENTS = frozenset(
+    {"message", "message_start", "content_block_start", "content_block_delta", "message_delta", "message_stop", "error"}
+)
 
 
 class ParseSSEStage(Stage[SSEEvent, Chunk]):
@@ -27,6 +32,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         # says where to resume and which servers number as they like, or not at all.
         self.next_index = 0
         self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}  # Anthropic's usage from message_start, which message_delta updates
         self.done = False
         link.resume.finished = self.finished
 
@@ -71,30 +77,60 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             delta = choice.get("delta") or {}
             content = delta.get("content") or ""
             reasoning = delta.get("reasoning_content") or None
+            refusal = delta.get("refusal") or None
             finish_reason = choice.get("finish_reason")
-            if type(content) is not str or (reasoning is not None and type(reasoning) is not str):
-                raise ValueError("fields 'delta.content' and 'delta.reasoning_content' must be strings")
+            if type(content) is not str or not (reasoning is None or type(reasoning) is str) or not (refusal is None or type(refusal) is str):
+                raise ValueError("fields 'delta.content', 'delta.reasoning_content' and 'delta.refusal' must be strings")
+            tool_calls = delta.get("tool_calls")
+            fragments = None if tool_calls is None else openai_tool_calls(tool_calls)
             if finish_reason is not None:
                 self.finish_reason = finish_reason
-            if content or reasoning or finish_reason or usage:
-                return Chunk(index, content, False, message.get("created"), reasoning=reasoning, finish_reason=finish_reason, usage=usage)
+            if content or reasoning or refusal or fragments or finish_reason or usage:
+                # every field in Chunk's order, built by the C constructor: once per event
+                return _new_chunk(
+                    Chunk, (index, content, False, message.get("created"), None, None, reasoning, finish_reason, usage, refusal, fragments, None)
+                )
             return None
         return Chunk(index, "", False, usage=usage) if usage else None
 
     def decode_anthropic(self, index: int, message: dict[str, Any]) -> Chunk | None:
-        """Anthropic's Messages stream, the other format in common use: block ``choice``'s deltas."""
+        """Anthropic's Messages stream, the other format in common use: every content block's
+        text, thinking and tool use, the stop reason, and the usage of message_start as
+        message_delta updates it."""
         kind = message["type"]
         if kind == "error":
             raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
-        if kind == "content_block_delta" and message.get("index") == self.choice:
+        if kind == "content_block_delta":
             delta = message["delta"]
-            if delta.get("type") == "text_delta":
-                return Chunk(index, delta["text"])
-            if delta.get("type") == "thinking_delta":
-                return Chunk(index, "", reasoning=delta["thinking"])
+            delta_kind = delta.get("type")
+            if delta_kind == "text_delta":
+                return Chunk(index, string(delta, "text"))
+            if delta_kind == "thinking_delta":
+                return Chunk(index, "", reasoning=string(delta, "thinking"))
+            if delta_kind == "input_json_delta":
+                arguments = string(delta, "partial_json")
+                return Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), None, None, arguments),)) if arguments else None
+            if delta_kind == "signature_delta":
+                return Chunk(index, "", signature=string(delta, "signature"))
+        elif kind == "content_block_start":
+            block = message["content_block"]
+            if block.get("type") == "tool_use":
+                return Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), string(block, "id"), string(block, "name")),))
+            if block.get("type") == "text" and block.get("text"):
+                return Chunk(index, string(block, "text"))
+            if block.get("type") == "thinking" and block.get("thinking"):
+                return Chunk(index, "", reasoning=string(block, "thinking"))
+        elif kind == "message_start":
+            usage = message["message"].get("usage")
+            if type(usage) is dict:
+                self.usage = usage
+                return Chunk(index, "", usage=usage)
         elif kind == "message_delta":
             self.finish_reason = message["delta"].get("stop_reason")
-            return Chunk(index, "", finish_reason=self.finish_reason, usage=message.get("usage"))
+            # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
+            update = message.get("usage") or {}
+            self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}
+            return Chunk(index, "", finish_reason=self.finish_reason, usage=self.usage or None)
         elif kind == "message_stop":
             self.done = True
             return Chunk(index, "", True, finish_reason=self.finish_reason)
@@ -121,19 +157,59 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.complete()
 
 
+def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
+    """``delta.tool_calls``: a fragment per entry, keyed by its ``index``."""
+    if type(items) is not list:
+        raise ValueError("field 'delta.tool_calls' must be a list")
+    fragments = []
+    for item in items:
+        try:
+            index = item["index"]
+            function = item.get("function") or {}
+            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
+        except (LookupError, TypeError, AttributeError):
+            raise ValueError("each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object") from None
+        if type(index) is not int or index < 0:
+            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {index!r:.40}")
+        if not (id is None or type(id) is str) or not (name is None or type(name) is str) or type(arguments) is not str:
+            raise ValueError("fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings")
+        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
+    return tuple(fragments) or None
+
+
+def string(fields: dict[str, Any], name: str) -> str:
+    value = fields[name]
+    if type(value) is not str:
+        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+    return value
+
+
+def block_index(message: dict[str, Any]) -> int:
+    index = message.get("index")
+    if type(index) is not int or index < 0:
+        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {index!r:.40}")
+    return index
+
+
 def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
     """OpenAI-compatible ``chat.completion.chunk`` events (from ``from_sse``) into ``Chunk``s.
 
-    Anthropic's Messages stream is understood too: ``text_delta`` and ``thinking_delta`` of
-    content block ``choice``, ``stop_reason`` and ``usage`` from ``message_delta``, and
-    ``message_stop`` as the final chunk.
-
     Text comes from choice ``choice``'s ``delta.content``, reasoning from
-    ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), and
-    ``finish_reason`` and ``usage`` ride on the chunks into the ``Response``. ``[DONE]`` is
-    the final chunk; an input that ends right after a finish reason is taken as final too.
-    A chunk's index is its position in the stream: the events that carry something for
-    this choice, counted from 0 (SSE ids only tell ``from_sse`` where to resume). A
-    malformed event is a ``FrameError``.
+    ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), the
+    refusal from ``delta.refusal``, tool calls from the fragments of ``delta.tool_calls``
+    (keyed by their ``index``), and ``finish_reason`` and ``usage`` ride on the chunks into
+    the ``Response``.
+
+    Anthropic's Messages stream is understood too: the text of every content block
+    (``text_delta``), thinking (``thinking_delta`` into the reasoning, ``signature_delta``),
+    ``tool_use`` blocks (id and name from ``content_block_start``, the arguments from
+    ``input_json_delta``, keyed by the block's index), ``stop_reason`` and the usage of
+    ``message_start`` as ``message_delta`` updates it, and ``message_stop`` as the final
+    chunk. ``choice`` applies to OpenAI-compatible streams only.
+
+    ``[DONE]`` is the final chunk; an input that ends right after a finish reason is taken
+    as final too. A chunk's index is its position in the stream: the events that carry
+    something for this choice, counted from 0 (SSE ids only tell ``from_sse`` where to
+    resume). A malformed event is a ``FrameError``.
     """
     return Operator(lambda downstream, link: ParseSSEStage(downstream, link, choice))
