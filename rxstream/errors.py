@@ -174,11 +174,11 @@ class StoreError(StreamError):
 
 
 class InvalidSessionError(StoreError):
-    """A session id that is empty or not a string."""
+    """A session id that is empty, not a string, or not valid Unicode (a lone surrogate)."""
 
-    def __init__(self, session_id: object) -> None:
+    def __init__(self, session_id: object, problem: str) -> None:
         self.session_id = session_id
-        super().__init__(f"session id must be a non-empty string, not {session_id!r:.60}; name the conversation.")
+        super().__init__(f"session id {problem}, not {session_id!r:.60}; name the conversation.")
 
 
 class StoreUnavailableError(StoreError):

@@ -2,7 +2,7 @@
 
 ``ContextStore`` is the protocol; ``SQLiteStore`` the default, on the standard library's
 ``sqlite3``, in WAL mode, one transaction per save, run on one worker thread of its own so
-that the event loop never waits for the disk.
+that the event loop never waits for the disk; or read-only, for a reader such as ``rxstream history``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ COLUMNS = (
     "session_id", "number", "saved_at", "complete", "text", "reasoning", "finish_reason", "chunks", "parts", "stats",
     "refusal", "tool_calls", "reasoning_signatures",
 )
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
+TURNS_TABLE = """turns (
     session_id TEXT NOT NULL,
     number INTEGER NOT NULL,
     saved_at REAL NOT NULL,
@@ -44,8 +43,8 @@ CREATE TABLE IF NOT EXISTS turns (
     tool_calls BLOB NOT NULL DEFAULT '[]',
     reasoning_signatures BLOB NOT NULL DEFAULT '[]',
     PRIMARY KEY (session_id, number)
-)
-"""
+)"""
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TURNS_TABLE}"
 # A database saved before tool calls were kept has the first ten columns. It is read as it is
 # (the missing ones read as their defaults), so that reading never writes; its first save adds them.
 LEGACY_COLUMNS = COLUMNS[:10]
@@ -86,7 +85,11 @@ def table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
 
 def check_session_id(session_id: object) -> str:
     if not isinstance(session_id, str) or not session_id:
-        raise InvalidSessionError(session_id)
+        raise InvalidSessionError(session_id, "must be a non-empty string")
+    try:
+        session_id.encode()
+    except UnicodeEncodeError as error:  # a lone surrogate, as undecodable bytes on a command line become
+        raise InvalidSessionError(session_id, f"must be valid Unicode text ({error.reason} at position {error.start})") from error
     return session_id
 
 
@@ -98,17 +101,22 @@ class SQLiteStore:
     serialises saves without lock contention while the event loop goes on. Other
     processes may use the same file: each save numbers its turn inside its own
     ``BEGIN IMMEDIATE`` transaction, which holds the write lock.
+
+    With ``read_only=True`` the file is opened with SQLite's ``mode=ro``, so nothing is ever
+    written to it, and it must exist: an empty (even 0-byte) database reads as an empty
+    store, and ``save`` and ``delete`` raise ``StoreUnavailableError``.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxstream-store")
         self._connection: sqlite3.Connection | None = None
         self._current = False  # the table has every column (it may be an earlier version's until a save)
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        return f"SQLiteStore({self.path!r}, read_only=True)" if self.read_only else f"SQLiteStore({self.path!r})"
 
     async def __aenter__(self) -> SQLiteStore:
         await self._run(lambda connection: connection)  # open now, so a bad path fails here
@@ -138,6 +146,7 @@ class SQLiteStore:
     async def save(self, session_id: str, response: Response) -> Turn:
         """Append ``response`` as the session's next turn; it is on disk when this returns."""
         check_session_id(session_id)
+        self._check_writable()
         saved_at = time.time()
         parts = orjson.dumps([[part.kind, part.value] for part in response.parts])
         stats = orjson.dumps(asdict(response.stats))
@@ -189,12 +198,17 @@ class SQLiteStore:
     async def delete(self, session_id: str) -> int:
         """Forget a session; how many turns it had."""
         check_session_id(session_id)
+        self._check_writable()
 
         def delete(connection: sqlite3.Connection) -> int:
             with connection:
                 return connection.execute("DELETE FROM turns WHERE session_id = ?", (session_id,)).rowcount
 
         return await self._run(delete)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreUnavailableError(self.path, "it was opened read-only; open it with SQLiteStore(path) to write")
 
     async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._closed:
@@ -211,22 +225,22 @@ class SQLiteStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     def _open(self) -> sqlite3.Connection:
-        if self._connection is not None:
-            return self._connection
+        if self._connection is None:
+            self._connection = self._open_read_only() if self.read_only else self._open_for_writing()
+        return self._connection
+
+    def _open_for_writing(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None)
         try:
             # Read before writing anything: a damaged file or another program's database fails
             # here, untouched, rather than after switching its journal mode.
-            columns = table_columns(connection)
-            if columns and columns not in (COLUMNS, LEGACY_COLUMNS):
-                raise CorruptStoreError(self.path, f"its 'turns' table has the columns {', '.join(columns)}")
+            columns = self._check_schema(connection)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")  # a save that returned survives a crash
             connection.execute(SCHEMA)
         except BaseException:
             connection.close()
             raise
-        self._connection = connection
         self._current = columns in ((), COLUMNS)
         return connection
 
@@ -236,6 +250,43 @@ class SQLiteStore:
         if not self._current and table_columns(connection) == LEGACY_COLUMNS:
             for statement in MIGRATION:
                 connection.execute(statement)
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        path = Path(self.path)
+        if not path.is_file():
+            raise StoreUnavailableError(self.path, "no such file")
+        try:
+            return self._reader(f"{path.absolute().as_uri()}?mode=ro")
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", 0) != sqlite3.SQLITE_READONLY_DIRECTORY:
+                raise
+        # A WAL database needs a -shm file beside it, which a read-only directory cannot get.
+        # Without one no process has the database open, and SQLite refuses (CANTOPEN, above)
+        # when a crash left changes in the -wal: the file alone holds every turn.
+        return self._reader(f"{path.absolute().as_uri()}?mode=ro&immutable=1")
+
+    def _reader(self, uri: str) -> sqlite3.Connection:
+        connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            if not self._check_schema(connection):  # a new, empty database: no turns to read
+                connection.execute(f"CREATE TEMP TABLE {TURNS_TABLE}")  # in memory, so queries need no special case
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _check_schema(self, connection: sqlite3.Connection) -> tuple[str, ...]:
+        """The columns of our ``turns`` table (none in a new, empty database); an error if the
+        database is another program's."""
+        names = [name for (name,) in connection.execute("SELECT name FROM sqlite_master")]
+        if "turns" not in names:
+            if names:
+                raise CorruptStoreError(self.path, f"it holds {', '.join(sorted(names)[:5])} and no 'turns' table")
+            return ()
+        columns = table_columns(connection)
+        if columns not in (COLUMNS, LEGACY_COLUMNS):
+            raise CorruptStoreError(self.path, f"its 'turns' table has the columns {', '.join(columns)}")
+        return columns
 
     def _turn(self, row: tuple[Any, ...]) -> Turn:
         session_id, number, saved_at, complete, text, reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, signatures = row

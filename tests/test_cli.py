@@ -85,3 +85,19 @@ async def test_serve_runs_the_reference_server() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
+    asyncio.run(save_one(tmp_path / "rxstream.db"))
+    for command in (("history", "\udcff"), ("demo", "--size", "20", "--delay", "0", "--session", "\udcff")):  # b"\xff" in argv
+        result = rxstream_cli(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            f"rxstream {command[0]}: error: session id must be valid Unicode text (surrogates not allowed at position 0), "
+            "not '\\udcff'; name the conversation."
+        )
+
+
+async def save_one(path: Path) -> None:
+    async with rxstream.SQLiteStore(path) as store:
+        await store.save("chat", rxstream.Response("x", True, 1))

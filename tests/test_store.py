@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import shutil
 import signal
 import sqlite3
@@ -45,8 +47,12 @@ def response(text: str, complete: bool = True) -> rxstream.Response:
     return rxstream.Response(text, complete, len(text))
 
 
-def rxstream_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rxstream", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+def rxstream_cli(*args: str, cwd: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, sys.executable, "-m", "rxstream", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 async def test_round_trip_through_a_file_read_by_a_new_store(tmp_path: Path) -> None:
@@ -238,11 +244,15 @@ def test_persist_outside_an_event_loop_says_so() -> None:
         rxstream.from_frames(frames_for(["a"])).pipe(rxo.persist(rxstream.SQLiteStore(":memory:"), "s")).subscribe()  # type: ignore[arg-type]  # frames, not a Response: it fails before it could matter
 
 
-@pytest.mark.parametrize("session_id", ["", None, 42, b"bytes"])
-async def test_bad_session_ids(session_id: object) -> None:
+@pytest.mark.parametrize(
+    ("session_id", "problem"),
+    [("", "must be a non-empty string"), (None, "must be a non-empty string"), (42, "must be a non-empty string"),
+     (b"bytes", "must be a non-empty string"), ("chat-\udcff", r"must be valid Unicode text \(surrogates not allowed at position 5\)")],
+)
+async def test_bad_session_ids(session_id: object, problem: str) -> None:
     async with rxstream.SQLiteStore(":memory:") as store:
         for call in (store.save(session_id, response("x")), store.history(session_id), store.delete(session_id)):  # type: ignore[arg-type]
-            with pytest.raises(rxstream.InvalidSessionError, match="session id must be a non-empty string"):
+            with pytest.raises(rxstream.InvalidSessionError, match=f"session id {problem}, not "):
                 await call
         with pytest.raises(rxstream.InvalidSessionError):
             rxo.persist(store, session_id)  # type: ignore[arg-type]
@@ -290,6 +300,92 @@ async def test_a_corrupt_file_is_reported_and_left_untouched(tmp_path: Path, dam
             await store.history("s")
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.glob("damaged*")) == ["damaged.db"]
+
+
+def users_database(path: Path) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE users (name TEXT)")
+        connection.execute("INSERT INTO users VALUES ('ada')")
+    connection.close()
+
+
+async def test_another_programs_database_without_turns_is_corrupt_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    users_database(path)
+    before = digest(path)
+    for read_only in (False, True):
+        with pytest.raises(rxstream.CorruptStoreError, match=r"app.db is not a usable session database \(it holds users and no 'turns' table\)"):
+            async with rxstream.SQLiteStore(path, read_only=read_only) as store:
+                await store.history("s")
+    result = rxstream_cli("history", "s", "--db", str(path))
+    assert result.returncode == 1 and result.stderr.startswith("rxstream history: error: ") and "no 'turns' table" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert digest(path) == before and [p.name for p in tmp_path.iterdir()] == ["app.db"]  # not switched to WAL
+
+
+def test_history_on_an_empty_file_reads_no_turns_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    result = rxstream_cli("history", "s", "--db", str(path))
+    assert result.returncode == 1 and result.stderr == f"rxstream history: no turns saved for session 's' in {path}\n"
+    assert path.stat().st_size == 0 and [p.name for p in tmp_path.iterdir()] == ["empty.db"]
+
+
+def obeying_permissions() -> tuple[str, ...]:
+    """A command prefix under which the child obeys file permissions: root ignores them unless it drops CAP_DAC_OVERRIDE."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, and setpriv (util-linux) is missing to make a child obey file permissions")
+    caps = "-dac_override,-dac_read_search"
+    return (setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}")
+
+
+@pytest.fixture
+def read_only_directory(tmp_path: Path) -> Any:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    yield directory
+    directory.chmod(0o755)
+
+
+@pytest.mark.parametrize("unmerged", [False, True], ids=["closed cleanly", "unmerged -wal left by a crash"])
+async def test_history_reads_a_read_only_database_in_a_read_only_directory(read_only_directory: Path, unmerged: bool) -> None:
+    path = read_only_directory / "turns.db"
+    await saved_database(path)  # a WAL database, its -wal and -shm removed on close
+    if unmerged:  # a writer that never checkpointed: its last turn is only in the -wal, and there is no -shm
+        writer = sqlite3.connect(path)
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        with writer:
+            writer.execute("DELETE FROM turns WHERE number > 1")
+        shutil.copy(f"{path}-wal", read_only_directory / "saved-wal")
+        writer.close()
+        (read_only_directory / "saved-wal").rename(f"{path}-wal")
+    files = {p.name: digest(p) for p in read_only_directory.iterdir()}
+    path.chmod(0o444)
+    read_only_directory.chmod(0o555)
+    prefix = obeying_permissions()
+    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(read_only_directory / 'probe')!r}, 'x')"], capture_output=True, timeout=60)
+    assert probe.returncode != 0, "the child could write in the read-only directory, so this test would prove nothing"
+    result = rxstream_cli("history", "s", "--db", str(path), "--limit", "1", prefix=prefix)
+    if unmerged:  # reading the file alone (immutable) would show 100 turns where one is left: a stale past
+        assert result.returncode == 1 and "cannot use the session store at" in result.stderr and result.stdout == ""
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[0].startswith("--- turn 100 · ") and result.stdout.splitlines()[1] == "turn 99 " * 20
+    assert {p.name: digest(p) for p in read_only_directory.iterdir()} == files
+
+
+async def test_a_read_only_store_refuses_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "turns.db"
+    before = await saved_database(path)
+    async with rxstream.SQLiteStore(path, read_only=True) as store:
+        assert len(await store.history("s")) == 100 and await store.sessions() == ["s"]
+        for call in (store.save("s", response("x")), store.delete("s")):
+            with pytest.raises(rxstream.StoreUnavailableError, match="it was opened read-only"):
+                await call
+    assert path.read_bytes() == before
 
 
 async def test_an_unreadable_turn_is_reported(tmp_path: Path) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from ..errors import StoreUnavailableError
 from ..model import Part
 from ..store import SQLiteStore, Turn
 
@@ -23,9 +21,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if not Path(args.db).is_file():  # opening would create an empty database: reading must not write
-        raise StoreUnavailableError(args.db, "no such file")
-    async with SQLiteStore(args.db) as store:
+    async with SQLiteStore(args.db, read_only=True) as store:  # reading never writes, nor creates the file
         turns = await store.history(args.session_id, args.limit)
     if not turns:
         print(f"rxstream history: no turns saved for session {args.session_id!r} in {args.db}", file=sys.stderr)
