@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from openai._models import construct_type  # how the SDK's Stream builds each chunk from its JSON
-from openai.lib.streaming.chat import ChatCompletionStreamState
-from openai.types.chat import ChatCompletionChunk
 
 import rxstream
 from rxstream.sse import SSEEvent
 
 from .measure import Result, medians, progress
+
+if TYPE_CHECKING:  # openai is the oracle, not a dependency: it is imported when this row runs
+    from openai.lib.streaming.chat import ChatCompletionStreamState
 
 CALLS = 3  # parallel calls, their fragments interleaved
 FRAGMENT = '"Edinb", '  # a typical argument fragment: a few characters of JSON
@@ -52,6 +52,10 @@ def through_rxstream(events: list[SSEEvent]) -> rxstream.Response:
 
 def through_openai(events: list[SSEEvent]) -> ChatCompletionStreamState[Any]:
     """What the SDK's stream does with each event (orjson in place of its json.loads, to its advantage)."""
+    from openai._models import construct_type  # how the SDK's Stream builds each chunk from its JSON
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
     state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
     for event in events:
         if event.data != "[DONE]":
@@ -67,6 +71,11 @@ def arguments_agree(events: list[SSEEvent]) -> bool:
 
 
 def run(count: int, repetitions: int) -> list[Result]:
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        progress("tool calls: skipped, the openai SDK (the oracle) is not installed: pip install openai")
+        return []
     tools, text = tool_call_events(count), text_events(count)
     progress(f"tool calls, {len(tools):,} events of argument fragments through rxstream and openai's ChatCompletionStreamState")
     assert arguments_agree(tools), "rxstream and openai's accumulator disagree"

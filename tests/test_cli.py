@@ -101,3 +101,11 @@ def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
 async def save_one(path: Path) -> None:
     async with rxstream.SQLiteStore(path) as store:
         await store.save("chat", rxstream.Response("x", True, 1))
+
+
+def test_the_cli_needs_no_test_only_package() -> None:
+    # openai and anthropic are the test suite's oracles, not dependencies: a fresh `pip install -e .` has neither
+    blocked = "import sys; sys.modules['openai'] = sys.modules['anthropic'] = None; from rxstream.cli import main; sys.exit(main(['--help']))"
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "demo" in result.stdout and "bench" in result.stdout
