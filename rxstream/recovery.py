@@ -28,6 +28,9 @@ from .retry import Clock, RetryPolicy
 _T = TypeVar("_T")
 Token = str | Callable[[], str | Awaitable[str]] | None
 logger = logging.getLogger("rxstream")
+# As a library should: the application decides where records go. Without this, logging's last
+# resort would print each retry into the middle of a terminal's live text.
+logger.addHandler(logging.NullHandler())
 
 
 def endpoint_of(uri: str) -> str:
