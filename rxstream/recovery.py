@@ -81,10 +81,6 @@ class SourceOptions:
     limiter: RateLimiter
 
 
-class Restart(Exception):
-    """Reorder asked for the stream again from an index (a gap it cannot close)."""
-
-
 class Session(Generic[_T]):
     """One subscription of a network source: reads while there is demand, reconnects on failure.
 

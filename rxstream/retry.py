@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,12 +21,8 @@ class RetryPolicy:
         if self.max_retries < 0 or self.initial < 0 or self.factor < 1 or self.cap < 0:
             raise ValueError("RetryPolicy needs max_retries >= 0, initial >= 0, factor >= 1 and cap >= 0")
 
-    def delays(self) -> Iterator[float]:
-        """The wait before each retry, in order: 1, 2, 4 for the defaults."""
-        return (self.delay(n) for n in range(self.max_retries))
-
     def delay(self, retries: int) -> float:
-        """The wait before the retry that follows ``retries`` earlier ones."""
+        """The wait before the retry that follows ``retries`` earlier ones: 1, 2, 4 for the defaults."""
         try:
             return min(self.initial * self.factor**retries, self.cap)
         except OverflowError:  # a policy of a thousand retries has long reached its cap
