@@ -34,7 +34,8 @@ RETRIED_STATUSES = frozenset({408, 429})  # besides every 5xx
 class Ending:
     """How one attempt ended. Everything defaults to "nothing of the kind happened".
 
-    ``reason`` is peer text (a close reason), already made safe to show.
+    ``reason`` is peer text (a close reason), already made safe to show. A transport reports
+    what it saw; ``progressed`` and ``resumable`` are filled in by its session.
     """
 
     finished: bool = False  # nothing more is awaited: the final chunk came, or no reorder stage waits for one

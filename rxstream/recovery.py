@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -225,9 +225,12 @@ class Session(Generic[_T]):
     async def follow(self, ending: Ending) -> bool:
         """Act on how a try ended: True after waiting for the next try, False when the stream is done.
 
-        Raises the error ``decide`` chose; each retry is logged (WARNING, on the ``rxstream``
-        logger) and given to ``on_retry`` before the wait.
+        The transports report what they saw; whether the try made progress and whether the
+        stream can be resumed are the session's to tell. Raises the error ``decide`` chose;
+        each retry is logged (WARNING, on the ``rxstream`` logger) and given to ``on_retry``
+        before the wait.
         """
+        ending = replace(ending, progressed=self.progressed(), resumable=self.resumable())
         decision = decide(ending, endpoint=self.endpoint, policy=self.options.retry, failures=self.failures)
         if isinstance(decision, Done):
             return False

@@ -92,14 +92,14 @@ class _Session(Session[SSEEvent]):
             async with client.stream("POST", self.uri, json=self.options.json, headers=headers) as response:
                 if response.status_code != 200:
                     hint = retry_after(response.headers.get("Retry-After"))
-                    return Ending(status=response.status_code, retry_after=hint, resumable=self.resumable())
+                    return Ending(status=response.status_code, retry_after=hint)
                 await self.read(response, skip)
         except httpx.TransportError as error:
-            return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}", progressed=self.progressed(), resumable=self.resumable())
+            return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
         # the end of the answer (a finish reason came, without [DONE]).
         finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
-        return Ending(finished=finished, progressed=self.progressed(), resumable=self.resumable())
+        return Ending(finished=finished)
 
     async def read(self, response: httpx.Response, skip: int) -> None:
         decoder = SSEDecoder()

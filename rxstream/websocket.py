@@ -217,7 +217,7 @@ class PushConnection(ClientConnection):
             (self.transport.resume_reading if reading else self.transport.pause_reading)()
         self.reading = reading
 
-    def ending(self, awaited: bool, progressed: bool, secrets: Secrets) -> Ending:
+    def ending(self, awaited: bool, secrets: Secrets) -> Ending:
         """How the connection ended, for ``decide``; ``awaited``: a reorder stage waits for more.
         The peer's close reason is quoted through ``secrets``."""
         protocol = self.protocol
@@ -228,7 +228,7 @@ class PushConnection(ClientConnection):
         if not awaited:
             return Ending(finished=code in (NORMAL_CLOSURE, 1001))
         reason = secrets.peer_text(received.reason) if received is not None else ""
-        return Ending(close_code=code, reason=reason, cut_short=code == NORMAL_CLOSURE, progressed=progressed)
+        return Ending(close_code=code, reason=reason, cut_short=code == NORMAL_CLOSURE)
 
 
 class _Session(Session[bytes]):
@@ -289,8 +289,8 @@ class _Session(Session[bytes]):
         finally:
             close_later(push)
         if self.restart_requested:
-            return Ending(gap=True, progressed=self.progressed())
-        return push.ending(self.resume.position is not None, self.progressed(), self.secrets)
+            return Ending(gap=True)
+        return push.ending(self.resume.position is not None, self.secrets)
 
     async def send_request(self, connection: ClientConnection, position: int) -> None:
         request = self.options.request
