@@ -103,7 +103,26 @@ def run(frames_count: int, repetitions: int) -> list[Result]:
         rate = frames_count / seconds["pipeline"]
         detail = f"{rate:,.0f} frames/s, {size / seconds['pipeline']:.1f} MB/s"
         extra = {f"{name}_seconds": value for name, value in seconds.items()}
-        results.append(Result(f"in memory {label}: pipeline vs seed loop", seconds["seed"] / seconds["pipeline"], 2.0, detail=detail, extra=extra))
-        results.append(Result(f"in memory {label}: pipeline vs hand loop", seconds["hand"] / seconds["pipeline"], 0.75, detail=detail))
-        results.append(Result(f"in memory {label}: pipeline vs orjson.loads alone", seconds["loads"] / seconds["pipeline"], 0.0, detail="for scale"))
+        results.append(
+            Result(
+                f"in memory {label}: pipeline vs seed loop",
+                seconds["seed"] / seconds["pipeline"],
+                2.0,
+                detail=detail,
+                extra=extra,
+            )
+        )
+        results.append(
+            Result(
+                f"in memory {label}: pipeline vs hand loop", seconds["hand"] / seconds["pipeline"], 0.75, detail=detail
+            )
+        )
+        results.append(
+            Result(
+                f"in memory {label}: pipeline vs orjson.loads alone",
+                seconds["loads"] / seconds["pipeline"],
+                0.0,
+                detail="for scale",
+            )
+        )
     return results

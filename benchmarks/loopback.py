@@ -105,7 +105,10 @@ async def scale(streams: int, frames_each: int, repetitions: int) -> list[Result
     single = frames_each * streams // 5
     progress(f"scale: 1 stream of {single:,} frames, then {streams} concurrent of {frames_each}")
     rates: dict[str, list[float]] = {"one": [], "many": []}
-    cpu: dict[str, list[float]] = {"frame": [], "stream": []}  # the client's CPU seconds: a frame of the one, a stream of the many
+    cpu: dict[str, list[float]] = {
+        "frame": [],
+        "stream": [],
+    }  # the client's CPU seconds: a frame of the one, a stream of the many
     latencies: list[float] = []
     async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(single * 64, 64) as big:
         for _ in range(repetitions):

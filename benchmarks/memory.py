@@ -38,13 +38,17 @@ async def _response_memory(uri: str) -> dict[str, int]:
     # now; for a tiny response the start-up peak can hide it, which is why the quick run reads ~0.
     before = current_rss()
     response = await rxstream.stream(uri, request={}, stream_timeout=60)
-    return {"growth": max(peak_rss() - before, 0), "size": len(response.text.encode()), "characters": len(response.text)}
+    return {
+        "growth": max(peak_rss() - before, 0),
+        "size": len(response.text.encode()),
+        "characters": len(response.text),
+    }
 
 
 async def response_memory(size: int) -> Result:
     progress(f"memory: peak RSS growth for a {size / 1e6:.0f} MB response, in a fresh process")
     async with ServerProcess(size, CHUNK) as server:
-        code = f"import asyncio, json; from benchmarks.memory import _response_memory; print(json.dumps(asyncio.run(_response_memory({server.uri!r}))))"
+        code = f"import asyncio, json; from {__name__} import _response_memory; print(json.dumps(asyncio.run(_response_memory({server.uri!r}))))"
         child = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.PIPE)
         out, _ = await child.communicate()
     figures = json.loads(out)

@@ -10,11 +10,31 @@ from dataclasses import asdict
 
 import orjson
 
+from rxstream.cli._bench import add_options
+
 from . import in_memory, loopback, memory, tool_calls
 from .measure import Result
 
-FULL = {"fragments": 20_000, "frames": 200_000, "repetitions": 5, "loopback": 200_000, "streams": 1000, "frames_each": 500, "response": 15_000_000, "held_back": 100_000}
-QUICK = {"fragments": 200, "frames": 2_000, "repetitions": 1, "loopback": 2_000, "streams": 20, "frames_each": 20, "response": 200_000, "held_back": 2_000}
+FULL = {
+    "fragments": 20_000,
+    "frames": 200_000,
+    "repetitions": 5,
+    "loopback": 200_000,
+    "streams": 1000,
+    "frames_each": 500,
+    "response": 15_000_000,
+    "held_back": 100_000,
+}
+QUICK = {
+    "fragments": 200,
+    "frames": 2_000,
+    "repetitions": 1,
+    "loopback": 2_000,
+    "streams": 20,
+    "frames_each": 20,
+    "response": 200_000,
+    "held_back": 2_000,
+}
 
 
 async def run_all(sizes: dict[str, int]) -> list[Result]:
@@ -35,11 +55,6 @@ def table(results: Sequence[Result]) -> str:
         verdict = "PASS" if r.passed else "FAIL"
         lines.append(f"{r.name:<{width}}  {r.ratio:>8.2f}  {target:>8}  {verdict:<7}  {r.detail}")
     return "\n".join(lines)
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that every benchmark runs, measures nothing")
-    parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
 
 
 def report(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 import rxstream
-from rxstream.sse import SSEEvent
+from rxstream.protocol._sse import SSEEvent
 
 from .measure import Result, medians, progress
 
@@ -21,18 +21,40 @@ BASE = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 17
 
 
 def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> SSEEvent:
-    return SSEEvent(orjson.dumps({**BASE, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}).decode())
+    return SSEEvent(
+        orjson.dumps({**BASE, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}).decode()
+    )
 
 
 def tool_call_events(count: int) -> list[SSEEvent]:
     """``count`` argument fragments of ``CALLS`` interleaved calls, each call opened by a fragment naming it."""
     opening = [
-        chunk({"tool_calls": [{"index": k, "id": f"call_{k}", "type": "function", "function": {"name": f"tool_{k}", "arguments": '{"a": ['}}]})
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": k,
+                        "id": f"call_{k}",
+                        "type": "function",
+                        "function": {"name": f"tool_{k}", "arguments": '{"a": ['},
+                    }
+                ]
+            }
+        )
         for k in range(CALLS)
     ]
-    fragments = [chunk({"tool_calls": [{"index": i % CALLS, "function": {"arguments": FRAGMENT}}]}) for i in range(count)]
+    fragments = [
+        chunk({"tool_calls": [{"index": i % CALLS, "function": {"arguments": FRAGMENT}}]}) for i in range(count)
+    ]
     closing = [chunk({"tool_calls": [{"index": k, "function": {"arguments": "0]}"}}]}) for k in range(CALLS)]
-    return [chunk({"role": "assistant", "content": None}), *opening, *fragments, *closing, chunk({}, "tool_calls"), SSEEvent("[DONE]")]
+    return [
+        chunk({"role": "assistant", "content": None}),
+        *opening,
+        *fragments,
+        *closing,
+        chunk({}, "tool_calls"),
+        SSEEvent("[DONE]"),
+    ]
 
 
 def text_events(count: int) -> list[SSEEvent]:
@@ -59,7 +81,9 @@ def through_openai(events: list[SSEEvent]) -> ChatCompletionStreamState[Any]:
     state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
     for event in events:
         if event.data != "[DONE]":
-            state.handle_chunk(cast(ChatCompletionChunk, construct_type(type_=ChatCompletionChunk, value=orjson.loads(event.data))))
+            state.handle_chunk(
+                cast(ChatCompletionChunk, construct_type(type_=ChatCompletionChunk, value=orjson.loads(event.data)))
+            )
     return state
 
 
@@ -77,21 +101,36 @@ def run(count: int, repetitions: int) -> list[Result]:
         progress("tool calls: skipped, the openai SDK (the oracle) is not installed: pip install openai")
         return []
     tools, text = tool_call_events(count), text_events(count)
-    progress(f"tool calls, {len(tools):,} events of argument fragments through rxstream and openai's ChatCompletionStreamState")
+    progress(
+        f"tool calls, {len(tools):,} events of argument fragments through rxstream and openai's ChatCompletionStreamState"
+    )
     assert arguments_agree(tools), "rxstream and openai's accumulator disagree"
     seconds = medians(
-        {"tools": partial(through_rxstream, tools), "text": partial(through_rxstream, text), "openai": partial(through_openai, tools)},
+        {
+            "tools": partial(through_rxstream, tools),
+            "text": partial(through_rxstream, text),
+            "openai": partial(through_openai, tools),
+        },
         repetitions,
     )
-    rate, text_rate, sdk_rate = len(tools) / seconds["tools"], len(text) / seconds["text"], len(tools) / seconds["openai"]
+    rate, text_rate, sdk_rate = (
+        len(tools) / seconds["tools"],
+        len(text) / seconds["text"],
+        len(tools) / seconds["openai"],
+    )
     extra = {f"{name}_seconds": value for name, value in seconds.items()}
     return [
         Result(
-            "tool calls: rxstream vs openai ChatCompletionStreamState, events/s", rate / sdk_rate, 2.0,
-            detail=f"{rate:,.0f} vs {sdk_rate:,.0f} events/s ({len(tools):,} events, {CALLS} interleaved calls)", extra=extra,
+            "tool calls: rxstream vs openai ChatCompletionStreamState, events/s",
+            rate / sdk_rate,
+            2.0,
+            detail=f"{rate:,.0f} vs {sdk_rate:,.0f} events/s ({len(tools):,} events, {CALLS} interleaved calls)",
+            extra=extra,
         ),
         Result(
-            "tool calls: argument fragments vs text events, rxstream events/s", rate / text_rate, 1.0,
+            "tool calls: argument fragments vs text events, rxstream events/s",
+            rate / text_rate,
+            1.0,
             detail=f"{1e6 / rate:.2f} vs {1e6 / text_rate:.2f} µs an event",
         ),
     ]

@@ -1,10 +1,19 @@
 """rxstream: streamed LLM responses as a ReactiveX pipeline.
 
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
+
+The network sources and the SQLite store are imported when first used, so that
+``import rxstream`` costs little more than reactivex and orjson.
 """
 
-from .decision import Retry
-from .errors import (
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .core._context_store import ContextStore, Turn
+from .core._demand import Demand
+from .core._errors import (
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
@@ -24,71 +33,101 @@ from .errors import (
     TransportError,
     TurnNotSavedError,
 )
-from .flow import Demand
-from .json_text import partial_json
-from .model import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
-from .pipeline import pipeline
-from .retry import Clock, RetryPolicy, SystemClock, VirtualClock
-from .sources import from_async_iterable, from_frames, to_async_iterable
-from .sse import SSEDecoder, SSEEvent, sse_events
-from .sse_source import chat_request, from_sse, sse_pipeline, stream_sse
-from .stage import Link, Operator, Stage, fuse
-from .store import ContextStore, SQLiteStore, Turn
-from .transcript import Transcript
-from .websocket import from_websocket, stream, stream_text
+from .core._json_text import partial_json
+from .core._stage import Operator, Shared, Stage, fuse
+from .core._transcript import Transcript
+from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
+from .operators._pipeline import pipeline, sse_pipeline
+from .protocol._decision import Retry, RetryPolicy
+from .protocol._sse import SSEDecoder, SSEEvent, sse_events
+from .transport._clock import Clock, SystemClock, VirtualClock
+from .transport._sources import from_async_iterable, from_frames, to_async_iterable
+
+if TYPE_CHECKING:
+    from .store._sqlite import SQLiteStore
+    from .transport._sse import chat_request, from_sse, stream_sse
+    from .transport._websocket import from_websocket, stream, stream_text
+
+__version__ = "0.1.0"
+
+# Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
+_LAZY = {
+    "from_websocket": "transport._websocket",
+    "stream": "transport._websocket",
+    "stream_text": "transport._websocket",
+    "chat_request": "transport._sse",
+    "from_sse": "transport._sse",
+    "stream_sse": "transport._sse",
+    "SQLiteStore": "store._sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rxstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
-    "ContextStore",
-    "CorruptStoreError",
-    "InvalidSessionError",
-    "SQLiteStore",
-    "StoreClosedError",
-    "StoreError",
-    "StoreUnavailableError",
-    "Turn",
-    "TurnNotSavedError",
+    "__version__",
     "AuthenticationError",
-    "ConnectionLostError",
-    "FrameTooLargeError",
-    "RateLimitedError",
-    "StreamTimeoutError",
-    "TransportError",
     "BufferOverflowError",
+    "chat_request",
     "Chunk",
     "Clock",
+    "ConnectionLostError",
+    "ContextStore",
+    "CorruptStoreError",
     "Demand",
     "FrameError",
+    "FrameTooLargeError",
+    "from_async_iterable",
+    "from_frames",
+    "from_sse",
+    "from_websocket",
+    "fuse",
     "IncompleteStreamError",
     "InvalidChunkError",
     "InvalidJSONError",
-    "Link",
+    "InvalidSessionError",
     "Operator",
     "Part",
     "partial_json",
+    "pipeline",
+    "RateLimitedError",
     "Response",
     "Retry",
     "RetryPolicy",
+    "Shared",
+    "SQLiteStore",
+    "sse_events",
+    "sse_pipeline",
+    "SSEDecoder",
+    "SSEEvent",
     "Stage",
     "Stats",
-    "SystemClock",
+    "StoreClosedError",
+    "StoreError",
+    "StoreUnavailableError",
+    "stream",
+    "stream_sse",
+    "stream_text",
     "StreamError",
+    "StreamTimeoutError",
+    "SystemClock",
+    "to_async_iterable",
     "ToolCall",
     "ToolCallFragment",
     "Transcript",
+    "TransportError",
+    "Turn",
+    "TurnNotSavedError",
     "VirtualClock",
-    "from_async_iterable",
-    "chat_request",
-    "from_frames",
-    "from_sse",
-    "sse_pipeline",
-    "stream_sse",
-    "SSEDecoder",
-    "SSEEvent",
-    "sse_events",
-    "from_websocket",
-    "fuse",
-    "pipeline",
-    "stream",
-    "stream_text",
-    "to_async_iterable",
 ]

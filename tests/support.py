@@ -9,12 +9,14 @@ from typing import Any
 import orjson
 from reactivex import Observable
 
-from rxstream.sse import SSEEvent, sse_events
+from rxstream.protocol._sse import SSEEvent, sse_events
 
 
 def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:
     """One protocol frame; ``extra`` fields go into the chunk."""
-    return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final, **extra}, "timestamp": 1672531200})
+    return orjson.dumps(
+        {"chunk": {"index": index, "data": data, "is_final": is_final, **extra}, "timestamp": 1672531200}
+    )
 
 
 def frames_for(pieces: Sequence[str], order: Iterable[int] | None = None) -> list[bytes]:

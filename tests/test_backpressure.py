@@ -12,7 +12,7 @@ from reactivex import Observer
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.flow import subscribe_upstream
+from rxstream.core._demand import subscribe_upstream
 
 from .support import frame
 

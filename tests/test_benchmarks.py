@@ -20,7 +20,9 @@ def test_the_in_memory_contenders_agree() -> None:
 def test_the_tool_call_contenders_agree() -> None:
     events = tool_calls.tool_call_events(300)
     assert tool_calls.arguments_agree(events)
-    assert [call.parsed()["a"] for call in tool_calls.through_rxstream(events).tool_calls] == [["Edinb"] * 100 + [0]] * 3
+    assert [call.parsed()["a"] for call in tool_calls.through_rxstream(events).tool_calls] == [
+        ["Edinb"] * 100 + [0]
+    ] * 3
     assert len(tool_calls.text_events(300)) == len(events)
     assert {len(event.data) for event in tool_calls.text_events(300)[1:-2]} == {len(events[tool_calls.CALLS + 1].data)}
 
@@ -28,12 +30,25 @@ def test_the_tool_call_contenders_agree() -> None:
 def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "rxstream", "bench", "--quick", "--json", str(out)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "rxstream", "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(out.read_bytes())
     names = [row["name"] for row in rows]
-    for expected in ("pipeline vs seed loop", "pipeline vs hand loop", "loopback", "memory", "concurrent streams", "p99", "slow consumer", "openai ChatCompletionStreamState", "fragments vs text"):
+    for expected in (
+        "pipeline vs seed loop",
+        "pipeline vs hand loop",
+        "loopback",
+        "memory",
+        "concurrent streams",
+        "p99",
+        "slow consumer",
+        "openai ChatCompletionStreamState",
+        "fragments vs text",
+    ):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)
     assert "PASS" in result.stdout or "FAIL" in result.stdout

@@ -16,7 +16,9 @@ from rxstream.server import Faults, ReferenceServer, generate
 TOKEN = "cli-token"
 
 
-def rxstream_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def rxstream_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rxstream", *args],
         capture_output=True,
@@ -36,7 +38,9 @@ def test_demo_exits_zero_and_prints_the_text(tmp_path: Path) -> None:
 
 async def test_connect_json_against_a_faulty_server() -> None:
     text = generate(1500, seed=4)
-    async with ReferenceServer(text, chunk_size=20, token=TOKEN, faults=Faults.parse("reorder=5,duplicate=0.3,seed=2")) as server:
+    async with ReferenceServer(
+        text, chunk_size=20, token=TOKEN, faults=Faults.parse("reorder=5,duplicate=0.3,seed=2")
+    ) as server:
         result = await asyncio.to_thread(
             rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", "--json", env={"RX_TOKEN": TOKEN}
         )
@@ -48,14 +52,18 @@ async def test_connect_json_against_a_faulty_server() -> None:
 async def test_connect_live_renders_the_text() -> None:
     text = generate(500, seed=5)
     async with ReferenceServer(text, chunk_size=20, token=TOKEN) as server:
-        result = await asyncio.to_thread(rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN})
+        result = await asyncio.to_thread(
+            rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN}
+        )
     assert result.returncode == 0 and text in result.stdout
 
 
 async def test_failing_connect_prints_one_line_and_keeps_the_partial() -> None:
     text = generate(1000, seed=6)
     async with ReferenceServer(text, chunk_size=20, token=TOKEN, faults=Faults.parse("malformed_at=10")) as server:
-        result = await asyncio.to_thread(rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN})
+        result = await asyncio.to_thread(
+            rxstream_cli, "connect", server.uri, "--token-env", "RX_TOKEN", env={"RX_TOKEN": TOKEN}
+        )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("rxstream connect: error:")
     assert "Traceback" not in result.stderr and "FrameError" in result.stderr
@@ -73,8 +81,19 @@ async def test_bad_token_is_one_line_without_the_token() -> None:
 
 async def test_serve_runs_the_reference_server() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rxstream", "serve", "--port", "0", "--size", "800", "--seed", "8",
-        "--faults", "reorder=4,duplicate=0.2", stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "rxstream",
+        "serve",
+        "--port",
+        "0",
+        "--size",
+        "800",
+        "--seed",
+        "8",
+        "--faults",
+        "reorder=4,duplicate=0.2",
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -89,7 +108,10 @@ async def test_serve_runs_the_reference_server() -> None:
 
 def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
     asyncio.run(save_one(tmp_path / "rxstream.db"))
-    for command in (("history", "\udcff"), ("demo", "--size", "20", "--delay", "0", "--session", "\udcff")):  # b"\xff" in argv
+    for command in (
+        ("history", "\udcff"),
+        ("demo", "--size", "20", "--delay", "0", "--session", "\udcff"),
+    ):  # b"\xff" in argv
         result = rxstream_cli(*command, cwd=tmp_path)
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rxstream
-from rxstream.decision import DONE, Ending, Fail, Retry, decide
+from rxstream.protocol._decision import DONE, Ending, Fail, Retry, decide
 
 POLICY = rxstream.RetryPolicy()  # 1, 2, 4 s; cap 10 s; 3 retries
 E = "ws://host/stream"
@@ -34,7 +34,10 @@ ROWS: list[tuple[Ending, int, type[object], str | float]] = [
     (Ending(network="cannot connect: refused"), 3, rxstream.ConnectionLostError, "after 4 attempts"),
     (Ending(close_code=1000, cut_short=True), 0, Retry, 1.0),
     *[(Ending(close_code=code), 0, Retry, 1.0) for code in (1001, 1005, 1006, 1011, 1012, 1013, 1015)],
-    *[(Ending(close_code=code), 0, rxstream.ConnectionLostError, "not retried") for code in (1002, 1003, 1007, 1010, 1014, 4000)],
+    *[
+        (Ending(close_code=code), 0, rxstream.ConnectionLostError, "not retried")
+        for code in (1002, 1003, 1007, 1010, 1014, 4000)
+    ],
     (Ending(close_code=1006, progressed=True), 3, Retry, 1.0),  # progress forgives the failures before
     (Ending(), 0, Retry, 1.0),  # an HTTP body that ended before the final chunk
     (Ending(resumable=False), 0, rxstream.ConnectionLostError, "no id to resume from"),

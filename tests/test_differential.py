@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable
 
 import rxstream
-from rxstream.sse import SSEEvent
+from rxstream.protocol._sse import SSEEvent
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=12)  # no lone surrogates: JSON text is UTF-8
 PIECES = st.lists(TEXT.filter(bool), max_size=6)
@@ -77,8 +77,16 @@ def chat_completion_stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     after: dict[int, int] = {}
     for number in range(draw(st.integers(0, 3))):
         arguments = draw(split(draw(ARGUMENTS)))
-        first = {"index": number, "id": f"call_{draw(NAMES)}", "type": "function", "function": {"name": draw(NAMES), "arguments": arguments[0]}}
-        deltas.append([{"tool_calls": [first]}] + [{"tool_calls": [{"index": number, "function": {"arguments": piece}}]} for piece in arguments[1:]])
+        first = {
+            "index": number,
+            "id": f"call_{draw(NAMES)}",
+            "type": "function",
+            "function": {"name": draw(NAMES), "arguments": arguments[0]},
+        }
+        deltas.append(
+            [{"tool_calls": [first]}]
+            + [{"tool_calls": [{"index": number, "function": {"arguments": piece}}]} for piece in arguments[1:]]
+        )
         if number:
             after[len(deltas) - 1] = len(deltas) - 2
     merged: list[dict[str, Any]] = draw(interleave(deltas, after))
@@ -96,7 +104,17 @@ def chat_completion_stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})
     if draw(st.booleans()):
         prompt, completion = draw(st.integers(0, 10_000)), draw(st.integers(0, 10_000))
-        chunks.append({**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+        chunks.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        )
     return chunks
 
 
@@ -116,7 +134,8 @@ def test_chat_completions_accumulate_as_openai_does(chunks: list[dict[str, Any]]
     assert response.reasoning == (getattr(message, "reasoning_content", None) or "")
     assert response.refusal == (message.refusal or None)
     assert [(call.index, call.id, call.name, call.arguments) for call in response.tool_calls] == [
-        (position, call.id, call.function.name, call.function.arguments) for position, call in enumerate(message.tool_calls or [])
+        (position, call.id, call.function.name, call.function.arguments)
+        for position, call in enumerate(message.tool_calls or [])
     ]
     assert response.finish_reason == choice.finish_reason
     sdk_usage = None if snapshot.usage is None else snapshot.usage.model_dump(exclude_none=True)
@@ -154,11 +173,25 @@ def anthropic_stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A valid Messages stream: message_start, blocks one after another, pings anywhere, message_delta, message_stop."""
     usage: dict[str, Any] = {"input_tokens": draw(st.integers(0, 5000)), "output_tokens": 1}
     if draw(st.booleans()):
-        usage |= {"cache_creation_input_tokens": draw(st.integers(0, 99)), "cache_read_input_tokens": draw(st.integers(0, 99))}
-    events = [{"type": "message_start", "message": {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": usage,
-    }}]
+        usage |= {
+            "cache_creation_input_tokens": draw(st.integers(0, 99)),
+            "cache_read_input_tokens": draw(st.integers(0, 99)),
+        }
+    events = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage,
+            },
+        }
+    ]
     for index in range(draw(st.integers(0, 4))):
         events += draw(block_events(index))
     for _ in range(draw(st.integers(0, 2))):
@@ -167,7 +200,9 @@ def anthropic_stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     if draw(st.booleans()):  # a total that did not change may come as null: message_start's stands
         final_usage["input_tokens"] = draw(st.none() | st.integers(0, 5000))
     stop_reason = draw(st.sampled_from(["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal"]))
-    events.append({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": final_usage})
+    events.append(
+        {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": final_usage}
+    )
     events.append({"type": "message_stop"})
     return events
 
@@ -184,9 +219,13 @@ def test_anthropic_messages_accumulate_as_anthropic_does(events: list[dict[str, 
     assert response.complete
     assert response.text == "".join(block.text for block in message.content if block.type == "text")
     assert response.reasoning == "".join(block.thinking for block in message.content if block.type == "thinking")
-    assert response.reasoning_signatures == tuple(block.signature for block in message.content if block.type == "thinking" and block.signature)
+    assert response.reasoning_signatures == tuple(
+        block.signature for block in message.content if block.type == "thinking" and block.signature
+    )
     assert [(call.index, call.id, call.name, call.parsed()) for call in response.tool_calls] == [
-        (index, block.id, block.name, block.input) for index, block in enumerate(message.content) if block.type == "tool_use"
+        (index, block.id, block.name, block.input)
+        for index, block in enumerate(message.content)
+        if block.type == "tool_use"
     ]
     assert response.finish_reason == message.stop_reason and response.refusal is None
     assert response.stats.usage is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxstream.server.faults import Faults, Send, plan
+from rxstream.server._faults import Faults, Send, plan
 
 
 @given(
@@ -16,7 +16,9 @@ from rxstream.server.faults import Faults, Send, plan
     drop=st.integers(0, 3),
     connection=st.integers(0, 2),
 )
-def test_a_plan_without_per_chunk_faults_is_the_full_plan_made_lazily(count: int, start: int, seed: int, reorder: int, drop: int, connection: int) -> None:
+def test_a_plan_without_per_chunk_faults_is_the_full_plan_made_lazily(
+    count: int, start: int, seed: int, reorder: int, drop: int, connection: int
+) -> None:
     lazy = Faults(seed=seed, reorder=reorder, drop=drop)
     # A duplicate probability too small to ever hit takes the path that builds the whole list.
     full = Faults(seed=seed, reorder=reorder, drop=drop, duplicate=1e-300)

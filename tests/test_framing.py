@@ -16,8 +16,9 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import CLIENT, OPEN, SERVER, Protocol
 from websockets.utils import accept_key
 
-from rxstream.framing import FrameReader
-from rxstream.websocket import PushConnection, from_websocket
+from rxstream.protocol._framing import FrameReader
+from rxstream.transport._push_connection import PushConnection
+from rxstream.transport._websocket import from_websocket
 
 Seen = list[tuple[str, bytes]]
 
@@ -75,7 +76,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[start:stop] for start, stop in zip(points, points[1:], strict=False)]
 
 
-# Payload sizes around each length encoding: 7 bits, 16 bits (from 126), 64 bits (from 65536).
+# Frame sizes around each length encoding: 7 bits, 16 bits (from 126), 64 bits (from 65536).
 payloads = st.one_of(
     st.binary(max_size=40),
     st.integers(120, 130).map(lambda n: b"p" * n),
@@ -132,8 +133,10 @@ def test_a_large_frame_over_many_reads_is_read_once_and_leaves_nothing_pending()
 
 @pytest.mark.parametrize("cut", [0, 1, 2, 3, 5, 9])
 def test_a_masked_frame_fails_the_connection_and_nothing_after_it_is_delivered(cut: int) -> None:
-    data = wire(Frame(Opcode.TEXT, b"before")) + Frame(Opcode.TEXT, b"masked").serialize(mask=True) + wire(
-        Frame(Opcode.TEXT, b"after")
+    data = (
+        wire(Frame(Opcode.TEXT, b"before"))
+        + Frame(Opcode.TEXT, b"masked").serialize(mask=True)
+        + wire(Frame(Opcode.TEXT, b"after"))
     )
     start = len(wire(Frame(Opcode.TEXT, b"before")))
     seen, protocol, reader = read([data[: start + cut], data[start + cut :]])
@@ -187,7 +190,11 @@ async def serve_raw(write: Write, frames: bytes) -> tuple[asyncio.Server, list[F
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readuntil(b"\r\n\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:"))
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
         response = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
@@ -236,7 +243,9 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
             assert isinstance(connection, PushConnection)
             messages: list[bytes] = []
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            connection.attach(Observer(messages.append), None, lost)  # what arrived with the handshake waited in the backlog
+            connection.attach(
+                Observer(messages.append), None, lost
+            )  # what arrived with the handshake waited in the backlog
             await asyncio.wait_for(lost, 10)  # resolved once the server's close frame has come
             await asyncio.wait_for(connection.wait_closed(), 10)  # and the server has read our answers
     assert messages == expected
@@ -248,7 +257,9 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
 
 
 async def test_from_websocket_reads_a_server_that_pings_and_fragments() -> None:
-    server, _ = await serve_raw(in_one_write, wire(Frame(Opcode.PING, b""), Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.CONT, b"b")))
+    server, _ = await serve_raw(
+        in_one_write, wire(Frame(Opcode.PING, b""), Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.CONT, b"b"))
+    )
     async with server:
         port = server.sockets[0].getsockname()[1]
         frames = await asyncio.wait_for(from_websocket(f"ws://127.0.0.1:{port}/", request=None).pipe(ops.to_list()), 10)

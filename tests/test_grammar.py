@@ -47,7 +47,9 @@ def values(messages: list[Any]) -> list[Any]:
 
 
 def test_parse_grammar_and_disposal() -> None:
-    messages, subscriptions = start(rxo.parse(), on_next(210, frame(0, "a")), on_next(220, b"{oops"), on_next(230, frame(1, "b")))
+    messages, subscriptions = start(
+        rxo.parse(), on_next(210, frame(0, "a")), on_next(220, b"{oops"), on_next(230, frame(1, "b"))
+    )
     assert messages[0] == on_next(210, chunk(0, "a"))
     assert messages[1].time == 220 and isinstance(messages[1].value.exception, rxstream.FrameError)
     assert subscriptions == [subscribe(200, 220)]
@@ -77,7 +79,9 @@ def test_reorder_grammar_completes_on_final_and_disposes() -> None:
 
 
 def test_reorder_gap_at_completion_is_an_error() -> None:
-    messages, subscriptions = start(rxo.reorder(4), on_next(210, chunk(0, "a")), on_next(220, chunk(2, "c")), on_completed(250))
+    messages, subscriptions = start(
+        rxo.reorder(4), on_next(210, chunk(0, "a")), on_next(220, chunk(2, "c")), on_completed(250)
+    )
     assert messages[0] == on_next(210, chunk(0, "a"))
     assert messages[1].time == 250 and isinstance(messages[1].value.exception, rxstream.InvalidChunkError)
     assert subscriptions == [subscribe(200, 250)]
@@ -105,7 +109,10 @@ def test_accumulate_emits_deltas_with_the_text_so_far() -> None:
     deltas = values(messages)
     assert [d.text for d in deltas] == ["Hel", "lo there"]
     assert deltas[-1].transcript.text == "Hello there"
-    assert deltas[-1].transcript.parts == (rxstream.Part("text", "Hello there"), rxstream.Part("image", "https://img/1.png"))
+    assert deltas[-1].transcript.parts == (
+        rxstream.Part("text", "Hello there"),
+        rxstream.Part("image", "https://img/1.png"),
+    )
     assert messages[-1] == on_completed(230)
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.errors import QUOTE_LIMIT
+from rxstream.core._errors import QUOTE_LIMIT
 
 from .support import frame, run
 
@@ -47,7 +47,7 @@ def test_optional_fields_default() -> None:
         (b"{not json", "invalid JSON"),
         (b'{"timestamp": 1}', "'chunk'"),
         (b'{"chunk": [1]}', "'chunk'"),
-        (b'[1, 2]', "not a JSON object"),
+        (b"[1, 2]", "not a JSON object"),
         (b'{"chunk": {"data": "x", "is_final": false}}', "'chunk.index'"),
         (b'{"chunk": {"index": -1, "data": "x", "is_final": false}}', "'chunk.index'"),
         (b'{"chunk": {"index": true, "data": "x", "is_final": false}}', "'chunk.index'"),

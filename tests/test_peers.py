@@ -116,9 +116,18 @@ class RawPeer:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
         head = await reader.readuntil(b"\r\n\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.after)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept
+            + b"\r\n\r\n"
+            + self.after
+        )
         deadline = time.monotonic() + self.seconds
         while self.flood and time.monotonic() < deadline:
             writer.write(self.flood)
@@ -163,7 +172,13 @@ async def test_a_frame_above_max_size_from_a_peer_that_never_closes_is_reported_
 def wire(message: bytes) -> bytes:
     """One unmasked text frame, as a server sends it."""
     size = len(message)
-    header = bytes([0x81, size]) if size < 126 else bytes([0x81, 126]) + size.to_bytes(2, "big") if size < 65536 else bytes([0x81, 127]) + size.to_bytes(8, "big")
+    header = (
+        bytes([0x81, size])
+        if size < 126
+        else bytes([0x81, 126]) + size.to_bytes(2, "big")
+        if size < 65536
+        else bytes([0x81, 127]) + size.to_bytes(8, "big")
+    )
     return header + message
 
 
@@ -297,9 +312,17 @@ class FaultyPeer(RawPeer):
         self.writers.append(writer)
         first = len(self.writers) == 1
         head = await reader.readuntil(b"\r\n\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept
+            + b"\r\n\r\n"
+        )
         start = 0
         if not (first and self.before_reading):
             start = orjson.loads(await read_client_message(reader)).get("resume_from", 0)

@@ -21,8 +21,8 @@ from reactivex.observer import Observer
 import rxstream
 from rxstream import Demand, Stats
 from rxstream import operators as rxo
-from rxstream.flow import subscribe_upstream
-from rxstream.sources import last_of
+from rxstream.core._demand import subscribe_upstream
+from rxstream.transport._sources import last_of
 
 from .support import Outcome, frame, frames_for, run
 
@@ -31,7 +31,9 @@ def redact_digits() -> Callable[[Observable[rxstream.Chunk]], Observable[rxstrea
     """A user's operator in RxPY's own style: Observable(subscribe) around the upstream."""
 
     def apply(source: Observable[rxstream.Chunk]) -> Observable[rxstream.Chunk]:
-        def subscribe(observer: abc.ObserverBase[rxstream.Chunk], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def subscribe(
+            observer: abc.ObserverBase[rxstream.Chunk], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             return source.subscribe(
                 lambda chunk: observer.on_next(chunk._replace(data=re.sub(r"\d", "#", chunk.data))),
                 observer.on_error,
@@ -66,20 +68,28 @@ def test_a_user_stage_fuses_with_the_built_in_ones() -> None:
     frames = frames_for(["quiet ", "words"])
     fused = rxstream.fuse(rxo.parse(), rxo.reorder(), shout, rxo.accumulate(), rxo.finalize())
     assert run(rxstream.from_frames(frames).pipe(fused)).items[0].text == "QUIET WORDS"
-    assert run(rxstream.from_frames(frames).pipe(rxo.parse(), shout, rxo.accumulate(), rxo.finalize())).items[0].text == "QUIET WORDS"
+    assert (
+        run(rxstream.from_frames(frames).pipe(rxo.parse(), shout, rxo.accumulate(), rxo.finalize())).items[0].text
+        == "QUIET WORDS"
+    )
 
 
 def test_rx_operators_mix_in() -> None:
     frames = frames_for(["a", "b", "c"])
+
     def text(delta: rxo.Delta) -> str:
         return delta.text
 
-    outcome = run(rxstream.from_frames(frames).pipe(rxo.parse(), rxo.reorder(), rxo.accumulate(), ops.map(text), ops.to_list()))
+    outcome = run(
+        rxstream.from_frames(frames).pipe(rxo.parse(), rxo.reorder(), rxo.accumulate(), ops.map(text), ops.to_list())
+    )
     assert outcome.items == [["a", "b", "c"]]
 
 
 async def test_await_returns_the_response() -> None:
-    response = await rxstream.from_frames(frames_for(["Hello", ", ", "world"], order=[2, 0, 1])).pipe(rxstream.pipeline())
+    response = await rxstream.from_frames(frames_for(["Hello", ", ", "world"], order=[2, 0, 1])).pipe(
+        rxstream.pipeline()
+    )
     assert isinstance(response, rxstream.Response)
     assert response.text == "Hello, world" and response.complete and response.chunks == 3
     stats = response.stats
@@ -100,7 +110,7 @@ async def test_async_iterable_source() -> None:
 
 def test_times_come_from_the_injected_clock() -> None:
     ticks = iter(range(100))
-    outcome = run(rxstream.from_frames(frames_for(["a", "b"])).pipe(rxstream.pipeline(clock=lambda: next(ticks))))
+    outcome = run(rxstream.from_frames(frames_for(["a", "b"])).pipe(rxstream.pipeline(timer=lambda: next(ticks))))
     assert (outcome.items[0].stats.time_to_first_chunk, outcome.items[0].stats.duration) == (1, 2)
 
 
@@ -148,7 +158,7 @@ def test_a_15_mib_response_in_64_byte_chunks() -> None:
 
 
 def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
-    """A frame of the given kind: what the express lane takes, and what it must leave to parse."""
+    """A frame of the given kind: what the fast path takes, and what it must leave to parse."""
     if kind == "str":  # text frames: bytes counted by encoding
         return frame(index, data, is_final).decode()
     if kind == "no timestamp":
@@ -164,7 +174,9 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
     return frame(index, data, is_final)
 
 
-FRAME_KINDS = st.sampled_from(["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image", "bad timestamp", "bool index", "not json"])
+FRAME_KINDS = st.sampled_from(
+    ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image", "bad timestamp", "bool index", "not json"]
+)
 
 
 @st.composite
@@ -179,12 +191,16 @@ def streams(draw: st.DrawFn) -> list[tuple[str, int, str, bool]]:
     for index in sorted(range(count), key=lambda index: (keys[index], index)):
         copies = draw(st.sampled_from([1] * 12 + [0, 2]))  # 0: lost, 2: sent twice
         for _ in range(copies):
-            data = pieces[index] if draw(st.integers(0, 9)) else pieces[index] + "?"  # now and then a conflicting resend
+            data = (
+                pieces[index] if draw(st.integers(0, 9)) else pieces[index] + "?"
+            )  # now and then a conflicting resend
             sent.append((draw(FRAME_KINDS), index, data, index == final))
     return sent
 
 
-def run_paced(observable: Callable[[Observable[Any]], Observable[Any]], pause_at: int | None, frames: Iterable[Any]) -> Outcome:
+def run_paced(
+    observable: Callable[[Observable[Any]], Observable[Any]], pause_at: int | None, frames: Iterable[Any]
+) -> Outcome:
     """Run with a consumer whose demand pauses when frame ``pause_at`` is read and comes back once the source stalls."""
     demand = Demand()
     outcome = Outcome()
@@ -213,28 +229,34 @@ def run_paced(observable: Callable[[Observable[Any]], Observable[Any]], pause_at
 def test_fused_pipeline_equals_the_operators_piped_one_by_one(
     sent: list[tuple[str, int, str, bool]], window: int, max_pending: int, pause_at: int | None
 ) -> None:
-    """The express lane changes nothing: same response, same stats, same error, whatever arrives
+    """The fast path changes nothing: same response, same stats, same error, whatever arrives
     (out of order, duplicated, not a plain chunk, not a chunk at all) and however fast the consumer takes it."""
     frames = [frame_as(kind, index, data, final) for kind, index, data, final in sent]
 
     def fused(source: Observable[Any]) -> Observable[Any]:
-        return source.pipe(rxstream.pipeline(window=window, max_pending=max_pending, clock=lambda: 0.0))
+        return source.pipe(rxstream.pipeline(window=window, max_pending=max_pending, timer=lambda: 0.0))
 
     def piped(source: Observable[Any]) -> Observable[Any]:
         return source.pipe(
-            rxo.parse(), rxo.reorder(window), rxo.backpressure_buffer(max_pending), rxo.accumulate(), rxo.finalize(clock=lambda: 0.0)
+            rxo.parse(),
+            rxo.reorder(window),
+            rxo.backpressure_buffer(max_pending),
+            rxo.accumulate(),
+            rxo.finalize(timer=lambda: 0.0),
         )
 
     one, other = run_paced(fused, pause_at, frames), run_paced(piped, pause_at, frames)
     assert one.items == other.items
     assert repr(one.error) == repr(other.error)
-    if isinstance(one.error, rxstream.IncompleteStreamError) and isinstance(other.error, rxstream.IncompleteStreamError):
+    if isinstance(one.error, rxstream.IncompleteStreamError) and isinstance(
+        other.error, rxstream.IncompleteStreamError
+    ):
         assert one.error.partial == other.error.partial
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "piped"])
 def test_a_source_stops_reading_its_iterable_once_disposed(fused: bool) -> None:
-    """The express lane loops over a source's frames itself; a subscription disposed while it
+    """The fast path loops over a source's frames itself; a subscription disposed while it
     does (here by ``take_until``, signalled from the iterable) still stops the reading there."""
     cancel: reactivex.Subject[None] = reactivex.Subject()
     pulled: list[int] = []

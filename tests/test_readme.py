@@ -13,7 +13,11 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.startswith("# needs a real endpoint")], ids=lambda e: e.splitlines()[0][:40])
+@pytest.mark.parametrize(
+    "example",
+    [e for e in EXAMPLES if not e.startswith("# needs a real endpoint")],
+    ids=lambda e: e.splitlines()[0][:40],
+)
 def test_readme_example_runs(example: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

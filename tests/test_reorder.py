@@ -113,9 +113,13 @@ def test_completes_on_the_final_chunk_without_waiting_for_upstream() -> None:
     assert not upstream.observers  # reorder stopped its upstream when it completed
 
 
-def run_until_now(observable: reactivex.Observable[rxstream.Chunk], upstream: Subject[bytes], frames: list[bytes]) -> Outcome:
+def run_until_now(
+    observable: reactivex.Observable[rxstream.Chunk], upstream: Subject[bytes], frames: list[bytes]
+) -> Outcome:
     outcome = Outcome()
-    observable.subscribe(outcome.items.append, lambda e: setattr(outcome, "error", e), lambda: setattr(outcome, "completed", True))
+    observable.subscribe(
+        outcome.items.append, lambda e: setattr(outcome, "error", e), lambda: setattr(outcome, "completed", True)
+    )
     for raw in frames:
         upstream.on_next(raw)
     return outcome

@@ -28,8 +28,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 import rxstream
-from rxstream.errors import FrameError
-from rxstream.redaction import Secrets
+from rxstream.core._errors import FrameError
+from rxstream.core._redaction import Secrets
 
 TOKEN = "sk-reflected-Qx7v2Lm9"
 CONTROL = "\r\n\x1b[2J\x07\u2028"  # line breaks, an ANSI escape, a bell, a Unicode line separator
@@ -116,7 +116,10 @@ def echoing(pieces: list[str], tokens: list[str]) -> str:
     return "".join(piece + echoes[i % len(echoes)] for i, piece in enumerate(pieces))
 
 
-@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3), st.lists(st.text(max_size=30), min_size=1, max_size=5))
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3),
+    st.lists(st.text(max_size=30), min_size=1, max_size=5),
+)
 def test_peer_text_never_shows_a_secret_and_stays_on_one_line(tokens: list[str], pieces: list[str]) -> None:
     shown = secrets_of(tokens).peer_text(echoing(pieces, tokens))
     assert shown.isprintable()
@@ -124,7 +127,10 @@ def test_peer_text_never_shows_a_secret_and_stays_on_one_line(tokens: list[str],
         assert token not in shown and urllib.parse.quote(token, safe="") not in shown
 
 
-@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3), st.lists(st.text(max_size=150), min_size=1, max_size=5))
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3),
+    st.lists(st.text(max_size=150), min_size=1, max_size=5),
+)
 def test_a_frame_error_never_quotes_a_secret(tokens: list[str], pieces: list[str]) -> None:
     frame = echoing(pieces, tokens)
     error = FrameError(frame.encode(), f"the index was {frame!r}", number=3, secrets=secrets_of(tokens))
@@ -152,7 +158,9 @@ async def test_a_close_reason_reflecting_the_token_is_redacted_and_one_line(rota
         error = await failure_of(rxstream.stream(f"ws://127.0.0.1:{port}/v1/stream", token=token, request={}))
     assert isinstance(error.__cause__, rxstream.AuthenticationError)
     assert_clean(error, given)
-    assert "unknown key Bearer [redacted]" in str(error) and "try again" in str(error)  # the peer's words, less the token
+    assert "unknown key Bearer [redacted]" in str(error) and "try again" in str(
+        error
+    )  # the peer's words, less the token
 
 
 async def test_a_handshake_header_reflecting_each_token_is_redacted() -> None:
@@ -167,7 +175,9 @@ async def test_a_handshake_header_reflecting_each_token_is_redacted() -> None:
     token, given = rotating_tokens()
     async with serve(handler, "127.0.0.1", 0, process_response=reflect, logger=quiet_peer()) as server:
         port = server.sockets[0].getsockname()[1]
-        error = await failure_of(rxstream.stream(f"ws://127.0.0.1:{port}/", token=token, request={}, clock=rxstream.VirtualClock()))
+        error = await failure_of(
+            rxstream.stream(f"ws://127.0.0.1:{port}/", token=token, request={}, clock=rxstream.VirtualClock())
+        )
     assert len(given) == 4  # a new token for each of the four tries, every one of them kept out
     assert isinstance(error.__cause__, rxstream.ConnectionLostError)
     assert_clean(error, given)
@@ -177,7 +187,9 @@ async def test_a_handshake_header_reflecting_each_token_is_redacted() -> None:
 async def test_a_status_line_reflecting_the_token_is_kept_out_of_the_chain() -> None:
     # An invalid reason phrase: websockets' parse error quotes it, and its InvalidMessage carries that as the cause.
     async with raw_peer(lambda authorization: f"HTTP/1.1 401 {authorization}\x01\r\n\r\n".encode()) as port:
-        error = await failure_of(rxstream.stream(f"ws://127.0.0.1:{port}/", token=TOKEN, request={}, clock=rxstream.VirtualClock()))
+        error = await failure_of(
+            rxstream.stream(f"ws://127.0.0.1:{port}/", token=TOKEN, request={}, clock=rxstream.VirtualClock())
+        )
     assert isinstance(error.__cause__, rxstream.ConnectionLostError)
     assert_clean(error, [TOKEN])
 
@@ -187,7 +199,9 @@ async def test_a_redirect_to_a_location_holding_the_token_is_redacted() -> None:
         return f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/{bearer(authorization)}\r\nContent-Length: 0\r\n\r\n".encode()
 
     async with raw_peer(redirect) as port:
-        error = await failure_of(rxstream.stream(f"ws://127.0.0.1:{port}/", token=TOKEN, request={}, clock=rxstream.VirtualClock()))
+        error = await failure_of(
+            rxstream.stream(f"ws://127.0.0.1:{port}/", token=TOKEN, request={}, clock=rxstream.VirtualClock())
+        )
     assert isinstance(error.__cause__, rxstream.TransportError)
     assert_clean(error, [TOKEN])
     assert "http://127.0.0.1:9/[redacted]" in str(error)
@@ -197,14 +211,18 @@ async def test_a_frame_reflecting_the_token_is_quoted_redacted() -> None:
     async def handler(connection: ServerConnection) -> None:
         assert connection.request is not None
         await connection.recv()
-        await connection.send(orjson.dumps({"chunk": {"index": connection.request.headers["Authorization"], "data": ""}}))
+        await connection.send(
+            orjson.dumps({"chunk": {"index": connection.request.headers["Authorization"], "data": ""}})
+        )
         await connection.wait_closed()
 
     async with serve(handler, "127.0.0.1", 0, logger=quiet_peer()) as server:
         port = server.sockets[0].getsockname()[1]
         error = await failure_of(rxstream.stream(f"ws://127.0.0.1:{port}/", token=TOKEN, request={}))
     cause = error.__cause__
-    assert isinstance(cause, FrameError) and isinstance(cause.frame, bytes) and TOKEN.encode() in cause.frame  # nothing received is lost: the frame itself is intact
+    assert (
+        isinstance(cause, FrameError) and isinstance(cause.frame, bytes) and TOKEN.encode() in cause.frame
+    )  # nothing received is lost: the frame itself is intact
     assert_clean(error, [TOKEN])
 
 
@@ -221,7 +239,9 @@ async def test_an_sse_status_line_reflecting_the_token_is_redacted() -> None:
 
 
 def sse_error_event(authorization: str) -> bytes:
-    event = orjson.dumps({"error": {"message": f"Incorrect API key provided: {authorization}", "code": "invalid_api_key"}})
+    event = orjson.dumps(
+        {"error": {"message": f"Incorrect API key provided: {authorization}", "code": "invalid_api_key"}}
+    )
     return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: " + event + b"\n\n"
 
 
@@ -229,7 +249,9 @@ def sse_error_event(authorization: str) -> bytes:
 async def test_an_sse_error_event_reflecting_the_token_is_redacted(rotating: bool) -> None:
     token, given = rotating_tokens() if rotating else (TOKEN, [TOKEN])
     async with raw_peer(sse_error_event) as port:
-        error = await failure_of(rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=token, json={}))
+        error = await failure_of(
+            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=token, json={})
+        )
     assert isinstance(error.__cause__, FrameError)
     assert_clean(error, given)
     assert "Incorrect API key provided: Bearer [redacted]" in str(error)
@@ -263,7 +285,9 @@ async def test_the_cli_prints_one_line_without_a_token_the_close_reason_reflects
 
 async def test_the_cli_prints_one_line_without_a_token_an_sse_error_reflects() -> None:
     async with raw_peer(sse_error_event) as port:
-        result = await asyncio.to_thread(connect_cli, f"http://127.0.0.1:{port}/v1/chat/completions", "--sse", "--model", "m", "--prompt", "p")
+        result = await asyncio.to_thread(
+            connect_cli, f"http://127.0.0.1:{port}/v1/chat/completions", "--sse", "--model", "m", "--prompt", "p"
+        )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("rxstream connect: error:"), result.stderr
     assert TOKEN not in result.stderr + result.stdout and "Incorrect API key" in result.stderr
@@ -342,6 +366,8 @@ async def test_no_log_record_of_an_sse_stream_holds_the_token(records: Records) 
         ).encode() + body
 
     async with raw_peer(answer) as port:
-        response = await asyncio.wait_for(rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=TOKEN, json={}), 30)
+        response = await asyncio.wait_for(
+            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=TOKEN, json={}), 30
+        )
     assert response.text == "hi"
     assert_unlogged(records, [TOKEN], ("httpx", "httpcore"))

@@ -13,8 +13,8 @@ from reactivex import operators as ops
 
 import rxstream
 from rxstream import operators as rxo
+from rxstream.protocol._sse import SSEEvent
 from rxstream.server import Faults, ReferenceSSEServer, generate
-from rxstream.sse import SSEEvent
 
 from .support import decode
 
@@ -35,7 +35,14 @@ def test_decoder_follows_the_spec() -> None:
 
 @given(st.data())
 def test_any_split_into_reads_parses_to_the_same_events(data: st.DataObject) -> None:
-    lines = data.draw(st.lists(st.sampled_from(["data: {\"x\": 1}", "data: é中", ": ping", "id: 3", "event: e", "", "data:", "data: [DONE]"]), max_size=30))
+    lines = data.draw(
+        st.lists(
+            st.sampled_from(
+                ['data: {"x": 1}', "data: é中", ": ping", "id: 3", "event: e", "", "data:", "data: [DONE]"]
+            ),
+            max_size=30,
+        )
+    )
     ending = data.draw(st.sampled_from(["\n", "\r\n", "\r"]))
     raw = "".join(line + ending for line in lines).encode()
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
@@ -51,14 +58,20 @@ async def through(events: list[SSEEvent], choice: int = 0) -> rxstream.Response:
 async def test_recorded_plain_text_stream() -> None:
     response = await through(decode((FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()))
     assert response.text == PLAIN and response.complete and response.finish_reason == "stop"
-    assert response.stats.usage is not None and (response.stats.usage["prompt_tokens"], response.stats.usage["completion_tokens"], response.stats.usage["total_tokens"]) == (14, 30, 44)
+    assert response.stats.usage is not None and (
+        response.stats.usage["prompt_tokens"],
+        response.stats.usage["completion_tokens"],
+        response.stats.usage["total_tokens"],
+    ) == (14, 30, 44)
     assert response.reasoning == ""
 
 
 @needs_fixtures
 @pytest.mark.parametrize(("choice", "temperature"), [(0, 65), (1, 61), (2, 59)])
 async def test_recorded_interleaved_choices(choice: int, temperature: int) -> None:
-    response = await through(decode((FIXTURES / "openai-python" / "chat-completions-n3-interleaved-choices.sse").read_bytes()), choice)
+    response = await through(
+        decode((FIXTURES / "openai-python" / "chat-completions-n3-interleaved-choices.sse").read_bytes()), choice
+    )
     assert response.text == f'{{"city":"San Francisco","temperature":{temperature},"units":"f"}}'
     assert response.stats.usage is not None and response.stats.usage["total_tokens"] == 121
 
@@ -78,14 +91,19 @@ async def test_recorded_interleaved_choices(choice: int, temperature: int) -> No
         ),
     ],
 )
-async def test_recorded_anthropic_streams(fixture: str, text: str, finish_reason: str, input_tokens: int, output_tokens: int) -> None:
+async def test_recorded_anthropic_streams(
+    fixture: str, text: str, finish_reason: str, input_tokens: int, output_tokens: int
+) -> None:
     # These recordings end without the blank line that would dispatch message_stop, so the
     # stream ends right after the stop reason: that counts as final.
     response = await through(decode((FIXTURES / "anthropic-sdk-python" / fixture).read_bytes()))
     assert response.text == text and response.complete and response.finish_reason == finish_reason
     # usage as message_start gives it, with message_delta's final output count
     assert response.stats.usage is not None
-    assert (response.stats.usage["input_tokens"], response.stats.usage["output_tokens"]) == (input_tokens, output_tokens)
+    assert (response.stats.usage["input_tokens"], response.stats.usage["output_tokens"]) == (
+        input_tokens,
+        output_tokens,
+    )
 
 
 async def test_5xx_is_retried() -> None:
@@ -98,7 +116,9 @@ async def test_5xx_is_retried() -> None:
             writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         else:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
-            writer.write(b'data: {"choices": [{"index": 0, "delta": {"content": "back"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n')
+            writer.write(
+                b'data: {"choices": [{"index": 0, "delta": {"content": "back"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+            )
         await writer.drain()
         writer.close()
 
@@ -136,7 +156,13 @@ async def test_recorded_stream_served_over_http() -> None:
 
 
 def reference(faults: str = "", **options: Any) -> ReferenceSSEServer:
-    return ReferenceSSEServer(options.pop("text", TEXT), chunk_size=options.pop("chunk_size", 12), token=TOKEN, faults=Faults.parse(faults), **options)
+    return ReferenceSSEServer(
+        options.pop("text", TEXT),
+        chunk_size=options.pop("chunk_size", 12),
+        token=TOKEN,
+        faults=Faults.parse(faults),
+        **options,
+    )
 
 
 def client(**options: Any) -> dict[str, Any]:
@@ -233,14 +259,18 @@ async def test_oversize_event_ends_the_stream() -> None:
     async with reference("oversize_at=10,oversize_bytes=100000") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
             await rxstream.stream_sse(server.url, **client(max_size=65536))
-    assert isinstance(caught.value.__cause__, rxstream.FrameTooLargeError) and caught.value.partial.text == TEXT[: 10 * 12]
+    assert (
+        isinstance(caught.value.__cause__, rxstream.FrameTooLargeError) and caught.value.partial.text == TEXT[: 10 * 12]
+    )
 
 
 async def test_stall_times_out() -> None:
     async with reference("stall_after=5") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
             await rxstream.stream_sse(server.url, **client(stream_timeout=0.2))
-    assert isinstance(caught.value.__cause__, rxstream.StreamTimeoutError) and caught.value.partial.text == TEXT[: 5 * 12]
+    assert (
+        isinstance(caught.value.__cause__, rxstream.StreamTimeoutError) and caught.value.partial.text == TEXT[: 5 * 12]
+    )
 
 
 async def test_lost_for_good() -> None:
@@ -253,7 +283,9 @@ async def test_lost_for_good() -> None:
 
 async def test_a_full_buffer_stops_reading_the_body() -> None:
     async with reference(text="y" * 16_000_000, chunk_size=4000) as server:  # more than the socket buffers hold
-        iterator = rxstream.to_async_iterable(rxstream.from_sse(server.url, **client()).pipe(rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(3)))
+        iterator = rxstream.to_async_iterable(
+            rxstream.from_sse(server.url, **client()).pipe(rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(3))
+        )
         first = [await anext(iterator) for _ in range(2)]
         for _ in range(50):
             await asyncio.sleep(0.005)
@@ -267,8 +299,21 @@ async def test_connect_sse_from_the_command_line() -> None:
 
     async with reference(text="hello from the command line", reasoning="hmm") as server:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rxstream", "connect", server.url, "--sse", "--model", "m", "--prompt", "hi",
-            "--token-env", "SSE_TOKEN", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "rxstream",
+            "connect",
+            server.url,
+            "--sse",
+            "--model",
+            "m",
+            "--prompt",
+            "hi",
+            "--token-env",
+            "SSE_TOKEN",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "SSE_TOKEN": TOKEN},
         )
         out, err = await asyncio.wait_for(process.communicate(), 60)

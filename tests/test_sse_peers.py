@@ -23,7 +23,7 @@ from reactivex import operators as ops
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.sse import SSEEvent
+from rxstream.protocol._sse import SSEEvent
 
 from .support import decode
 
@@ -51,7 +51,10 @@ async def serve(respond: Respond, *, chunked: bool) -> AsyncIterator[Peer]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:] if line)}
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in head[1:] if line)
+            }
             await reader.readexactly(int(headers.get("content-length", "0")))
             if head[0].startswith("POST "):
                 peer.posts.append(headers)
@@ -101,10 +104,14 @@ def answer() -> list[str]:
 
 BODIES = {
     "ids from 1": events([(str(i + 1), data) for i, data in enumerate([*answer(), "[DONE]"])]),
-    "a role-only first event with id 0": events([(str(i), data) for i, data in enumerate([delta("", role="assistant"), *answer(), "[DONE]"])]),
+    "a role-only first event with id 0": events(
+        [(str(i), data) for i, data in enumerate([delta("", role="assistant"), *answer(), "[DONE]"])]
+    ),
     "[DONE] without an id line": events([*((str(i), data) for i, data in enumerate(answer())), (None, "[DONE]")]),
     "the same id on every event": events([("7", data) for data in [*answer(), "[DONE]"]]),
-    "ids that are timestamps": events([(str(1_733_200_000_000 + 250 * i), data) for i, data in enumerate([*answer(), "[DONE]"])]),
+    "ids that are timestamps": events(
+        [(str(1_733_200_000_000 + 250 * i), data) for i, data in enumerate([*answer(), "[DONE]"])]
+    ),
     "no [DONE] after the finish reason": events([(None, data) for data in answer()]),
     "CR line ends, no [DONE]": events([(None, data) for data in answer()], "\r"),
     "CR line ends, ids from 1": events([(str(i + 1), data) for i, data in enumerate([*answer(), "[DONE]"])], "\r"),
@@ -144,7 +151,9 @@ ANTHROPIC = [
 @needs_fixtures
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 @pytest.mark.parametrize(("fixture", "text", "stop_reason"), ANTHROPIC, ids=[name for name, _, _ in ANTHROPIC])
-async def test_recorded_anthropic_streams_served_as_their_bytes(fixture: str, text: str, stop_reason: str, chunked: bool) -> None:
+async def test_recorded_anthropic_streams_served_as_their_bytes(
+    fixture: str, text: str, stop_reason: str, chunked: bool
+) -> None:
     # They end without a newline after message_stop, which is therefore never dispatched:
     # the body ends right after message_delta and its stop reason, which counts as final.
     raw = (FIXTURES / "anthropic-sdk-python" / fixture).read_bytes()
@@ -154,7 +163,10 @@ async def test_recorded_anthropic_streams_served_as_their_bytes(fixture: str, te
     assert len(peer.posts) == 1 and response.stats.retries == 0
     expected = await in_memory(raw)  # the same bytes through from_frames: the same answer
     assert (response.text, response.finish_reason, response.stats.usage, response.stats.chunks) == (
-        expected.text, expected.finish_reason, expected.stats.usage, expected.stats.chunks
+        expected.text,
+        expected.finish_reason,
+        expected.stats.usage,
+        expected.stats.chunks,
     )
 
 
@@ -253,7 +265,9 @@ async def test_a_gap_reorder_cannot_close_is_an_error_not_a_new_request() -> Non
     async with serve(lambda number, headers: body, chunked=True) as peer:
         source = rxstream.from_sse(peer.url, **client())
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
-            await asyncio.wait_for(source.pipe(ops.map(by_id), rxo.reorder(window=2), rxo.accumulate(), rxo.finalize()), 10)
+            await asyncio.wait_for(
+                source.pipe(ops.map(by_id), rxo.reorder(window=2), rxo.accumulate(), rxo.finalize()), 10
+            )
     assert isinstance(caught.value.__cause__, rxstream.InvalidChunkError) and caught.value.__cause__.code == 40002
     assert caught.value.partial.text == "a" and len(peer.posts) == 1
 

@@ -35,9 +35,15 @@ MULTIMODAL = rxstream.Response(
     "Look: a cat",
     True,
     3,
-    (rxstream.Part("reasoning", "think"), rxstream.Part("text", "Look: "), rxstream.Part("image", "https://img/1.png"),
-     rxstream.Part("text", "a cat")),
-    rxstream.Stats(chunks=3, duplicates=1, retries=2, time_to_first_chunk=0.125, duration=0.5, usage={"total_tokens": 9}),
+    (
+        rxstream.Part("reasoning", "think"),
+        rxstream.Part("text", "Look: "),
+        rxstream.Part("image", "https://img/1.png"),
+        rxstream.Part("text", "a cat"),
+    ),
+    rxstream.Stats(
+        chunks=3, duplicates=1, retries=2, time_to_first_chunk=0.125, duration=0.5, usage={"total_tokens": 9}
+    ),
     "think",
     "stop",
 )
@@ -48,7 +54,9 @@ def response(text: str, complete: bool = True) -> rxstream.Response:
 
 
 def rxstream_cli(*args: str, cwd: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, sys.executable, "-m", "rxstream", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "rxstream", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def digest(path: Path) -> str:
@@ -63,7 +71,10 @@ async def test_round_trip_through_a_file_read_by_a_new_store(tmp_path: Path) -> 
         await store.save("s2", MULTIMODAL)
     async with rxstream.SQLiteStore(path) as reopened:
         turns = await reopened.history("s1")
-        assert [(t.number, t.response.text, t.response.complete) for t in turns] == [(1, "hello", True), (2, "cut sh", False)]
+        assert [(t.number, t.response.text, t.response.complete) for t in turns] == [
+            (1, "hello", True),
+            (2, "cut sh", False),
+        ]
         assert turns[0] == first  # saved_at to the bit
         (turn,) = await reopened.history("s2")
         assert turn.response == MULTIMODAL  # parts, stats, reasoning and finish reason intact
@@ -121,7 +132,9 @@ async def test_200_concurrent_streams_into_one_store(tmp_path: Path) -> None:
 
 async def test_killed_while_saving_loses_no_acknowledged_turn(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
-    child = await asyncio.create_subprocess_exec(sys.executable, CHILD, "save", str(path), stdout=asyncio.subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, CHILD, "save", str(path), stdout=asyncio.subprocess.PIPE
+    )
     assert child.stdout is not None
     acknowledged = 0
     try:
@@ -174,7 +187,9 @@ async def test_persist_passes_nothing_on_before_the_save_returned(frames: list[b
     pipeline = rxstream.from_frames(frames).pipe(
         rxstream.pipeline(),
         rxo.persist(store, "s"),  # type: ignore[arg-type]  # only save is needed
-        ops.do_action(lambda _: heard.append("next"), lambda _: heard.append("error"), lambda: heard.append("completed")),
+        ops.do_action(
+            lambda _: heard.append("next"), lambda _: heard.append("error"), lambda: heard.append("completed")
+        ),
     )
     awaited = asyncio.ensure_future(asyncio.wait_for(pipeline, 30))
     await asyncio.wait_for(store.saving.wait(), 30)
@@ -246,8 +261,13 @@ def test_persist_outside_an_event_loop_says_so() -> None:
 
 @pytest.mark.parametrize(
     ("session_id", "problem"),
-    [("", "must be a non-empty string"), (None, "must be a non-empty string"), (42, "must be a non-empty string"),
-     (b"bytes", "must be a non-empty string"), ("chat-\udcff", r"must be valid Unicode text \(surrogates not allowed at position 5\)")],
+    [
+        ("", "must be a non-empty string"),
+        (None, "must be a non-empty string"),
+        (42, "must be a non-empty string"),
+        (b"bytes", "must be a non-empty string"),
+        ("chat-\udcff", r"must be valid Unicode text \(surrogates not allowed at position 5\)"),
+    ],
 )
 async def test_bad_session_ids(session_id: object, problem: str) -> None:
     async with rxstream.SQLiteStore(":memory:") as store:
@@ -259,7 +279,9 @@ async def test_bad_session_ids(session_id: object, problem: str) -> None:
 
 
 async def test_a_path_that_cannot_be_opened(tmp_path: Path) -> None:
-    with pytest.raises(rxstream.StoreUnavailableError, match="cannot use the session store at .*missing-dir.*unable to open"):
+    with pytest.raises(
+        rxstream.StoreUnavailableError, match="cannot use the session store at .*missing-dir.*unable to open"
+    ):
         async with rxstream.SQLiteStore(tmp_path / "missing-dir" / "x.db"):
             pass
     with pytest.raises(rxstream.StoreUnavailableError):
@@ -314,11 +336,18 @@ async def test_another_programs_database_without_turns_is_corrupt_and_untouched(
     users_database(path)
     before = digest(path)
     for read_only in (False, True):
-        with pytest.raises(rxstream.CorruptStoreError, match=r"app.db is not a usable session database \(it holds users and no 'turns' table\)"):
+        with pytest.raises(
+            rxstream.CorruptStoreError,
+            match=r"app.db is not a usable session database \(it holds users and no 'turns' table\)",
+        ):
             async with rxstream.SQLiteStore(path, read_only=read_only) as store:
                 await store.history("s")
     result = rxstream_cli("history", "s", "--db", str(path))
-    assert result.returncode == 1 and result.stderr.startswith("rxstream history: error: ") and "no 'turns' table" in result.stderr
+    assert (
+        result.returncode == 1
+        and result.stderr.startswith("rxstream history: error: ")
+        and "no 'turns' table" in result.stderr
+    )
     assert len(result.stderr.splitlines()) == 1
     assert digest(path) == before and [p.name for p in tmp_path.iterdir()] == ["app.db"]  # not switched to WAL
 
@@ -351,7 +380,9 @@ def read_only_directory(tmp_path: Path) -> Any:
 
 
 @pytest.mark.parametrize("unmerged", [False, True], ids=["closed cleanly", "unmerged -wal left by a crash"])
-async def test_history_reads_a_read_only_database_in_a_read_only_directory(read_only_directory: Path, unmerged: bool) -> None:
+async def test_history_reads_a_read_only_database_in_a_read_only_directory(
+    read_only_directory: Path, unmerged: bool
+) -> None:
     path = read_only_directory / "turns.db"
     await saved_database(path)  # a WAL database, its -wal and -shm removed on close
     if unmerged:  # a writer that never checkpointed: its last turn is only in the -wal, and there is no -shm
@@ -366,14 +397,21 @@ async def test_history_reads_a_read_only_database_in_a_read_only_directory(read_
     path.chmod(0o444)
     read_only_directory.chmod(0o555)
     prefix = obeying_permissions()
-    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(read_only_directory / 'probe')!r}, 'x')"], capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", f"open({str(read_only_directory / 'probe')!r}, 'x')"],
+        capture_output=True,
+        timeout=60,
+    )
     assert probe.returncode != 0, "the child could write in the read-only directory, so this test would prove nothing"
     result = rxstream_cli("history", "s", "--db", str(path), "--limit", "1", prefix=prefix)
     if unmerged:  # reading the file alone (immutable) would show 100 turns where one is left: a stale past
         assert result.returncode == 1 and "cannot use the session store at" in result.stderr and result.stdout == ""
     else:
         assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines()[0].startswith("--- turn 100 · ") and result.stdout.splitlines()[1] == "turn 99 " * 20
+        assert (
+            result.stdout.splitlines()[0].startswith("--- turn 100 · ")
+            and result.stdout.splitlines()[1] == "turn 99 " * 20
+        )
     assert {p.name: digest(p) for p in read_only_directory.iterdir()} == files
 
 
@@ -409,7 +447,10 @@ TOOL_TURN = rxstream.Response(
     rxstream.Stats(chunks=9),
     "",
     "tool_calls",
-    (rxstream.ToolCall(0, "call_a", "get_weather", '{"city": "Paris"}'), rxstream.ToolCall(1, "call_b", "get_time", '{"tz": "Europe/Par')),
+    (
+        rxstream.ToolCall(0, "call_a", "get_weather", '{"city": "Paris"}'),
+        rxstream.ToolCall(1, "call_b", "get_time", '{"tz": "Europe/Par'),
+    ),
     "I'd rather not say the date.",
     ("EqQBCgIYAhIM",),
 )
@@ -440,7 +481,9 @@ async def test_tool_calls_refusal_and_signatures_are_saved_with_the_turn(tmp_pat
     assert turn.response == TOOL_TURN
 
 
-async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(tmp_path: Path) -> None:
+async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "earlier.db"
     with sqlite3.connect(path) as connection:
         connection.executescript(EARLIER_SCHEMA)
@@ -452,7 +495,10 @@ async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_b
         assert table_columns(path) == earlier_columns  # reading does not write
         await store.save("chat", TOOL_TURN)
         assert [turn.response for turn in await store.history("chat")] == [old.response, TOOL_TURN]
-    assert table_columns(path)[: len(earlier_columns)] == earlier_columns and len(table_columns(path)) == len(earlier_columns) + 3
+    assert (
+        table_columns(path)[: len(earlier_columns)] == earlier_columns
+        and len(table_columns(path)) == len(earlier_columns) + 3
+    )
     result = rxstream_cli("history", "chat", "--db", str(path))
     assert result.returncode == 0, result.stderr
     assert "from before" in result.stdout and '[tool call 0] get_weather call_a {"city": "Paris"}' in result.stdout
@@ -510,7 +556,10 @@ def test_history_command(tmp_path: Path) -> None:
 def test_history_command_without_a_database_creates_none(tmp_path: Path) -> None:
     result = rxstream_cli("history", "chat", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == "rxstream history: error: cannot use the session store at rxstream.db: no such file; check the path and its permissions.\n"
+    assert (
+        result.stderr
+        == "rxstream history: error: cannot use the session store at rxstream.db: no such file; check the path and its permissions.\n"
+    )
     assert list(tmp_path.iterdir()) == []
     asyncio.run(saved_database(tmp_path / "rxstream.db"))
     unknown = rxstream_cli("history", "nobody", cwd=tmp_path)

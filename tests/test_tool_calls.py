@@ -18,9 +18,9 @@ from reactivex import operators as ops
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.model import Chunk, ToolCallFragment
-from rxstream.operators.accumulate import Delta
-from rxstream.sse import SSEDecoder, SSEEvent
+from rxstream.core._values import Chunk, ToolCallFragment
+from rxstream.operators._accumulate import Delta
+from rxstream.protocol._sse import SSEDecoder, SSEEvent
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
@@ -45,26 +45,41 @@ TAX_TEXT = (
 )
 EXPECTED = {
     "openai-python/chat-completions-tool-call.sse": Expected(
-        "", "tool_calls", {"prompt_tokens": 48, "completion_tokens": 19, "total_tokens": 67},
+        "",
+        "tool_calls",
+        {"prompt_tokens": 48, "completion_tokens": 19, "total_tokens": 67},
         ((0, "call_CTf1nWJLqSeRgDqaCG27xZ74", "get_weather", '{"city":"San Francisco","state":"CA"}'),),
     ),
     "openai-python/chat-completions-parallel-tool-calls.sse": Expected(
-        "", "tool_calls", {"prompt_tokens": 149, "completion_tokens": 60, "total_tokens": 209},
+        "",
+        "tool_calls",
+        {"prompt_tokens": 149, "completion_tokens": 60, "total_tokens": 209},
         (
-            (0, "call_JMW1whyEaYG438VE1OIflxA2", "GetWeatherArgs", '{"city": "Edinburgh", "country": "GB", "units": "c"}'),
+            (
+                0,
+                "call_JMW1whyEaYG438VE1OIflxA2",
+                "GetWeatherArgs",
+                '{"city": "Edinburgh", "country": "GB", "units": "c"}',
+            ),
             (1, "call_DNYTawLBoN8fj3KN6qU9N1Ou", "get_stock_price", '{"ticker": "AAPL", "exchange": "NASDAQ"}'),
         ),
     ),
     "openai-python/chat-completions-refusal.sse": Expected(
-        "", "stop", {"prompt_tokens": 79, "completion_tokens": 11, "total_tokens": 90},
+        "",
+        "stop",
+        {"prompt_tokens": 79, "completion_tokens": 11, "total_tokens": 90},
         refusal="I'm sorry, I can't assist with that request.",
     ),
     "anthropic-sdk-python/tool_use_response.txt": Expected(
-        "I'll check the current weather in Paris for you.", "tool_use", {"input_tokens": 377, "output_tokens": 65},
+        "I'll check the current weather in Paris for you.",
+        "tool_use",
+        {"input_tokens": 377, "output_tokens": 65},
         ((1, "toolu_01NRLabsLyVHZPKxbKvkfSMn", "get_weather", '{"location": "Paris"}'),),
     ),
     "anthropic-sdk-python/incomplete_partial_json_response.txt": Expected(
-        TAX_TEXT, "max_tokens", {"input_tokens": 450, "output_tokens": 124},
+        TAX_TEXT,
+        "max_tokens",
+        {"input_tokens": 450, "output_tokens": 124},
     ),
 }
 
@@ -144,7 +159,9 @@ def test_recorded_streams_over_http_through_stream_sse(fixture: str, pieces: lis
 
 def test_incomplete_arguments_say_where_and_parse_partially() -> None:
     # anthropic's SDK expects 4 complete lines_of_text items, the unfinished "Filing taxes" dropped
-    response = asyncio.run(in_memory(decode((FIXTURES / "anthropic-sdk-python/incomplete_partial_json_response.txt").read_bytes(), [])))
+    response = asyncio.run(
+        in_memory(decode((FIXTURES / "anthropic-sdk-python/incomplete_partial_json_response.txt").read_bytes(), []))
+    )
     (call,) = response.tool_calls
     assert (call.index, call.name, call.id) == (1, "make_file", "toolu_01EKqbqmZrGRXy18eN7m9kvY")
     with pytest.raises(rxstream.InvalidJSONError) as caught:
@@ -184,7 +201,11 @@ def test_the_streaming_view_shows_each_call_start_and_its_arguments_grow() -> No
             assert so_far.arguments == grown[fragment.index]
             partials.append(so_far.partial())
 
-    response = asyncio.run(finished(rxstream.from_frames(events).pipe(rxo.parse_sse(), rxo.accumulate(), ops.do_action(show), rxo.finalize())))
+    response = asyncio.run(
+        finished(
+            rxstream.from_frames(events).pipe(rxo.parse_sse(), rxo.accumulate(), ops.do_action(show), rxo.finalize())
+        )
+    )
     assert started == [(0, "GetWeatherArgs"), (1, "get_stock_price")]
     assert grown == {call.index: call.arguments for call in response.tool_calls}
     assert {"city": "Edinb"} not in partials and {"city": "Edinburgh"} in partials  # an unfinished string is left out
@@ -195,18 +216,47 @@ def test_anthropic_thinking_goes_into_the_reasoning_with_its_signature() -> None
         b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
         for kind, body in [
             ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 9, "output_tokens": 1}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "2 + 2 "}}),
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "is 4"}}),
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}}),
-            ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
-            ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Four."}}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "2 + 2 "}},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "is 4"}},
+            ),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"},
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Four."}},
+            ),
+            (
+                "message_delta",
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}},
+            ),
             ("message_stop", {"type": "message_stop"}),
         ]
     )
     response = asyncio.run(in_memory(decode(raw, [])))
-    assert response.text == "Four." and response.reasoning == "2 + 2 is 4" and response.reasoning_signatures == ("EqQBCgIYAhIM",)
+    assert (
+        response.text == "Four."
+        and response.reasoning == "2 + 2 is 4"
+        and response.reasoning_signatures == ("EqQBCgIYAhIM",)
+    )
     assert [part.kind for part in response.parts] == ["reasoning", "text"] and response.finish_reason == "end_turn"
     assert response.stats.usage == {"input_tokens": 9, "output_tokens": 7}
 
@@ -220,7 +270,9 @@ def test_anthropic_thinking_goes_into_the_reasoning_with_its_signature() -> None
         ({"refusal": ["no"]}, "delta.refusal"),
     ],
 )
-def test_a_malformed_tool_call_or_refusal_is_a_frame_error_naming_the_field(delta: dict[str, Any], field_name: str) -> None:
+def test_a_malformed_tool_call_or_refusal_is_a_frame_error_naming_the_field(
+    delta: dict[str, Any], field_name: str
+) -> None:
     event = SSEEvent(orjson.dumps({"choices": [{"index": 0, "delta": delta}]}).decode())
     with pytest.raises(rxstream.IncompleteStreamError) as caught:
         asyncio.run(in_memory([event]))
@@ -245,7 +297,13 @@ def tool_call_chunks() -> list[Chunk]:
 def test_reorder_and_duplicates_keep_tool_calls_exactly_once(order: list[int], resent: list[int]) -> None:
     chunks = tool_call_chunks()
     arrivals = [chunks[i] for i in order] + [chunks[i] for i in resent]
-    outcome = asyncio.run(finished(rxstream.from_frames(arrivals).pipe(rxo.reorder(window=16), rxo.backpressure_buffer(2), rxo.accumulate(), rxo.finalize())))
+    outcome = asyncio.run(
+        finished(
+            rxstream.from_frames(arrivals).pipe(
+                rxo.reorder(window=16), rxo.backpressure_buffer(2), rxo.accumulate(), rxo.finalize()
+            )
+        )
+    )
     assert [(c.id, c.name, c.parsed()) for c in outcome.tool_calls] == [
         ("call_a", "lookup", {"q": "tides"}),
         ("call_b", "fetch", {"url": "https://example.org"}),
@@ -258,13 +316,22 @@ async def test_a_dropped_connection_resumes_a_tool_call_exactly_once() -> None:
     of the arguments, and resumes after Last-Event-ID."""
     raw = (FIXTURES / "openai-python/chat-completions-parallel-tool-calls.sse").read_bytes()
     first, *events = [block for block in raw.split(b"\n\n") if block.strip()]
-    assert b'"delta":{"role":"assistant","content":null}' in first  # carries nothing: every event numbered carries a chunk
+    assert (
+        b'"delta":{"role":"assistant","content":null}' in first
+    )  # carries nothing: every event numbered carries a chunk
     requests: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         requests.append(head)
-        resume = next((int(line.split(b":")[1]) + 1 for line in head.split(b"\r\n") if line.lower().startswith(b"last-event-id:")), 0)
+        resume = next(
+            (
+                int(line.split(b":")[1]) + 1
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"last-event-id:")
+            ),
+            0,
+        )
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
         for number in range(resume, len(events)):
             if len(requests) == 1 and number == 9:
@@ -290,8 +357,19 @@ async def connect_sse(raw: bytes, *options: str) -> str:
     server, url = await serve(raw, [50] * 20)
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rxstream", "connect", url, "--sse", "--model", "m", "--prompt", "hi", *options,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "rxstream",
+            "connect",
+            url,
+            "--sse",
+            "--model",
+            "m",
+            "--prompt",
+            "hi",
+            *options,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), 60)
     finally:

@@ -22,11 +22,13 @@ from websockets.exceptions import InvalidStatus
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.flow import subscribe_upstream
-from rxstream.model import Stats
-from rxstream.pipeline import ExpressLane
+from rxstream.core._demand import subscribe_upstream
+from rxstream.core._values import Stats
+from rxstream.operators._fast_path import FastPath
 from rxstream.server import Faults, ReferenceServer, generate
-from rxstream.websocket import PushConnection, environment_proxy, from_websocket, stream, stream_text
+from rxstream.transport._proxy import environment_proxy
+from rxstream.transport._push_connection import PushConnection
+from rxstream.transport._websocket import from_websocket, stream, stream_text
 
 TOKEN = "s3cret-token-value"
 TEXT = generate(3000, seed=7)  # mixed English and Chinese, 3000 characters
@@ -34,7 +36,9 @@ CHUNK = 16
 
 
 def server(faults: str = "", **options: Any) -> ReferenceServer:
-    return ReferenceServer(options.pop("text", TEXT), chunk_size=CHUNK, token=TOKEN, faults=Faults.parse(faults), **options)
+    return ReferenceServer(
+        options.pop("text", TEXT), chunk_size=CHUNK, token=TOKEN, faults=Faults.parse(faults), **options
+    )
 
 
 def client(**options: Any) -> dict[str, Any]:
@@ -99,8 +103,12 @@ def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 @pytest.mark.parametrize(("proxy", "variable"), [(True, "http_proxy"), (True, "Http_Proxy"), (None, "http_proxy")])
-async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(proxy: Any, variable: str, no_proxy_variables: pytest.MonkeyPatch) -> None:
-    no_proxy_variables.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens there (any case counts, as urllib reads it)
+async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(
+    proxy: Any, variable: str, no_proxy_variables: pytest.MonkeyPatch
+) -> None:
+    no_proxy_variables.setenv(
+        variable, "http://127.0.0.1:9"
+    )  # the discard port: nothing listens there (any case counts, as urllib reads it)
     async with server() as reference:
         if proxy is None:
             response, _ = await through_pipeline(reference.uri, **client(proxy=None))
@@ -113,8 +121,12 @@ async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directl
     assert reference.stats.connections == 0
 
 
-@pytest.mark.skipif(urllib.request.getproxies is not urllib.request.getproxies_environment, reason="the system names proxies too")
-def test_without_proxy_variables_the_environment_is_not_read_again_for_each_connection(no_proxy_variables: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(
+    urllib.request.getproxies is not urllib.request.getproxies_environment, reason="the system names proxies too"
+)
+def test_without_proxy_variables_the_environment_is_not_read_again_for_each_connection(
+    no_proxy_variables: pytest.MonkeyPatch,
+) -> None:
     assert environment_proxy() is None  # what websockets would find, without its four passes
     no_proxy_variables.setenv("WSS_PROXY", "http://127.0.0.1:9")
     assert environment_proxy() is True  # websockets resolves it
@@ -210,7 +222,9 @@ async def test_token_callable_is_called_for_every_connection() -> None:
 async def test_rate_limit_spaces_connection_attempts() -> None:
     clock = rxstream.VirtualClock()
     async with server("abort_after=5,repeat=3", resume=True) as reference:
-        response = await stream(reference.uri, **client(clock=clock, rate_limit=2.0, retry=rxstream.RetryPolicy(initial=0.0)))
+        response = await stream(
+            reference.uri, **client(clock=clock, rate_limit=2.0, retry=rxstream.RetryPolicy(initial=0.0))
+        )
     assert response.text == TEXT
     assert clock.sleeps.count(0.0) == 3 and [s for s in clock.sleeps if s] == [0.5, 0.5, 0.5]
 
@@ -269,7 +283,7 @@ async def test_a_finished_stream_is_freed_without_the_garbage_collector() -> Non
     """No reference cycles outlive a stream: its stages and connection go by reference counting
     when it ends. (Each cycle would wait for a full collection, and a thousand concurrent
     streams left a hundred objects each for the collector to find.)"""
-    kinds = (rxstream.Stage, ExpressLane, PushConnection)
+    kinds = (rxstream.Stage, FastPath, PushConnection)
     gc.collect()
     gc.disable()
     try:
@@ -277,7 +291,7 @@ async def test_a_finished_stream_is_freed_without_the_garbage_collector() -> Non
         async with server() as reference:
             assert (await stream(reference.uri, **client())).text == TEXT
             alive = [weakref.ref(o) for o in gc.get_objects() if issubclass(type(o), kinds) and id(o) not in before]
-            assert len(alive) >= 7  # the express lane, five stages, the connection
+            assert len(alive) >= 7  # the fast path, five stages, the connection
             for _ in range(300):  # the session closes the connection after the response is out
                 if all(ref() is None for ref in alive):
                     break
@@ -308,7 +322,9 @@ async def settled(read: Any, rounds: int = 400) -> int:
     abort_after=st.none() | st.integers(1, 150),
     seed=st.integers(0, 1000),
 )
-def test_random_faults_give_exact_text_or_a_typed_error(reorder: int, duplicate: float, drop: int, abort_after: int | None, seed: int) -> None:
+def test_random_faults_give_exact_text_or_a_typed_error(
+    reorder: int, duplicate: float, drop: int, abort_after: int | None, seed: int
+) -> None:
     faults = Faults(seed=seed, reorder=reorder, duplicate=duplicate, drop=drop, abort_after=abort_after)
 
     async def run() -> None:
@@ -339,7 +355,11 @@ def recorded_deltas(path: Path) -> list[str]:
         for choice in event.get("choices", ()):
             if choice["index"] == 0 and choice["delta"].get("content"):
                 deltas.append(choice["delta"]["content"])
-        if event.get("type") == "content_block_delta" and event["index"] == 0 and event["delta"]["type"] == "text_delta":
+        if (
+            event.get("type") == "content_block_delta"
+            and event["index"] == 0
+            and event["delta"]["type"] == "text_delta"
+        ):
             deltas.append(event["delta"]["text"])
     return deltas
 
@@ -353,7 +373,10 @@ def recorded_deltas(path: Path) -> list[str]:
             "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, "
             "I recommend checking a reliable weather website or a weather app.",
         ),
-        ("openai-python/chat-completions-n3-interleaved-choices.sse", '{"city":"San Francisco","temperature":65,"units":"f"}'),
+        (
+            "openai-python/chat-completions-n3-interleaved-choices.sse",
+            '{"city":"San Francisco","temperature":65,"units":"f"}',
+        ),
         ("anthropic-sdk-python/basic_response.txt", "Hello there!"),
         (
             "anthropic-sdk-python/incomplete_partial_json_response.txt",
@@ -393,7 +416,9 @@ async def test_a_disposed_source_says_nothing_more(inside: bool) -> None:
 
     async with server(text=generate(100_000, seed=5)) as reference:
         observer = Observer(on_next, ended.append, lambda: ended.append("completed"))
-        subscription.append(subscribe_upstream(from_websocket(reference.uri, **client()), observer, None, stats=Stats(), demand=None))
+        subscription.append(
+            subscribe_upstream(from_websocket(reference.uri, **client()), observer, None, stats=Stats(), demand=None)
+        )
         await settled(lambda: len(reference.connections) + len(items))
         assert not reference.connections  # the client closed the connection
     assert disposed_after and len(items) == disposed_after[0] and ended == []

@@ -11,10 +11,16 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import StreamError
-from ..redaction import one_line
+from ..core._errors import StreamError
+from ..core._redaction import one_line
 
-COMMANDS: tuple[str, ...] = ("demo", "connect", "serve", "history", "bench")  # module names under rxstream.cli, in the order --help lists them
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "connect",
+    "serve",
+    "history",
+    "bench",
+)  # module names under rxstream.cli, in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
+        importlib.import_module(f"{__name__}._{name}").add_parser(subparsers)
     return parser
 
 
@@ -32,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    command = importlib.import_module(f"{__name__}.{args.command}")
+    command = importlib.import_module(f"{__name__}._{args.command}")
     try:
         return int(asyncio.run(command.run(args)) or 0)
     except KeyboardInterrupt:

@@ -1,9 +1,19 @@
 """Reference servers that speak rxstream's protocols and inject faults, for demos, tests and benchmarks."""
 
-from .admission import ServerStats
-from .content import generate, load, split
-from .faults import Faults, Send, plan
-from .sse import ReferenceSSEServer
-from .websocket import ReferenceServer
+from ._admission import ServerStats
+from ._content import generate, load, split
+from ._faults import Faults, Send, plan
+from ._sse import ReferenceSSEServer
+from ._websocket import ReferenceServer
 
-__all__ = ["Faults", "ReferenceSSEServer", "ReferenceServer", "Send", "ServerStats", "generate", "load", "plan", "split"]
+__all__ = [
+    "Faults",
+    "ReferenceSSEServer",
+    "ReferenceServer",
+    "Send",
+    "ServerStats",
+    "generate",
+    "load",
+    "plan",
+    "split",
+]

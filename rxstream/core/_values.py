@@ -1,0 +1,144 @@
+"""The values that flow through a pipeline: chunks in, one response out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from ._json_text import parse_object, partial_object
+
+
+class Chunk(NamedTuple):
+    """One piece of a streamed response, as the sender numbered it.
+
+    A named tuple rather than a dataclass: it is immutable and slotted like a frozen
+    dataclass, and costs a third as much to build, which matters once per frame.
+    """
+
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which a chunk has no use for
+    data: str = ""
+    is_final: bool = False
+    timestamp: int | None = None
+    text: str | None = None
+    image_url: str | None = None
+    reasoning: str | None = None  # a reasoning model's thinking, kept out of the response text
+    finish_reason: str | None = None  # why the sender stopped, where it says (OpenAI-style streams)
+    usage: Mapping[str, Any] | None = None  # token counts, where the sender reports them
+    refusal: str | None = None  # a model's refusal, apart from the text (OpenAI-style streams)
+    tool_calls: tuple[ToolCallFragment, ...] | None = None  # pieces of the tool calls the model asks for
+    signature: str | None = None  # the signature of an Anthropic thinking block
+
+    @property
+    def plain(self) -> bool:
+        """Text only, and not the last: what most chunks are, and what the pipeline's fast path takes."""
+        return not self.is_final and self[4:] == PLAIN_TAIL
+
+    def same_content(self, other: Chunk) -> bool:
+        """Whether ``other`` carries the same content; a resend may differ in timestamp only."""
+        return (
+            self.index == other.index
+            and self.data == other.data
+            and self.is_final == other.is_final
+            and self.text == other.text
+            and self.image_url == other.image_url
+            and self.reasoning == other.reasoning
+            and self.refusal == other.refusal
+            and self.tool_calls == other.tool_calls
+            and self.signature == other.signature
+        )
+
+
+# text, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature: all absent
+PLAIN_TAIL = (None,) * 8
+
+
+class ToolCallFragment(NamedTuple):
+    """A piece of a tool call as the stream carries it: the first piece of a call names it
+    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text)."""
+
+    index: int  # type: ignore[assignment]  # the stream's key for the call: OpenAI's tool_calls[].index, Anthropic's content block index
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the model asked for: ``arguments`` is the JSON text exactly as streamed, its pieces joined.
+
+    ``index`` is the stream's key for the call (OpenAI's ``tool_calls[].index``, Anthropic's
+    content block index), so the calls of one response are in ``index`` order.
+    """
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+    def parsed(self) -> dict[str, Any]:
+        """The arguments as a dict (``{}`` when there are none); ``InvalidJSONError`` saying where they are not a JSON object."""
+        return parse_object(self.arguments, self._what)
+
+    def partial(self, *, trailing_strings: bool = False) -> dict[str, Any]:
+        """The best-effort parse of arguments that may be incomplete (``rxstream.partial_json``), ``{}`` before any."""
+        return partial_object(self.arguments, self._what, trailing_strings)
+
+    @property
+    def _what(self) -> str:
+        return f"the arguments of tool call {self.index} ({self.name}, id {self.id})"
+
+
+PartKind = Literal["text", "image", "reasoning"]
+
+
+class Part(NamedTuple):
+    """A run of the response in index order: text, reasoning, or one image by URL."""
+
+    kind: PartKind
+    value: str
+
+
+@dataclass(slots=True)
+class Stats:
+    """What happened on the way; every operator adds what it saw.
+
+    Times are in seconds from the moment the pipeline was subscribed.
+    """
+
+    chunks: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    reorder_depth: int = 0
+    buffer_high_water: int = 0
+    dropped: int = 0
+    retries: int = 0
+    time_to_first_chunk: float | None = None
+    duration: float | None = None
+    usage: dict[str, Any] | None = None  # the sender's token counts, where it reports them
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The whole streamed response, or the part of it received before a failure.
+
+    ``complete`` is true only when the final chunk arrived and no chunk was dropped on
+    the way (see ``backpressure_buffer``'s drop strategies). ``reasoning`` is a reasoning
+    model's thinking, apart from ``text``; ``finish_reason`` is the sender's, if it gave one.
+    ``tool_calls`` are the tool calls the model asked for, in index order; ``refusal`` is its
+    refusal text (OpenAI's ``delta.refusal``), None when it did not refuse that way;
+    ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
+    a request that sends the thinking back must include.
+    """
+
+    text: str
+    complete: bool
+    chunks: int
+    parts: tuple[Part, ...] = ()
+    stats: Stats = field(default_factory=Stats)
+    reasoning: str = ""
+    finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
+    reasoning_signatures: tuple[str, ...] = ()

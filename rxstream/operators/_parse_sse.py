@@ -1,0 +1,249 @@
+"""parse_sse: OpenAI-compatible chat-completion events into ``Chunk``s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from reactivex import abc
+
+from ..core._errors import FrameError
+from ..core._stage import Operator, Shared, Stage
+from ..core._values import Chunk, ToolCallFragment
+from ..protocol._sse import SSEEvent
+from ._parse import _new_chunk
+
+_new_fragment = tuple.__new__  # as _new_chunk: the C constructor, not the named tuple's Python one
+
+# The event types that can carry a chunk: OpenAI-compatible servers send only "message"
+# (no event field); Anthropic names each event.
+CHUNK_EVENTS = frozenset(
+    {"message", "message_start", "content_block_start", "content_block_delta", "message_delta", "message_stop", "error"}
+)
+
+
+class ParseSSEStage(Stage[SSEEvent, Chunk]):
+    def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared, choice: int) -> None:
+        super().__init__(downstream, shared)
+        self.choice = choice
+        self.events = 0
+        # A chunk's index is its position: the events that carried something for this choice,
+        # counted from 0 and on across a source's reconnections. Never the SSE id, which only
+        # says where to resume and which servers number as they like, or not at all.
+        self.next_index = 0
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}  # Anthropic's usage from message_start, which message_delta updates
+        self.done = False
+        shared.resume.finished = self.finished
+
+    def on_next(self, event: SSEEvent) -> None:
+        if self.stopped or event.event not in CHUNK_EVENTS:
+            return  # keep-alives (an Anthropic ping) and events that carry no text
+        self.events += 1
+        stats = self.shared.stats
+        stats.bytes += len(event.data.encode())
+        index = self.next_index
+        if event.data == "[DONE]":
+            self.done = True
+            self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
+            return
+        try:
+            chunk = self.decode(index, orjson.loads(event.data))
+        except orjson.JSONDecodeError as error:
+            self.fail(
+                FrameError(event.data, f"invalid JSON ({error})", number=self.events, secrets=self.shared.secrets)
+            )
+            return
+        except (ValueError, TypeError, LookupError) as error:
+            self.fail(FrameError(event.data, str(error), number=self.events, secrets=self.shared.secrets))
+            return
+        if chunk is not None:
+            self.deliver(chunk)
+
+    def decode(self, index: int, message: Any) -> Chunk | None:
+        if type(message) is not dict:
+            raise ValueError("the event is not a JSON object")
+        if "type" in message and "choices" not in message:
+            return self.decode_anthropic(index, message)
+        if "error" in message:
+            raise ValueError(f"the server reported an error: {message['error']!r:.200}")
+        choices = message.get("choices")
+        if type(choices) is not list:
+            raise ValueError("field 'choices' is missing or not a list")
+        usage = message.get("usage")
+        if usage is not None and type(usage) is not dict:
+            raise ValueError("field 'usage' must be an object")
+        for choice in choices:
+            if type(choice) is not dict or choice.get("index", 0) != self.choice:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content") or ""
+            reasoning = delta.get("reasoning_content") or None
+            refusal = delta.get("refusal") or None
+            finish_reason = choice.get("finish_reason")
+            if (
+                type(content) is not str
+                or not (reasoning is None or type(reasoning) is str)
+                or not (refusal is None or type(refusal) is str)
+            ):
+                raise ValueError(
+                    "fields 'delta.content', 'delta.reasoning_content' and 'delta.refusal' must be strings"
+                )
+            tool_calls = delta.get("tool_calls")
+            fragments = None if tool_calls is None else openai_tool_calls(tool_calls)
+            if finish_reason is not None:
+                self.finish_reason = finish_reason
+            if content or reasoning or refusal or fragments or finish_reason or usage:
+                # every field in Chunk's order, built by the C constructor: once per event
+                return _new_chunk(
+                    Chunk,
+                    (
+                        index,
+                        content,
+                        False,
+                        message.get("created"),
+                        None,
+                        None,
+                        reasoning,
+                        finish_reason,
+                        usage,
+                        refusal,
+                        fragments,
+                        None,
+                    ),
+                )
+            return None
+        return Chunk(index, "", False, usage=usage) if usage else None
+
+    def decode_anthropic(self, index: int, message: dict[str, Any]) -> Chunk | None:
+        """Anthropic's Messages stream, the other format in common use: every content block's
+        text, thinking and tool use, the stop reason, and the usage of message_start as
+        message_delta updates it."""
+        kind = message["type"]
+        if kind == "error":
+            raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
+        if kind == "content_block_delta":
+            delta = message["delta"]
+            delta_kind = delta.get("type")
+            if delta_kind == "text_delta":
+                return Chunk(index, string(delta, "text"))
+            if delta_kind == "thinking_delta":
+                return Chunk(index, "", reasoning=string(delta, "thinking"))
+            if delta_kind == "input_json_delta":
+                arguments = string(delta, "partial_json")
+                return (
+                    Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), None, None, arguments),))
+                    if arguments
+                    else None
+                )
+            if delta_kind == "signature_delta":
+                return Chunk(index, "", signature=string(delta, "signature"))
+        elif kind == "content_block_start":
+            block = message["content_block"]
+            if block.get("type") == "tool_use":
+                return Chunk(
+                    index,
+                    "",
+                    tool_calls=(ToolCallFragment(block_index(message), string(block, "id"), string(block, "name")),),
+                )
+            if block.get("type") == "text" and block.get("text"):
+                return Chunk(index, string(block, "text"))
+            if block.get("type") == "thinking" and block.get("thinking"):
+                return Chunk(index, "", reasoning=string(block, "thinking"))
+        elif kind == "message_start":
+            usage = message["message"].get("usage")
+            if type(usage) is dict:
+                self.usage = usage
+                return Chunk(index, "", usage=usage)
+        elif kind == "message_delta":
+            self.finish_reason = message["delta"].get("stop_reason")
+            # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
+            update = message.get("usage") or {}
+            self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}
+            return Chunk(index, "", finish_reason=self.finish_reason, usage=self.usage or None)
+        elif kind == "message_stop":
+            self.done = True
+            return Chunk(index, "", True, finish_reason=self.finish_reason)
+        return None
+
+    def deliver(self, chunk: Chunk) -> None:
+        self.next_index = chunk.index + 1
+        self.shared.stats.chunks += 1
+        self.emit(chunk)
+
+    def finished(self) -> bool:
+        """Whether the input ending now ends the answer: its finish reason came, the final chunk not yet.
+
+        Some compatible servers end the body right after the finish reason, without [DONE];
+        Anthropic's recorded streams end before ``message_stop`` is dispatched. from_sse asks
+        this when a body ends, so over HTTP the rule is this one too.
+        """
+        return self.finish_reason is not None and not self.done and not self.stopped
+
+    def on_completed(self) -> None:
+        if self.finished():
+            self.done = True
+            self.deliver(Chunk(self.next_index, "", True, finish_reason=self.finish_reason))
+        self.complete()
+
+
+def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
+    """``delta.tool_calls``: a fragment per entry, keyed by its ``index``."""
+    if type(items) is not list:
+        raise ValueError("field 'delta.tool_calls' must be a list")
+    fragments = []
+    for item in items:
+        try:
+            index = item["index"]
+            function = item.get("function") or {}
+            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
+        except (LookupError, TypeError, AttributeError):
+            raise ValueError(
+                "each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object"
+            ) from None
+        if type(index) is not int or index < 0:
+            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {index!r:.40}")
+        if not (id is None or type(id) is str) or not (name is None or type(name) is str) or type(arguments) is not str:
+            raise ValueError(
+                "fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings"
+            )
+        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
+    return tuple(fragments) or None
+
+
+def string(fields: dict[str, Any], name: str) -> str:
+    value = fields[name]
+    if type(value) is not str:
+        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+    return value
+
+
+def block_index(message: dict[str, Any]) -> int:
+    index = message.get("index")
+    if type(index) is not int or index < 0:
+        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {index!r:.40}")
+    return index
+
+
+def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
+    """OpenAI-compatible ``chat.completion.chunk`` events (from ``from_sse``) into ``Chunk``s.
+
+    Text comes from choice ``choice``'s ``delta.content``, reasoning from
+    ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), the
+    refusal from ``delta.refusal``, tool calls from the fragments of ``delta.tool_calls``
+    (keyed by their ``index``), and ``finish_reason`` and ``usage`` ride on the chunks into
+    the ``Response``.
+
+    Anthropic's Messages stream is understood too: the text of every content block
+    (``text_delta``), thinking (``thinking_delta`` into the reasoning, ``signature_delta``),
+    ``tool_use`` blocks (id and name from ``content_block_start``, the arguments from
+    ``input_json_delta``, keyed by the block's index), ``stop_reason`` and the usage of
+    ``message_start`` as ``message_delta`` updates it, and ``message_stop`` as the final
+    chunk. ``choice`` applies to OpenAI-compatible streams only.
+
+    ``[DONE]`` is the final chunk; an input that ends right after a finish reason is taken
+    as final too. A chunk's index is its position in the stream: the events that carry
+    something for this choice, counted from 0 (SSE ids only tell ``from_sse`` where to
+    resume). A malformed event is a ``FrameError``.
+    """
+    return Operator(lambda downstream, shared: ParseSSEStage(downstream, shared, choice))

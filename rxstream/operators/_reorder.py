@@ -1,0 +1,130 @@
+"""reorder: chunks in index order from 0, within a bounded window, duplicates dropped."""
+
+from __future__ import annotations
+
+from reactivex import abc
+
+from ..core._errors import InvalidChunkError
+from ..core._stage import Operator, Shared, Stage
+from ..core._values import Chunk
+
+
+class ReorderStage(Stage[Chunk, Chunk]):
+    def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared, window: int) -> None:
+        super().__init__(downstream, shared)
+        self.window = window
+        self.next_index = 0
+        self.final_index: int | None = None
+        # Chunks that came early, by index. The pipeline's fast path holds a plain chunk as
+        # its data alone; ``release`` makes it a Chunk again if it leaves the ordinary way.
+        self.held: dict[int, Chunk | str] = {}
+        # The last `window` chunks delivered, by index modulo window: enough to tell a resent
+        # duplicate from a conflicting one without keeping the whole stream. It grows as
+        # chunks are delivered, so a huge window costs nothing up front. A plain chunk the
+        # pipeline's fast path delivered is kept as its data alone.
+        self.delivered: list[Chunk | str] = []
+        shared.resume.position = lambda: self.next_index
+
+    def on_next(self, chunk: Chunk) -> None:
+        index = chunk.index
+        if index == self.next_index:
+            if chunk.is_final and self.held:
+                self.fail(InvalidChunkError(index, max(self.held), f"it came before final chunk {index}"))
+                return
+            self.deliver(chunk)
+            self.drain()
+        elif index < self.next_index:
+            self.drop_duplicate(
+                chunk, self.delivered[index % self.window] if self.next_index - index <= self.window else None
+            )
+        else:
+            self.hold(chunk)
+
+    def drain(self) -> None:
+        """Deliver the held chunks that now follow on."""
+        held = self.held
+        while held and not self.stopped and self.next_index in held:
+            self.deliver(self.release(self.next_index))
+
+    def release(self, index: int) -> Chunk:
+        """Take held chunk ``index`` out, as a Chunk."""
+        chunk = self.held.pop(index)
+        return Chunk(index, chunk) if isinstance(chunk, str) else chunk
+
+    def deliver(self, chunk: Chunk) -> None:
+        self.record(chunk.index, chunk)
+        self.emit(chunk)
+        if chunk.is_final:
+            self.complete()
+
+    def record(self, index: int, delivered: Chunk | str) -> None:
+        """Note chunk ``index`` as delivered (the fast path passes a plain chunk's data)."""
+        if index < self.window:
+            self.delivered.append(delivered)
+        else:
+            self.delivered[index % self.window] = delivered
+        self.next_index = index + 1
+
+    def drop_duplicate(self, chunk: Chunk, earlier: Chunk | str | None) -> None:
+        if isinstance(earlier, str):
+            same = chunk.plain and chunk.data == earlier
+        else:
+            same = earlier is None or earlier.same_content(chunk)
+        if not same:
+            self.fail(InvalidChunkError(self.next_index, chunk.index, "it repeats an index with different content"))
+            return
+        self.shared.stats.duplicates += 1
+
+    def hold(self, chunk: Chunk) -> None:
+        index = chunk.index
+        if index in self.held:
+            self.drop_duplicate(chunk, self.held[index])
+            return
+        if self.final_index is not None and index > self.final_index:
+            self.fail(InvalidChunkError(self.next_index, index, f"it comes after the final chunk {self.final_index}"))
+            return
+        if index - self.next_index >= self.window:
+            if self.request_again():
+                return
+            self.fail(InvalidChunkError(self.next_index, index, f"it is beyond the reorder window of {self.window}"))
+            return
+        if chunk.is_final:
+            if any(other > index for other in self.held):
+                self.fail(InvalidChunkError(self.next_index, max(self.held), f"it came before final chunk {index}"))
+                return
+            self.final_index = index
+        self.held[index] = chunk
+        stats = self.shared.stats
+        stats.out_of_order += 1
+        if len(self.held) > stats.reorder_depth:
+            stats.reorder_depth = len(self.held)
+
+    def request_again(self) -> bool:
+        """Ask a source that can re-request the stream to resume from the gap (protocol 40002's remedy)."""
+        restart = self.shared.resume.restart
+        if restart is None or not restart(self.next_index):
+            return False
+        self.held.clear()  # the source resends from next_index; what was held comes again
+        return True
+
+    def on_completed(self) -> None:
+        if self.held and not self.stopped:
+            self.fail(
+                InvalidChunkError(self.next_index, None, f"{len(self.held)} later chunks are held behind the gap")
+            )
+        else:
+            self.complete()
+
+
+def reorder(window: int = 64) -> Operator[Chunk, Chunk]:
+    """Emit chunks in index order from 0, holding at most ``window`` of them.
+
+    A duplicate of a chunk held or delivered is dropped and counted; one with different
+    content, a chunk ``window`` or more beyond the next expected index, a chunk after the
+    final one, or an upstream that completes with a gap is an ``InvalidChunkError``. Once
+    the final chunk and all before it are delivered it completes without waiting for
+    upstream, and stops it. Memory is bounded by ``window``, never by index values.
+    """
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    return Operator(lambda downstream, shared: ReorderStage(downstream, shared, window))

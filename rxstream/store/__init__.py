@@ -1,0 +1,1 @@
+"""Conversation turns in SQLite: ``SQLiteStore``, one implementation of ``ContextStore``."""

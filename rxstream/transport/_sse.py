@@ -1,0 +1,222 @@
+"""The SSE source: OpenAI-compatible chat-completion streams over HTTP, with the WebSocket source's guarantees.
+
+httpx is the HTTP client, as in the OpenAI SDK: async, HTTP/1.1 and HTTP/2, streaming
+bodies that are read only when asked for, which is what lets demand reach the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from ..core._context_store import ContextStore
+from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
+from ..core._errors import FrameTooLargeError
+from ..core._redaction import redact_http_logs
+from ..core._values import Response
+from ..operators._pipeline import sse_pipeline
+from ..protocol._decision import Ending, Retry, RetryPolicy
+from ..protocol._sse import SSEDecoder, SSEEvent
+from ._clock import SYSTEM_CLOCK, Clock
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, retry_after
+from ._sources import run_to_response, until_ready
+
+Replay = Literal["never", "deterministic"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Options(SourceOptions):
+    """from_sse's settings."""
+
+    json: dict[str, Any] | None
+    max_size: int
+    replay: Replay
+    client: httpx.AsyncClient | None
+
+
+class _Session(Reconnector[SSEEvent]):
+    """An SSE subscription: one POST per try, events pushed while there is demand."""
+
+    options: _Options
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.delivered = 0  # events pushed downstream, for a deterministic replay to skip
+        self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
+
+    async def stream(self) -> None:
+        redact_http_logs(
+            self.secrets
+        )  # httpx logs the status line, httpcore the headers: the peer may echo the token there
+        client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
+        try:
+            while not self.disposed:
+                ending = await self.attempt(client)
+                if self.disposed or not await self.follow(ending):
+                    return
+        finally:
+            if self.options.client is None:
+                await client.aclose()
+
+    def resumable(self) -> bool:
+        return self.resume_headers() is not None
+
+    def resume_headers(self) -> dict[str, str] | None:
+        """How to ask for the rest: Last-Event-ID, a full replay to skip, or None when neither is safe.
+
+        parse_sse numbers chunks by their position as the events come, so a server continuing
+        after the last id pushed gives it exactly the positions it needs next, whatever the
+        ids are.
+        """
+        if self.last_event_id:
+            return {"Last-Event-ID": self.last_event_id}
+        if self.delivered == 0 or self.options.replay == "deterministic":
+            return {}
+        return None
+
+    async def attempt(self, client: httpx.AsyncClient) -> Ending:
+        """One request, from the POST to the end of its body: how it ended."""
+        self.begin_attempt()
+        extra = self.resume_headers() or {}
+        await self.options.limiter.acquire()
+        headers = {**await self.request_headers("text/event-stream"), **extra}
+        skip = self.delivered if not extra and self.delivered else 0
+        try:
+            async with client.stream("POST", self.uri, json=self.options.json, headers=headers) as response:
+                if response.status_code != 200:
+                    hint = retry_after(response.headers.get("Retry-After"))
+                    return Ending(status=response.status_code, retry_after=hint)
+                await self.read(response, skip)
+        except httpx.TransportError as error:
+            return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
+        # Done without a reorder stage waiting, or when the parser takes the end of the body as
+        # the end of the answer (a finish reason came, without [DONE]).
+        finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
+        return Ending(finished=finished)
+
+    async def read(self, response: httpx.Response, skip: int) -> None:
+        decoder = SSEDecoder()
+        demand = self.demand
+        watchdog = Watchdog(self, asyncio.get_running_loop())
+        try:
+            async for data in response.aiter_bytes():
+                events = decoder.feed(data)
+                if events:
+                    watchdog.progress()
+                if decoder.pending > self.options.max_size:
+                    raise FrameTooLargeError(self.endpoint, self.options.max_size)
+                skip = self.push(events, skip)
+                if self.disposed:
+                    return
+                if demand is not None and not demand.ready:
+                    await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
+                    watchdog.progress()
+            self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
+        finally:
+            watchdog.cancel()
+
+    def push(self, events: list[SSEEvent], skip: int) -> int:
+        """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
+        for event in events:
+            if len(event.data) > self.options.max_size:
+                raise FrameTooLargeError(self.endpoint, self.options.max_size)
+            self.last_event_id = event.id or ""
+            if skip:
+                skip -= 1
+                continue
+            self.delivered += 1
+            self.emit(event)
+            if self.disposed:
+                return 0
+        return skip
+
+    def request_restart(self, index: int) -> bool:
+        # A server resumes after an event id, never from a chunk index: a gap reorder cannot
+        # close (a parser other than parse_sse, which numbers by position) is its 40002 error.
+        return False
+
+
+def from_sse(
+    url: str,
+    *,
+    token: Token = None,
+    json: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    on_retry: Callable[[Retry], object] | None = None,
+    stream_timeout: float = 30.0,
+    deadline: float | None = None,
+    max_size: int = 2**24,
+    replay: Replay = "never",
+    rate_limit: float = 50.0,
+    clock: Clock = SYSTEM_CLOCK,
+    client: httpx.AsyncClient | None = None,
+) -> Observable[SSEEvent]:
+    """An Observable of the Server-Sent Events of a POST to ``url`` (``json`` as the body).
+
+    Sends ``Authorization: Bearer <token>`` (a callable is called again for every try) and
+    ``Accept: text/event-stream``. Reads the body only while the pipeline has demand.
+    ``stream_timeout`` seconds without an event while there is demand end it, and so does
+    ``deadline`` seconds from the start when given (``StreamTimeoutError``); an event above
+    ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule, as
+    the WebSocket source decides (``rxstream.decision``): a 408 or 429 (waiting at least
+    ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, or a
+    body that ends before the final chunk (one that ends right after the finish reason is
+    final: parse_sse says so through ``Resume.finished``); any other 4xx fails at once. Each
+    retry is logged on the ``rxstream`` logger and given to ``on_retry``. A retry resumes
+    with ``Last-Event-ID``, the id of the last event received, when the events carry ids.
+    Without ids (or after an empty ``id:``, which resets it), a retry after events were
+    delivered replays the request and skips what was delivered only if ``replay`` is
+    ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
+    completion); otherwise it makes no new (paid) request, and the stream ends with what it
+    has, which ``finalize`` turns into ``IncompleteStreamError`` with the partial response.
+    """
+    options = _Options(
+        token=token,
+        headers=dict(headers) if headers else None,
+        stream_timeout=stream_timeout,
+        deadline=deadline,
+        retry=retry,
+        on_retry=on_retry,
+        clock=clock,
+        limiter=RateLimiter(rate_limit, clock),
+        json=dict(json) if json is not None else None,
+        max_size=max_size,
+        replay=replay,
+        client=client,
+    )
+
+    def subscribe(
+        observer: abc.ObserverBase[SSEEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        reconnector = _Session(
+            observer, url, options, current_demand(), current_stats(), current_resume(), current_secrets()
+        )
+        reconnector.start(asyncio.get_running_loop())
+        return Disposable(reconnector.dispose)
+
+    return Source(subscribe)
+
+
+async def stream_sse(
+    url: str, *, store: ContextStore | None = None, session_id: str | None = None, choice: int = 0, **options: Any
+) -> Response:
+    """The whole response of an OpenAI-compatible streaming endpoint (``from_sse``'s options)."""
+    return await run_to_response(from_sse(url, **options), sse_pipeline(choice=choice), store, session_id)
+
+
+def chat_request(model: str, prompt: str, **extra: Any) -> dict[str, Any]:
+    """The body of a streamed chat completion: one user message, usage included in the stream."""
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **extra,
+    }

@@ -1,0 +1,241 @@
+"""The WebSocket source: frames of the chunk protocol from a live endpoint, with recovery.
+
+The source hands frames downstream only while the demand below is ready, so a full
+``backpressure_buffer`` stops it reading the socket: the connection pauses its transport,
+TCP's window closes and the peer's sends block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import orjson
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from .. import operators as rxo
+from ..core._context_store import ContextStore
+from ..core._demand import (
+    Source,
+    current_demand,
+    current_resume,
+    current_secrets,
+    current_stats,
+)
+from ..core._errors import IncompleteStreamError, StreamError
+from ..core._redaction import RedactingLogger
+from ..core._stage import fuse
+from ..core._transcript import Transcript
+from ..core._values import Response
+from ..operators._accumulate import Delta
+from ..operators._pipeline import pipeline
+from ..protocol._decision import Ending, Retry, RetryPolicy
+from ._clock import SYSTEM_CLOCK, Clock
+from ._proxy import environment_proxy
+from ._push_connection import CLOSE_TIMEOUT, PushConnection, close_later
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, retry_after
+from ._sources import run_to_response, to_async_iterable
+
+
+class _Session(Reconnector[bytes]):
+    """A WebSocket subscription: connects, pushes frames while there is demand, reconnects on failure."""
+
+    options: _Options
+    stop_reading: Callable[[], None] | None = None  # while reading: detach from the connection and end the read
+
+    def interrupt(self) -> None:
+        if self.stop_reading is not None:
+            self.stop_reading()  # the loop sees ``disposed`` and closes politely
+        else:
+            super().interrupt()
+
+    def request_restart(self, index: int) -> bool:
+        if not super().request_restart(index):
+            return False
+        if self.stop_reading is not None:
+            self.stop_reading()
+        return True
+
+    async def stream(self) -> None:
+        while not self.disposed:
+            ending = await self.attempt()
+            if self.disposed or not await self.follow(ending):
+                return
+
+    async def attempt(self) -> Ending:
+        """One connection, from the handshake to its end: how it ended."""
+        options = self.options
+        position = self.begin_attempt()
+        await options.limiter.acquire()
+        headers = await self.request_headers("application/json-stream")
+        try:
+            connection = await connect(
+                self.uri,
+                create_connection=PushConnection,
+                additional_headers=headers,
+                max_size=options.max_size,
+                compression=None,  # permessage-deflate halves throughput
+                # No keepalive pings: while demand pauses the transport no pong could be read, so
+                # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
+                ping_interval=None,
+                close_timeout=CLOSE_TIMEOUT,
+                proxy=environment_proxy() if options.proxy is True else options.proxy,
+                open_timeout=options.stream_timeout,
+                # websockets logs the request's headers at debug, and the peer's headers and close reason
+                logger=RedactingLogger(logging.getLogger("websockets.client"), self.secrets),
+            )
+        except InvalidStatus as error:
+            response = error.response
+            return Ending(status=response.status_code, retry_after=retry_after(response.headers.get("Retry-After")))
+        except (TimeoutError, OSError, InvalidHandshake) as error:
+            return Ending(network=f"cannot connect: {self.secrets.peer_text(str(error))}")
+        push = cast(PushConnection, connection)
+        try:
+            await self.read(push, position)
+        finally:
+            close_later(push)
+        if self.restart_requested:
+            return Ending(gap=True)
+        return push.ending(self.resume.position is not None, self.secrets)
+
+    async def send_request(self, connection: ClientConnection, position: int) -> None:
+        request = self.options.request
+        if position:
+            request = {**(request or {}), "resume_from": position}
+        if request is not None:
+            await connection.send(orjson.dumps(request), text=True)
+
+    async def read(self, connection: PushConnection, position: int) -> None:
+        """Push frames downstream, from before the request is sent, until the connection has ended
+        or the subscription does. Frames go straight to the observer: disposal and a restart
+        request detach the connection when they happen, so nothing is checked per frame."""
+        self.restart_requested = False
+        loop = asyncio.get_running_loop()
+        stop: asyncio.Future[None] = loop.create_future()
+
+        def stop_reading() -> None:
+            connection.detach()
+            if not stop.done():
+                stop.set_result(None)
+
+        self.stop_reading = stop_reading
+        watchdog = Watchdog(self, loop)
+        try:
+            connection.attach(self.observer, self.demand, stop, watchdog.progress)
+            if not stop.done():
+                try:
+                    await self.send_request(connection, position)
+                except ConnectionClosed:
+                    pass  # the peer has gone: what it sent is still handed on, and the ending tells the rest
+            await stop
+        finally:
+            self.stop_reading = None
+            watchdog.cancel()
+            connection.detach()
+
+
+@dataclass(frozen=True, slots=True)
+class _Options(SourceOptions):
+    """from_websocket's settings."""
+
+    request: dict[str, Any] | None
+    max_size: int
+    proxy: str | Literal[True] | None
+
+
+def from_websocket(
+    uri: str,
+    *,
+    token: Token = None,
+    headers: Mapping[str, str] | None = None,
+    request: Mapping[str, Any] | None = None,
+    max_size: int = 2**24,
+    proxy: str | Literal[True] | None = True,
+    stream_timeout: float = 30.0,
+    deadline: float | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    on_retry: Callable[[Retry], object] | None = None,
+    rate_limit: float = 50.0,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Observable[bytes]:
+    """An Observable of the raw frames (UTF-8 bytes) of the stream at ``uri``.
+
+    Sends ``Authorization: Bearer <token>`` (``token`` may be a callable, sync or async,
+    called again for every connection), ``Accept: application/json-stream`` and
+    ``headers``, then ``request`` as the first message; frames that arrive while it is
+    being sent are kept. Frames above ``max_size`` end the stream at once
+    (``FrameTooLargeError``); so does ``stream_timeout`` seconds without a frame while there
+    is demand, pings and partial frames not counting, and, when given, ``deadline`` seconds
+    from the start, retries included (``StreamTimeoutError``). Errors are reported at once;
+    the closing handshake goes on in the background. A 408, 429 or 5xx at the handshake, a
+    dropped connection (close codes 1001, 1005, 1006, 1011-1013, 1015, or none) or a stream
+    cut short is retried on ``retry``'s schedule, re-authenticating, with ``"resume_from"``
+    set in the request to the next index reorder needs; a server that ignores it replays,
+    and reorder drops what was delivered already. Any other 4xx, and any other close code,
+    fail at once. Each retry is logged on the ``rxstream`` logger (WARNING) and given to
+    ``on_retry``. Connection attempts are spaced to at most ``rate_limit`` per second.
+    Waits go through ``clock``.
+    ``proxy=True`` takes the proxy from the environment (``https_proxy``, ``no_proxy``, …)
+    as websockets does, looked up again for every connection; ``None`` connects directly,
+    and a URL such as ``"http://proxy:3128"`` or ``"socks5h://proxy:1080"`` goes through
+    that proxy.
+    """
+    options = _Options(
+        token=token,
+        headers=dict(headers) if headers else None,
+        request=dict(request) if request is not None else None,
+        max_size=max_size,
+        proxy=proxy,
+        stream_timeout=stream_timeout,
+        deadline=deadline,
+        retry=retry,
+        on_retry=on_retry,
+        clock=clock,
+        limiter=RateLimiter(rate_limit, clock),
+    )
+
+    def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        reconnector = _Session(
+            observer, uri, options, current_demand(), current_stats(), current_resume(), current_secrets()
+        )
+        reconnector.start(asyncio.get_running_loop())
+        return Disposable(reconnector.dispose)
+
+    return Source(subscribe)
+
+
+async def stream(
+    uri: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
+) -> Response:
+    """The whole response at ``uri`` through the default pipeline (``from_websocket``'s options).
+
+    With ``store`` and ``session_id`` the turn is saved there (the partial one too, when the
+    stream fails) before this returns or raises.
+    """
+    return await run_to_response(from_websocket(uri, **options), pipeline(), store, session_id)
+
+
+async def stream_text(uri: str, **options: Any) -> AsyncIterator[str]:
+    """The text deltas of the response at ``uri`` as they arrive, for code that does not use Rx.
+
+    Fails with ``IncompleteStreamError`` (the partial response on it) if the stream does.
+    """
+    text_pipeline = fuse(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate())
+    deltas = to_async_iterable(cast(Observable[Delta], from_websocket(uri, **options).pipe(text_pipeline)))
+    transcript = Transcript()
+    try:
+        async for delta in deltas:
+            transcript = delta.transcript
+            if delta.text:
+                yield delta.text
+    except StreamError as error:
+        partial = transcript.response(False, deltas.stats)  # type: ignore[attr-defined]
+        raise IncompleteStreamError(partial, f"{type(error).__name__}: {error}") from error
+    finally:
+        await deltas.aclose()  # type: ignore[attr-defined]
