@@ -12,7 +12,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import in_memory, loopback, memory, tool_calls
+from . import imports, in_memory, loopback, memory, tool_calls
 from .measure import Result
 
 FULL = {
@@ -24,6 +24,7 @@ FULL = {
     "frames_each": 500,
     "response": 15_000_000,
     "held_back": 100_000,
+    "imports": 21,
 }
 QUICK = {
     "fragments": 200,
@@ -34,6 +35,7 @@ QUICK = {
     "frames_each": 20,
     "response": 200_000,
     "held_back": 2_000,
+    "imports": 1,
 }
 
 
@@ -44,6 +46,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.extend(await loopback.scale(sizes["streams"], sizes["frames_each"], sizes["repetitions"]))
     results.append(await memory.slow_consumer(sizes["held_back"]))
     results.extend(tool_calls.run(sizes["fragments"], sizes["repetitions"]))
+    results.append(imports.run(sizes["imports"]))
     return results
 
 

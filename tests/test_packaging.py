@@ -1,0 +1,104 @@
+"""What the distribution installs, and what ``import rxstream`` loads.
+
+The wheel holds the rxstream package alone (the benchmarks inside it, as rxstream._benchmarks),
+and ``rxstream bench`` runs from an installed copy, away from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("rxstream-*.whl")
+    return built
+
+
+@pytest.mark.network  # pip builds in an isolated environment, fetching setuptools from the index
+def test_the_wheel_installs_rxstream_and_nothing_else(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"rxstream", next(top for top in tops if top.endswith(".dist-info"))}
+        "rxstream",
+        f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
+    }
+    assert "rxstream/py.typed" in names
+    assert "rxstream/_benchmarks/suite.py" in names
+    assert not any(name.startswith("benchmarks/") for name in names)
+
+
+@pytest.mark.network
+def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    # Run from an empty directory with the installed copy first on the path: no repository in sight.
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import rxstream; print(rxstream.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.strip() == str(target / "rxstream" / "__init__.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "rxstream", "bench", "--quick"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in memory in order: pipeline vs seed loop" in result.stdout
+
+
+def test_import_rxstream_leaves_the_network_and_the_store_unloaded() -> None:
+    code = (
+        "import sys, rxstream; "
+        "print(sorted(m for m in ('httpx', 'websockets', 'sqlite3', 'rxstream._benchmarks') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    first_use = "import sys, rxstream; rxstream.stream_sse; rxstream.SQLiteStore; print('httpx' in sys.modules, 'sqlite3' in sys.modules)"
+    assert subprocess.run(
+        [sys.executable, "-c", first_use], capture_output=True, text=True, check=True
+    ).stdout.split() == ["True", "True"]
+
+
+def test_the_cli_builds_its_parser_without_the_benchmark_suite() -> None:
+    code = "import sys; from rxstream.cli import build_parser; build_parser(); print('rxstream._benchmarks.suite' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+def test_an_unknown_attribute_is_an_attribute_error() -> None:
+    import rxstream
+
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        rxstream.nonsense  # noqa: B018
+    assert set(rxstream.__all__) <= set(dir(rxstream))
