@@ -13,6 +13,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     "example",
     [e for e in EXAMPLES if not e.startswith("# needs a real endpoint")],
@@ -27,6 +28,7 @@ def test_the_readme_has_examples() -> None:
     assert len(EXAMPLES) >= 4
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("script", sorted((README.parent / "examples").glob("*.py")), ids=lambda p: p.name)
 def test_example_scripts_run(script: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
