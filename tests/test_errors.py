@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import rxstream
@@ -17,13 +18,14 @@ def exception_tree(error: type[BaseException] = rxstream.StreamError, depth: int
 
 
 def drawn_tree(text: str) -> list[str]:
-    """The tree drawn in ``text``: the indented block from the line ``StreamError`` to the next blank line."""
+    """The tree drawn in ``text``: the lines from the one that is ``StreamError`` alone to the
+    first that is not a class name (a blank line, a code fence), less the first's indent."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "StreamError")
     indent = len(lines[start]) - len(lines[start].lstrip())
     block = []
     for line in lines[start:]:
-        if not line.strip():
+        if not re.fullmatch(r" *[A-Z]\w*", line[indent:]):
             break
         block.append(line[indent:])
     return block

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_errors import drawn_tree, exception_tree
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
@@ -22,6 +24,10 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8")
 def test_readme_example_runs(example: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_draws_the_exception_tree_as_it_is() -> None:
+    assert drawn_tree(README.read_text(encoding="utf-8")) == list(exception_tree())
 
 
 def test_the_readme_has_examples() -> None:
