@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from benchmarks import tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
@@ -27,6 +28,7 @@ def test_the_tool_call_contenders_agree() -> None:
     assert {len(event.data) for event in tool_calls.text_events(300)[1:-2]} == {len(events[tool_calls.CALLS + 1].data)}
 
 
+@pytest.mark.network
 def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(

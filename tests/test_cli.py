@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 import rxstream
 from rxstream.server import Faults, ReferenceServer, generate
+
+pytestmark = pytest.mark.network
 
 TOKEN = "cli-token"
 

@@ -223,6 +223,7 @@ async def terminator_split(writer: asyncio.StreamWriter, response: bytes, frames
     await writer.drain()
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("write", [in_one_write, terminator_split])
 async def test_frames_arriving_with_the_handshake_response_are_read_from_their_first_byte(
     write: Write, caplog: pytest.LogCaptureFixture
@@ -256,6 +257,7 @@ async def test_frames_arriving_with_the_handshake_response_are_read_from_their_f
     assert received[-1].opcode is Opcode.CLOSE
 
 
+@pytest.mark.network
 async def test_from_websocket_reads_a_server_that_pings_and_fragments() -> None:
     server, _ = await serve_raw(
         in_one_write, wire(Frame(Opcode.PING, b""), Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.CONT, b"b"))

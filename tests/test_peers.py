@@ -21,6 +21,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 import rxstream
 from tests.support import frame
 
+pytestmark = pytest.mark.network
+
 TOKEN = "peer-token-value"
 PIECES = [f"piece {i} " for i in range(20)]
 TEXT = "".join(PIECES)

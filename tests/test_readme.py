@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_errors import drawn_tree, exception_tree
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     "example",
     [e for e in EXAMPLES if not e.startswith("# needs a real endpoint")],
@@ -23,10 +26,15 @@ def test_readme_example_runs(example: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_readme_draws_the_exception_tree_as_it_is() -> None:
+    assert drawn_tree(README.read_text(encoding="utf-8")) == list(exception_tree())
+
+
 def test_the_readme_has_examples() -> None:
     assert len(EXAMPLES) >= 4
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("script", sorted((README.parent / "examples").glob("*.py")), ids=lambda p: p.name)
 def test_example_scripts_run(script: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)

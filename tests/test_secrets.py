@@ -146,6 +146,7 @@ def test_a_token_across_the_quote_limit_is_redacted_whole() -> None:
 # -- WebSocket ---------------------------------------------------------------------------------
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("rotating", [False, True], ids=["str", "callable"])
 async def test_a_close_reason_reflecting_the_token_is_redacted_and_one_line(rotating: bool) -> None:
     async def handler(connection: ServerConnection) -> None:
@@ -163,6 +164,7 @@ async def test_a_close_reason_reflecting_the_token_is_redacted_and_one_line(rota
     )  # the peer's words, less the token
 
 
+@pytest.mark.network
 async def test_a_handshake_header_reflecting_each_token_is_redacted() -> None:
     def reflect(connection: ServerConnection, request: Request, response: Response) -> Response:
         del response.headers["Sec-WebSocket-Accept"]
@@ -184,6 +186,7 @@ async def test_a_handshake_header_reflecting_each_token_is_redacted() -> None:
     assert "Sec-WebSocket-Accept" in str(error)
 
 
+@pytest.mark.network
 async def test_a_status_line_reflecting_the_token_is_kept_out_of_the_chain() -> None:
     # An invalid reason phrase: websockets' parse error quotes it, and its InvalidMessage carries that as the cause.
     async with raw_peer(lambda authorization: f"HTTP/1.1 401 {authorization}\x01\r\n\r\n".encode()) as port:
@@ -194,6 +197,7 @@ async def test_a_status_line_reflecting_the_token_is_kept_out_of_the_chain() -> 
     assert_clean(error, [TOKEN])
 
 
+@pytest.mark.network
 async def test_a_redirect_to_a_location_holding_the_token_is_redacted() -> None:
     def redirect(authorization: str) -> bytes:
         return f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/{bearer(authorization)}\r\nContent-Length: 0\r\n\r\n".encode()
@@ -207,6 +211,7 @@ async def test_a_redirect_to_a_location_holding_the_token_is_redacted() -> None:
     assert "http://127.0.0.1:9/[redacted]" in str(error)
 
 
+@pytest.mark.network
 async def test_a_frame_reflecting_the_token_is_quoted_redacted() -> None:
     async def handler(connection: ServerConnection) -> None:
         assert connection.request is not None
@@ -229,6 +234,7 @@ async def test_a_frame_reflecting_the_token_is_quoted_redacted() -> None:
 # -- SSE ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.network
 async def test_an_sse_status_line_reflecting_the_token_is_redacted() -> None:
     # A letter in the status code: h11's parse error quotes the whole line.
     async with raw_peer(lambda authorization: f"HTTP/1.1 4O1 {authorization}\r\n\r\n".encode()) as port:
@@ -245,6 +251,7 @@ def sse_error_event(authorization: str) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: " + event + b"\n\n"
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("rotating", [False, True], ids=["str", "callable"])
 async def test_an_sse_error_event_reflecting_the_token_is_redacted(rotating: bool) -> None:
     token, given = rotating_tokens() if rotating else (TOKEN, [TOKEN])
@@ -270,6 +277,7 @@ def connect_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.network
 async def test_the_cli_prints_one_line_without_a_token_the_close_reason_reflects() -> None:
     async def handler(connection: ServerConnection) -> None:
         assert connection.request is not None
@@ -283,6 +291,7 @@ async def test_the_cli_prints_one_line_without_a_token_the_close_reason_reflects
     assert TOKEN not in result.stderr + result.stdout and "rejected the credentials" in result.stderr
 
 
+@pytest.mark.network
 async def test_the_cli_prints_one_line_without_a_token_an_sse_error_reflects() -> None:
     async with raw_peer(sse_error_event) as port:
         result = await asyncio.to_thread(
@@ -334,6 +343,7 @@ def assert_unlogged(records: Records, secrets: list[str], loggers: tuple[str, ..
             assert secret not in text, text
 
 
+@pytest.mark.network
 async def test_no_log_record_of_a_websocket_stream_holds_the_token(records: Records) -> None:
     def reflect(connection: ServerConnection, request: Request, response: Response) -> Response:
         response.headers["X-Echo"] = request.headers["Authorization"]
@@ -357,6 +367,7 @@ async def test_no_log_record_of_a_websocket_stream_holds_the_token(records: Reco
     assert_unlogged(records, given, ("websockets",))
 
 
+@pytest.mark.network
 async def test_no_log_record_of_an_sse_stream_holds_the_token(records: Records) -> None:
     def answer(authorization: str) -> bytes:
         body = b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'

@@ -106,6 +106,7 @@ async def test_recorded_anthropic_streams(
     )
 
 
+@pytest.mark.network
 async def test_5xx_is_retried() -> None:
     attempts = []
 
@@ -133,6 +134,7 @@ async def test_5xx_is_retried() -> None:
     assert response.text == "back" and response.stats.retries == 1 and clock.sleeps == [1.0]
 
 
+@pytest.mark.network
 @needs_fixtures
 async def test_recorded_stream_served_over_http() -> None:
     raw = (FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()
@@ -181,6 +183,7 @@ async def piped(url: str, **options: Any) -> tuple[rxstream.Response, list[int]]
     return response, seen
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     ("faults", "retries"),
     [
@@ -205,12 +208,14 @@ def test_the_reference_server_refuses_faults_an_sse_body_cannot_have(faults: str
         reference(faults)
 
 
+@pytest.mark.network
 async def test_last_event_id_resumes_where_reorder_needs() -> None:
     async with reference("abort_after=40") as server:
         response, _ = await piped(server.url, **client())
     assert response.text == TEXT and server.stats.resumed_from == 40 and response.stats.duplicates == 0
 
 
+@pytest.mark.network
 async def test_reasoning_is_kept_apart() -> None:
     async with reference(text="The answer is 4.", reasoning="2 + 2: add them.") as server:
         response = await rxstream.stream_sse(server.url, **client())
@@ -218,6 +223,7 @@ async def test_reasoning_is_kept_apart() -> None:
     assert [part.kind for part in response.parts] == ["reasoning", "text"]
 
 
+@pytest.mark.network
 async def test_retry_after_is_honoured_and_the_schedule_is_kept() -> None:
     clock = rxstream.VirtualClock()
     async with reference("reject_first=2") as server:
@@ -228,6 +234,7 @@ async def test_retry_after_is_honoured_and_the_schedule_is_kept() -> None:
     assert clock.sleeps[2:] == [1.0, 2.0]  # the policy's 1, 2: never sooner than the server asks, and still exponential
 
 
+@pytest.mark.network
 async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_deterministic() -> None:
     async with reference("abort_after=20", ids=False) as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -240,6 +247,7 @@ async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_determ
     assert response.text == TEXT and seen == list(range(server.count + 2))
 
 
+@pytest.mark.network
 async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
     async with reference() as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -248,6 +256,7 @@ async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
     assert "sk-secret-value" not in str(caught.value) + repr(caught.value.__cause__)
 
 
+@pytest.mark.network
 async def test_malformed_event_is_a_frame_error_with_the_prefix() -> None:
     async with reference("malformed_at=15") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -255,6 +264,7 @@ async def test_malformed_event_is_a_frame_error_with_the_prefix() -> None:
     assert isinstance(caught.value.__cause__, rxstream.FrameError) and caught.value.partial.text == TEXT[: 15 * 12]
 
 
+@pytest.mark.network
 async def test_oversize_event_ends_the_stream() -> None:
     async with reference("oversize_at=10,oversize_bytes=100000") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -264,6 +274,7 @@ async def test_oversize_event_ends_the_stream() -> None:
     )
 
 
+@pytest.mark.network
 async def test_stall_times_out() -> None:
     async with reference("stall_after=5") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -273,6 +284,7 @@ async def test_stall_times_out() -> None:
     )
 
 
+@pytest.mark.network
 async def test_lost_for_good() -> None:
     async with reference("abort_after=0,repeat=0") as server:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -281,6 +293,7 @@ async def test_lost_for_good() -> None:
     assert caught.value.partial.text == "" and server.stats.connections == 4
 
 
+@pytest.mark.network
 async def test_a_full_buffer_stops_reading_the_body() -> None:
     async with reference(text="y" * 16_000_000, chunk_size=4000) as server:  # more than the socket buffers hold
         iterator = rxstream.to_async_iterable(
@@ -293,6 +306,7 @@ async def test_a_full_buffer_stops_reading_the_body() -> None:
         await iterator.aclose()  # type: ignore[attr-defined]
 
 
+@pytest.mark.network
 async def test_connect_sse_from_the_command_line() -> None:
     import os
     import sys

@@ -122,6 +122,7 @@ def client(**options: Any) -> dict[str, Any]:
     return {"json": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
 async def test_valid_streams_complete_with_one_request(body: bytes, chunked: bool) -> None:
@@ -148,6 +149,7 @@ ANTHROPIC = [
 ]
 
 
+@pytest.mark.network
 @needs_fixtures
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 @pytest.mark.parametrize(("fixture", "text", "stop_reason"), ANTHROPIC, ids=[name for name, _, _ in ANTHROPIC])
@@ -180,6 +182,7 @@ ID_SCHEMES: dict[str, Callable[[int], str | None]] = {
 }
 
 
+@pytest.mark.network
 @given(
     pieces=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=8), min_size=1, max_size=8),
     ids=st.sampled_from(list(ID_SCHEMES)),
@@ -214,6 +217,7 @@ def test_any_valid_stream_gives_its_text_with_one_request(
 RESUMABLE = [(str(i + 1), data) for i, data in enumerate([delta("", role="assistant"), *answer(), "[DONE]"])]
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("torn", [False, True], ids=["after an event", "inside an event"])
 async def test_last_event_id_resumes_after_the_last_event_received(torn: bool) -> None:
     # Ids from 1, a role-only event that makes no chunk: the chunk positions go on across the
@@ -236,6 +240,7 @@ async def test_last_event_id_resumes_after_the_last_event_received(torn: bool) -
     assert response.stats.retries == 1
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     "pairs",
     [[(None, data) for data in answer()[:3]], [("", data) for data in answer()[:3]]],
@@ -259,6 +264,7 @@ def by_id(event: SSEEvent) -> rxstream.Chunk:
     return rxstream.Chunk(int(event.id or "0"), event.data, event.data == "[DONE]")
 
 
+@pytest.mark.network
 async def test_a_gap_reorder_cannot_close_is_an_error_not_a_new_request() -> None:
     # A server resumes after an event id, not from a chunk index: nothing could ask for the gap.
     body = events([("0", "a"), ("5", "b"), ("6", "[DONE]")])

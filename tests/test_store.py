@@ -83,6 +83,7 @@ async def test_round_trip_through_a_file_read_by_a_new_store(tmp_path: Path) -> 
         assert await reopened.history("s1", limit=0) == []
 
 
+@pytest.mark.network
 async def test_read_back_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "turns.db"
     async with rxstream.SQLiteStore(path) as store:
@@ -130,6 +131,7 @@ async def test_200_concurrent_streams_into_one_store(tmp_path: Path) -> None:
                 assert turn.response.stats.out_of_order > 0
 
 
+@pytest.mark.network
 async def test_killed_while_saving_loses_no_acknowledged_turn(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
     child = await asyncio.create_subprocess_exec(
@@ -331,6 +333,7 @@ def users_database(path: Path) -> None:
     connection.close()
 
 
+@pytest.mark.network
 async def test_another_programs_database_without_turns_is_corrupt_and_untouched(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     users_database(path)
@@ -352,6 +355,7 @@ async def test_another_programs_database_without_turns_is_corrupt_and_untouched(
     assert digest(path) == before and [p.name for p in tmp_path.iterdir()] == ["app.db"]  # not switched to WAL
 
 
+@pytest.mark.network
 def test_history_on_an_empty_file_reads_no_turns_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     path.touch()
@@ -379,6 +383,7 @@ def read_only_directory(tmp_path: Path) -> Any:
     directory.chmod(0o755)
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("unmerged", [False, True], ids=["closed cleanly", "unmerged -wal left by a crash"])
 async def test_history_reads_a_read_only_database_in_a_read_only_directory(
     read_only_directory: Path, unmerged: bool
@@ -481,6 +486,7 @@ async def test_tool_calls_refusal_and_signatures_are_saved_with_the_turn(tmp_pat
     assert turn.response == TOOL_TURN
 
 
+@pytest.mark.network
 async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(
     tmp_path: Path,
 ) -> None:
@@ -504,6 +510,7 @@ async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_b
     assert "from before" in result.stdout and '[tool call 0] get_weather call_a {"city": "Paris"}' in result.stdout
 
 
+@pytest.mark.network
 def test_history_command_shows_tool_calls_and_the_refusal(tmp_path: Path) -> None:
     path = tmp_path / "cli-tools.db"
 
@@ -531,6 +538,7 @@ async def test_a_closed_store_says_so(tmp_path: Path) -> None:
         await store.history("s")
 
 
+@pytest.mark.network
 def test_history_command(tmp_path: Path) -> None:
     path = tmp_path / "cli.db"
 
@@ -553,6 +561,7 @@ def test_history_command(tmp_path: Path) -> None:
     assert latest.stdout.splitlines()[0].startswith("--- turn 3 · ")
 
 
+@pytest.mark.network
 def test_history_command_without_a_database_creates_none(tmp_path: Path) -> None:
     result = rxstream_cli("history", "chat", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
@@ -566,6 +575,7 @@ def test_history_command_without_a_database_creates_none(tmp_path: Path) -> None
     assert unknown.returncode == 1 and "no turns saved for session 'nobody'" in unknown.stderr
 
 
+@pytest.mark.network
 def test_demo_saves_its_turn(tmp_path: Path) -> None:
     result = rxstream_cli("demo", "--size", "200", "--delay", "0", "--faults", "reorder=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

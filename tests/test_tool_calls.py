@@ -150,6 +150,7 @@ async def over_http(raw: bytes, pieces: list[int]) -> rxstream.Response:
 
 # The Anthropic recordings end without the blank line that dispatches message_stop: over HTTP the
 # body ends after the stop reason, which parse_sse takes as final (Resume.finished).
+@pytest.mark.network
 @pytest.mark.parametrize("fixture", sorted(EXPECTED))
 @given(pieces=st.lists(st.integers(1, 600), max_size=12))
 @settings(max_examples=8, deadline=None)
@@ -311,6 +312,7 @@ def test_reorder_and_duplicates_keep_tool_calls_exactly_once(order: list[int], r
     assert outcome.text == "looking" and outcome.refusal == "not that one" and outcome.finish_reason == "tool_calls"
 
 
+@pytest.mark.network
 async def test_a_dropped_connection_resumes_a_tool_call_exactly_once() -> None:
     """An independent endpoint that numbers its events, drops the first connection in the middle
     of the arguments, and resumes after Last-Event-ID."""
@@ -379,6 +381,7 @@ async def connect_sse(raw: bytes, *options: str) -> str:
     return out.decode()
 
 
+@pytest.mark.network
 async def test_connect_sse_shows_tool_calls_as_they_stream_and_in_its_json() -> None:
     raw = (FIXTURES / "openai-python/chat-completions-parallel-tool-calls.sse").read_bytes()
     live = await connect_sse(raw)
@@ -392,6 +395,7 @@ async def test_connect_sse_shows_tool_calls_as_they_stream_and_in_its_json() -> 
     assert document["finish_reason"] == "tool_calls" and document["refusal"] is None
 
 
+@pytest.mark.network
 async def test_connect_sse_shows_a_refusal() -> None:
     raw = (FIXTURES / "openai-python/chat-completions-refusal.sse").read_bytes()
     assert "[refusal] I'm sorry, I can't assist with that request." in await connect_sse(raw)

@@ -63,6 +63,7 @@ async def through_pipeline(uri: str, **options: Any) -> tuple[rxstream.Response,
     return response, seen
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     ("faults", "retries"),
     [
@@ -84,6 +85,7 @@ async def test_faults_reassemble_exactly_once(faults: str, retries: int) -> None
     assert response.stats.retries == retries
 
 
+@pytest.mark.network
 async def test_a_gap_ends_the_read_at_once_even_if_the_server_keeps_the_connection_open() -> None:
     # Chunk 88 never comes and the server goes silent after 180 frames without closing: the
     # request for the stream again must not wait for the close, nor for the idle timeout.
@@ -102,6 +104,7 @@ def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(("proxy", "variable"), [(True, "http_proxy"), (True, "Http_Proxy"), (None, "http_proxy")])
 async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directly(
     proxy: Any, variable: str, no_proxy_variables: pytest.MonkeyPatch
@@ -132,12 +135,14 @@ def test_without_proxy_variables_the_environment_is_not_read_again_for_each_conn
     assert environment_proxy() is True  # websockets resolves it
 
 
+@pytest.mark.network
 async def test_resume_from_is_honoured_after_an_abort() -> None:
     async with server("abort_after=50") as reference:
         response, seen = await through_pipeline(reference.uri, **client())
     assert response.text == TEXT and reference.stats.resumed_from == 50 and response.stats.duplicates == 0
 
 
+@pytest.mark.network
 async def test_a_server_that_cannot_resume_replays_and_reorder_drops_the_replay() -> None:
     async with server("abort_after=50", resume=False) as reference:
         response, seen = await through_pipeline(reference.uri, **client())
@@ -145,6 +150,7 @@ async def test_a_server_that_cannot_resume_replays_and_reorder_drops_the_replay(
     assert response.stats.duplicates == 50
 
 
+@pytest.mark.network
 async def test_backoff_follows_the_policy_without_sleeping() -> None:
     clock = rxstream.VirtualClock()
     async with server("reject_first=3") as reference:
@@ -152,6 +158,7 @@ async def test_backoff_follows_the_policy_without_sleeping() -> None:
     assert response.text == TEXT and clock.sleeps == [1.0, 2.0, 4.0]
 
 
+@pytest.mark.network
 async def test_rate_limited_past_the_retries() -> None:
     clock = rxstream.VirtualClock()
     async with server("reject_first=10") as reference:
@@ -163,6 +170,7 @@ async def test_rate_limited_past_the_retries() -> None:
     assert caught.value.partial.text == ""
 
 
+@pytest.mark.network
 async def test_connection_lost_for_good_keeps_the_partial() -> None:
     async with server("abort_after=30,repeat=0", resume=False) as reference:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -171,6 +179,7 @@ async def test_connection_lost_for_good_keeps_the_partial() -> None:
     assert caught.value.partial.text == TEXT[: 30 * CHUNK] and caught.value.partial.stats.retries == 3
 
 
+@pytest.mark.network
 async def test_malformed_frame_is_a_frame_error_with_the_prefix() -> None:
     async with server("malformed_at=20") as reference:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -180,6 +189,7 @@ async def test_malformed_frame_is_a_frame_error_with_the_prefix() -> None:
     assert caught.value.partial.text == TEXT[: 20 * CHUNK]
 
 
+@pytest.mark.network
 async def test_oversize_frame_ends_the_stream() -> None:
     async with server("oversize_at=10,oversize_bytes=70000") as reference:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -188,6 +198,7 @@ async def test_oversize_frame_ends_the_stream() -> None:
     assert caught.value.partial.text == TEXT[: 10 * CHUNK] and "max_size=65536" in str(caught.value.__cause__)
 
 
+@pytest.mark.network
 async def test_stall_times_out() -> None:
     async with server("stall_after=5") as reference:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -196,6 +207,7 @@ async def test_stall_times_out() -> None:
     assert caught.value.partial.text == TEXT[: 5 * CHUNK]
 
 
+@pytest.mark.network
 async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
     async with server() as reference:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
@@ -206,6 +218,7 @@ async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
         assert "wrong-token-value" not in text and TOKEN not in text
 
 
+@pytest.mark.network
 async def test_token_callable_is_called_for_every_connection() -> None:
     calls: list[int] = []
 
@@ -219,6 +232,7 @@ async def test_token_callable_is_called_for_every_connection() -> None:
     assert "s3cret" not in repr(from_websocket(reference.uri, token=TOKEN))
 
 
+@pytest.mark.network
 async def test_rate_limit_spaces_connection_attempts() -> None:
     clock = rxstream.VirtualClock()
     async with server("abort_after=5,repeat=3", resume=True) as reference:
@@ -229,6 +243,7 @@ async def test_rate_limit_spaces_connection_attempts() -> None:
     assert clock.sleeps.count(0.0) == 3 and [s for s in clock.sleeps if s] == [0.5, 0.5, 0.5]
 
 
+@pytest.mark.network
 async def test_the_server_answers_429_beyond_its_qps() -> None:
     async with server(qps=2) as reference:
         async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
@@ -241,12 +256,14 @@ async def test_the_server_answers_429_beyond_its_qps() -> None:
     assert reference.stats.rejected == 1
 
 
+@pytest.mark.network
 async def test_stream_text_yields_deltas() -> None:
     async with server("reorder=4") as reference:
         deltas = [delta async for delta in stream_text(reference.uri, **client())]
     assert "".join(deltas) == TEXT and len(deltas) == len(reference.pieces)
 
 
+@pytest.mark.network
 async def test_slow_consumer_stops_the_socket_and_the_server_blocks() -> None:
     big = "x" * (16 * 1024 * 4000)  # 4000 frames of 16 KiB: more than every buffer on the way holds
     async with ReferenceServer(big, chunk_size=16 * 1024, token=TOKEN) as reference:
@@ -261,6 +278,7 @@ async def test_slow_consumer_stops_the_socket_and_the_server_blocks() -> None:
         await iterator.aclose()  # type: ignore[attr-defined]
 
 
+@pytest.mark.network
 async def test_a_slow_consumer_takes_every_chunk_of_small_frames_that_arrive_many_to_a_read() -> None:
     """Demand pauses in the middle of one read's messages: the rest wait in the backlog and
     are delivered in order when the consumer takes again, none lost or repeated."""
@@ -279,6 +297,7 @@ async def test_a_slow_consumer_takes_every_chunk_of_small_frames_that_arrive_man
     assert iterator.stats.buffer_high_water == 2  # type: ignore[attr-defined]
 
 
+@pytest.mark.network
 async def test_a_finished_stream_is_freed_without_the_garbage_collector() -> None:
     """No reference cycles outlive a stream: its stages and connection go by reference counting
     when it ends. (Each cycle would wait for a full collection, and a thousand concurrent
@@ -314,6 +333,7 @@ async def settled(read: Any, rounds: int = 400) -> int:
     raise AssertionError("never settled")
 
 
+@pytest.mark.network
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     reorder=st.integers(0, 12),
@@ -364,6 +384,7 @@ def recorded_deltas(path: Path) -> list[str]:
     return deltas
 
 
+@pytest.mark.network
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
 @pytest.mark.parametrize(
     ("fixture", "expected"),
@@ -394,6 +415,7 @@ async def test_recorded_real_streams_through_the_reference_server(fixture: str, 
     assert response.text == expected and response.chunks == len(deltas) and seen == list(range(len(deltas)))
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("inside", [True, False], ids=["from on_next", "between reads"])
 async def test_a_disposed_source_says_nothing_more(inside: bool) -> None:
     """from_websocket is subscribed without RxPY's AutoDetachObserver: it stops by itself."""

@@ -1,4 +1,26 @@
-"""Every failure rxstream reports is a ``StreamError``; each says what was wrong and what to do."""
+"""Every failure rxstream reports is a ``StreamError``; each says what was wrong and what to do.
+
+The hierarchy (tests/test_errors.py checks this drawing against the classes)::
+
+    StreamError
+      FrameError
+      InvalidChunkError
+      BufferOverflowError
+      IncompleteStreamError
+      InvalidJSONError
+      TransportError
+        RateLimitedError
+        AuthenticationError
+        ConnectionLostError
+        StreamTimeoutError
+        FrameTooLargeError
+      StoreError
+        InvalidSessionError
+        StoreUnavailableError
+        CorruptStoreError
+        StoreClosedError
+        TurnNotSavedError
+"""
 
 from __future__ import annotations
 

@@ -53,8 +53,23 @@ class AccumulateStage(Stage[Chunk, Delta]):
 def accumulate() -> Operator[Chunk, Delta]:
     """Emit a ``Delta`` per chunk: the text it adds and the ``Transcript`` so far.
 
+    .. marble::
+        :alt: accumulate
+
+        -a--b--c--|
+        [ accumulate() ]
+        -A--B--C--|
+
+    ``A`` is ``Delta(text, chunk, transcript)`` for chunk ``a``; ``B``'s transcript holds
+    the text of ``a`` and ``b``, and so on: the same ``Transcript``, grown in place.
+
     Text comes from ``data`` followed by ``text``; an ``image_url`` becomes an image part
     after it, ``reasoning`` a reasoning part before it. Building the whole text is linear
     in its size.
+
+    Returns:
+        An operator that takes an observable of ``Chunk``s (in order: after ``reorder``)
+        and returns an observable of one ``Delta`` per chunk. Completion and errors pass
+        through as they come.
     """
     return Operator(AccumulateStage)

@@ -96,6 +96,22 @@ class BufferStage(Stage[_T, _T]):
 def backpressure_buffer(max_pending: int = 5, overflow: Overflow = "block") -> Operator[Chunk, Chunk]:
     """Hold at most ``max_pending`` items a slower consumer has not taken yet.
 
+    .. marble::
+        :alt: backpressure_buffer
+
+        -a-b-c-------d-|
+        [ backpressure_buffer(max_pending=2) ]
+        -a-------(bc)d-|
+
+        -a-b-c-d-
+        [ backpressure_buffer(max_pending=2, overflow="error") ]
+        -a-------(bc#)
+
+    The consumer below takes ``a``, is busy until ``(bc)``, then keeps up. In the first
+    diagram ``b`` and ``c`` fill the queue, so demand stops the source, which reads ``d``
+    only once there is room. In the second ``d`` overflows: the source is stopped and the
+    stream fails with ``BufferOverflowError`` after the queued items.
+
     While the consumer below is ready (``rxstream.to_async_iterable`` says so, one item at
     a time) items pass straight through. When ``max_pending`` are waiting, ``overflow``
     decides:
@@ -113,6 +129,20 @@ def backpressure_buffer(max_pending: int = 5, overflow: Overflow = "block") -> O
 
     Drops are counted in ``Stats.dropped`` and make the response incomplete. A completion
     or error from upstream waits behind the queued items.
+
+    Args:
+        max_pending: The most items waiting for the consumer.
+        overflow: What to do with an item that arrives when ``max_pending`` are waiting.
+
+    Returns:
+        An operator that takes an observable and returns one of the same items (fewer
+        only with a dropping ``overflow``), each as soon as the consumer is ready for it.
+
+    Raises:
+        ValueError: (at the call) ``max_pending`` is below 1, or ``overflow`` is not one of
+            the four strategies.
+        BufferOverflowError: (to the observer, after the queued items) with
+            ``overflow="error"``, an item arrived when ``max_pending`` were waiting.
     """
     if max_pending < 1:
         raise ValueError("max_pending must be at least 1")

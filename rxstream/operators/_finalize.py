@@ -60,8 +60,34 @@ class FinalizeStage(Stage[Delta, Response]):
 def finalize(timer: Timer = time.perf_counter) -> Operator[Delta, Response]:
     """Emit exactly one ``Response`` when the final chunk's delta arrives, then complete.
 
-    If upstream fails or completes before the final chunk, fail with
-    ``IncompleteStreamError`` whose ``partial`` holds every chunk received in order, and
-    whose ``__cause__`` is the original error. ``timer`` times the stats.
+    .. marble::
+        :alt: finalize
+
+        -a--b--f--|
+        [ finalize() ]
+        -------(R|)
+
+        -a--b--|
+        [ finalize() ]
+        -------#
+
+    ``a``, ``b`` and ``f`` are deltas, ``f`` the final chunk's; ``R`` is the ``Response``,
+    emitted and completed on ``f`` without waiting for upstream. In the second diagram
+    upstream ends before its final chunk: ``IncompleteStreamError``, whose ``partial``
+    holds ``a`` and ``b``.
+
+    Args:
+        timer: Seconds as a float, read at subscription, on the first delta and at the end,
+            for ``Stats.time_to_first_chunk`` and ``Stats.duration``.
+
+    Returns:
+        An operator that takes an observable of ``Delta``s and returns an observable of one
+        ``Response``. ``Response.complete`` is false when an earlier stage dropped items.
+
+    Raises:
+        IncompleteStreamError: (to the observer) upstream completed or failed before the
+            final chunk; ``partial`` holds every chunk received in order, and
+            ``__cause__`` is upstream's error, if any (an ``IncompleteStreamError`` from
+            upstream is passed on as it is).
     """
     return Operator(lambda downstream, shared: FinalizeStage(downstream, shared, timer))

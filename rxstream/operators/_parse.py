@@ -100,10 +100,27 @@ class ParseStage(Stage[Payload, Chunk]):
 
 
 def parse() -> Operator[Payload, Chunk]:
-    """Decode each frame with orjson and validate it into a ``Chunk``.
+    """Decode each protocol frame with orjson and validate it into a ``Chunk``.
 
-    A frame that is not valid JSON, lacks ``chunk``, or has a field of the wrong type ends
-    the stream with a ``FrameError`` naming the field and quoting the frame; fields the
-    protocol does not define are ignored.
+    .. marble::
+        :alt: parse
+
+        -a--b--x--|
+        [  parse() ]
+        -A--B--#
+
+    ``a`` and ``b`` are frames (str or bytes), ``A`` and ``B`` their chunks; ``x`` is a
+    frame that is not a protocol message, so the stream ends there with ``FrameError`` and
+    parse stops its upstream. Fields the protocol does not define are ignored.
+
+    Returns:
+        An operator that takes an observable of frames and returns an observable of the
+        ``Chunk`` each one holds, in the order they came. It counts ``Stats.chunks`` and
+        ``Stats.bytes``.
+
+    Raises:
+        FrameError: (to the observer, ending the stream) a frame that is not valid JSON,
+            lacks ``chunk``, or has a field of the wrong type; the error names the field,
+            the frame's number, and quotes the frame (with the source's tokens redacted).
     """
     return Operator(ParseStage)

@@ -228,6 +228,22 @@ def block_index(message: dict[str, Any]) -> int:
 def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
     """OpenAI-compatible ``chat.completion.chunk`` events (from ``from_sse``) into ``Chunk``s.
 
+    .. marble::
+        :alt: parse_sse
+
+        -e--p--f--d--|
+        [ parse_sse()  ]
+        -0-----1--2--|
+
+        -e--p--f--|
+        [ parse_sse() ]
+        -0-----1--(2|)
+
+    ``e`` carries text, ``p`` is a keep-alive (skipped), ``f`` carries the finish reason
+    and ``d`` is ``[DONE]``; the digits are the chunks' indices, ``2`` the final chunk. An
+    input that ends right after a finish reason, without ``[DONE]``, gets its final chunk
+    at the end (second diagram).
+
     Text comes from choice ``choice``'s ``delta.content``, reasoning from
     ``delta.reasoning_content`` (a reasoning part, kept out of ``Response.text``), the
     refusal from ``delta.refusal``, tool calls from the fragments of ``delta.tool_calls``
@@ -239,11 +255,20 @@ def parse_sse(choice: int = 0) -> Operator[SSEEvent, Chunk]:
     ``tool_use`` blocks (id and name from ``content_block_start``, the arguments from
     ``input_json_delta``, keyed by the block's index), ``stop_reason`` and the usage of
     ``message_start`` as ``message_delta`` updates it, and ``message_stop`` as the final
-    chunk. ``choice`` applies to OpenAI-compatible streams only.
+    chunk.
 
-    ``[DONE]`` is the final chunk; an input that ends right after a finish reason is taken
-    as final too. A chunk's index is its position in the stream: the events that carry
-    something for this choice, counted from 0 (SSE ids only tell ``from_sse`` where to
-    resume). A malformed event is a ``FrameError``.
+    A chunk's index is its position in the stream: the events that carry something for
+    this choice, counted from 0 (SSE ids only tell ``from_sse`` where to resume).
+
+    Args:
+        choice: The ``choices[].index`` to read; applies to OpenAI-compatible streams only.
+
+    Returns:
+        An operator that takes an observable of ``SSEEvent``s and returns an observable of
+        ``Chunk``s, indexed by position, the last one final.
+
+    Raises:
+        FrameError: (to the observer, ending the stream) an event that is not valid JSON or
+            not the expected shape, or an error event from the server.
     """
     return Operator(lambda downstream, shared: ParseSSEStage(downstream, shared, choice))

@@ -107,12 +107,42 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Response]], Observable[Response]]:
     """Save each turn under ``session_id`` before passing it on.
 
-    Placed after ``finalize``: the ``Response`` is saved, then emitted; on
-    ``IncompleteStreamError`` the partial response is saved (marked incomplete), then the
-    error is passed on. Downstream hears nothing until the save has returned, so awaiting
-    the pipeline means the turn is durable. A failed save ends the stream with
-    ``TurnNotSavedError``, a ``StoreError`` holding the unsaved response. Subscribe inside
-    a running asyncio loop (awaiting the pipeline does): the saves run on it.
+    .. marble::
+        :alt: persist
+
+        -R|
+        [ persist(store, session_id) ]
+        ----(R|)
+
+        -#
+        [ persist(store, session_id) ]
+        ----#
+
+    ``R`` is the ``Response`` from ``finalize``: it is saved, and emitted when the save has
+    returned (three ticks later here); the completion waits behind it. In the second
+    diagram the error is ``IncompleteStreamError``: its partial response is saved (marked
+    incomplete), then the error is passed on. Downstream hears nothing until the save has
+    returned, so awaiting the pipeline means the turn is durable. Other errors are passed
+    on, in order, once the saves before them have returned.
+
+    Subscribe inside a running asyncio loop (awaiting the pipeline does): the saves run on
+    it.
+
+    Args:
+        store: A ``ContextStore``, such as ``SQLiteStore``.
+        session_id: The conversation the turns belong to: a non-empty string of valid
+            Unicode.
+
+    Returns:
+        An operator that takes an observable of ``Response``s (``finalize``'s) and returns
+        an observable of the same responses, each once it is saved.
+
+    Raises:
+        InvalidSessionError: (at the call) ``session_id`` is empty, not a string, or not
+            valid Unicode.
+        RuntimeError: (at subscription) no asyncio event loop is running.
+        TurnNotSavedError: (to the observer, ending the stream) a save failed; it holds the
+            unsaved response on ``.response``, and the store's error is the ``__cause__``.
     """
     check_session_id(session_id)
 

@@ -27,8 +27,41 @@ def pipeline(
 ) -> Operator[Payload, Response]:
     """parse → reorder → backpressure_buffer → accumulate → finalize, fused into one operator.
 
+    .. marble::
+        :alt: pipeline
+
+        -1--0--0--2--|
+        [  pipeline()  ]
+        ----------(R|)
+
+        -0--2--|
+        [ pipeline() ]
+        -------#
+
+    The digits are frames with those chunk indices, ``2`` the final chunk; ``R`` is the
+    ``Response`` (its text chunk 0's, 1's and 2's, ``Stats.duplicates == 1``). In the
+    second diagram chunk 1 never comes: ``IncompleteStreamError`` holding chunk 0, with
+    reorder's ``InvalidChunkError`` as its ``__cause__``.
+
     The same stages as piping the five operators one by one, run inside one subscription,
-    with an fast path for the common chunk.
+    with a fast path that takes a plain chunk arriving in order straight to the transcript.
+
+    Args:
+        window: reorder's ``window``.
+        max_pending: backpressure_buffer's ``max_pending``.
+        overflow: backpressure_buffer's ``overflow``.
+        timer: finalize's ``timer``.
+
+    Returns:
+        An operator that takes an observable of frames (str or bytes) and returns an
+        observable of one ``Response``.
+
+    Raises:
+        ValueError: (at the call) ``window`` or ``max_pending`` is below 1, or ``overflow`` is
+            not one of backpressure_buffer's strategies.
+        IncompleteStreamError: (to the observer) the stream ended or failed before its
+            final chunk (a ``FrameError``, ``InvalidChunkError``, ``BufferOverflowError``
+            or the source's error is its ``__cause__``); ``partial`` keeps what arrived.
     """
     stages = fuse(
         parse(),
@@ -46,7 +79,35 @@ def sse_pipeline(
     choice: int = 0,
     timer: Timer = time.perf_counter,
 ) -> Operator[SSEEvent, Response]:
-    """parse_sse → reorder → backpressure_buffer → accumulate → finalize, fused: SSE events in, one Response out."""
+    """parse_sse → reorder → backpressure_buffer → accumulate → finalize, fused into one operator.
+
+    .. marble::
+        :alt: sse_pipeline
+
+        -e--p--f--d--|
+        [ sse_pipeline() ]
+        ----------(R|)
+
+    ``e`` carries text, ``p`` is a keep-alive, ``f`` the finish reason, ``d`` is
+    ``[DONE]``; ``R`` is the ``Response``, with ``e``'s text and ``f``'s
+    ``finish_reason``. An input that ends after ``f`` without ``[DONE]`` gives ``R`` too.
+
+    Args:
+        window: reorder's ``window``.
+        max_pending: backpressure_buffer's ``max_pending`` (``overflow`` is ``"block"``).
+        choice: parse_sse's ``choice``.
+        timer: finalize's ``timer``.
+
+    Returns:
+        An operator that takes an observable of ``SSEEvent``s and returns an observable of
+        one ``Response``.
+
+    Raises:
+        ValueError: (at the call) ``window`` or ``max_pending`` is below 1.
+        IncompleteStreamError: (to the observer) the stream ended or failed before its
+            final chunk (a ``FrameError`` or the source's error is its ``__cause__``);
+            ``partial`` keeps what arrived.
+    """
     return fuse(
         parse_sse(choice),
         reorder(window),

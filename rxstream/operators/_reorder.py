@@ -119,11 +119,37 @@ class ReorderStage(Stage[Chunk, Chunk]):
 def reorder(window: int = 64) -> Operator[Chunk, Chunk]:
     """Emit chunks in index order from 0, holding at most ``window`` of them.
 
-    A duplicate of a chunk held or delivered is dropped and counted; one with different
-    content, a chunk ``window`` or more beyond the next expected index, a chunk after the
-    final one, or an upstream that completes with a gap is an ``InvalidChunkError``. Once
-    the final chunk and all before it are delivered it completes without waiting for
-    upstream, and stops it. Memory is bounded by ``window``, never by index values.
+    .. marble::
+        :alt: reorder
+
+        -1--0--0--3--2--|
+        [   reorder()    ]
+        ----(01)-----(23|)
+
+        -0--2--|
+        [ reorder() ]
+        -0-----#
+
+    The digits are chunk indices, ``3`` the final chunk. The second ``0`` is a resent
+    duplicate: dropped and counted in ``Stats.duplicates``. Once the final chunk and all
+    before it are delivered, reorder completes without waiting for upstream, and stops it.
+    In the second diagram upstream completes with chunk 1 missing: ``InvalidChunkError``.
+    Memory is bounded by ``window``, never by index values.
+
+    Args:
+        window: The most chunks held while waiting for an earlier one; a chunk ``window``
+            or more beyond the next expected index cannot be held.
+
+    Returns:
+        An operator that takes an observable of ``Chunk``s and returns an observable of the
+        same chunks, each once, in index order.
+
+    Raises:
+        ValueError: (at the call) ``window`` is below 1.
+        InvalidChunkError: (to the observer, ending the stream; protocol code 40002) a
+            duplicate with different content, a chunk beyond the window (unless the source
+            can request the stream again from the gap), a chunk after the final one, or an
+            upstream that completes with a gap.
     """
     if window < 1:
         raise ValueError("window must be at least 1")

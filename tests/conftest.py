@@ -1,0 +1,49 @@
+"""Tests not marked ``network`` run in memory: ``pytest -m "not network"`` is the fast subset.
+
+So that a missing mark cannot go unnoticed, a test without it may not bind or connect a
+socket, nor start a subprocess: each attempt raises, and the test fails with a message saying
+so even if the code under test swallowed the exception. (An event loop's own self-pipe is a
+``socketpair``, neither bound nor connected, so in-memory asyncio tests are not affected.)
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+class UnmarkedNetworkUse(RuntimeError):
+    """Not an OSError, so that no retry loop takes it for a failed connection and tries again."""
+
+
+@pytest.fixture(autouse=True)
+def in_memory_unless_marked_network(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """What an unmarked test tried (tests/test_markers.py reads it, to check the refusal)."""
+    attempts: list[str] = []
+    if request.node.get_closest_marker("network") is not None:
+        yield attempts
+        return
+
+    def refuse(what: str) -> Any:
+        def refused(*args: object, **kwargs: object) -> None:
+            attempts.append(what)
+            raise UnmarkedNetworkUse(f"{what} in a test not marked network")
+
+        return refused
+
+    for method in ("bind", "connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, method, refuse(f"socket.{method}"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starting a subprocess"))
+    yield attempts
+    if attempts:
+        pytest.fail(
+            f"{request.node.nodeid} is not marked network but tried {', '.join(sorted(set(attempts)))}: "
+            'mark it @pytest.mark.network (or its module with pytestmark = pytest.mark.network) so that pytest -m "not network" stays in memory',
+            pytrace=False,
+        )
