@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every test here starts interpreters, and pip builds in an isolated environment, fetching setuptools from the index.
+pytestmark = pytest.mark.network
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -30,7 +33,6 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.mark.network  # pip builds in an isolated environment, fetching setuptools from the index
 def test_the_wheel_installs_rxstream_and_nothing_else(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
@@ -40,7 +42,6 @@ def test_the_wheel_installs_rxstream_and_nothing_else(wheel: Path) -> None:
     assert not any(name.startswith("benchmarks/") for name in names)
 
 
-@pytest.mark.network
 def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
