@@ -25,6 +25,7 @@ from .core._errors import (
     InvalidJSONError,
     InvalidSessionError,
     RateLimitedError,
+    ResponseFailedError,
     StoreClosedError,
     StoreError,
     StoreUnavailableError,
@@ -37,7 +38,7 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
-from .operators._pipeline import pipeline, sse_pipeline
+from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
 from .protocol._sse import SSEDecoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
@@ -103,6 +104,8 @@ __all__ = [
     "pipeline",
     "RateLimitedError",
     "Response",
+    "ResponseFailedError",
+    "responses_pipeline",
     "Retry",
     "RetryPolicy",
     "Shared",

@@ -91,6 +91,35 @@ class IncompleteStreamError(StreamError):
         )
 
 
+class ResponseFailedError(StreamError):
+    """The server said the response failed: an OpenAI Responses ``response.failed`` or ``error`` event.
+
+    ``code`` and ``server_message`` are the server's own (``code`` None where it gave none);
+    ``sequence_number`` is the event's. In a pipeline it is the ``__cause__`` of the
+    ``IncompleteStreamError`` holding the partial response.
+    """
+
+    def __init__(
+        self,
+        code: str | None,
+        server_message: str,
+        *,
+        event: str,
+        sequence_number: int,
+        secrets: Secrets | None = None,
+    ) -> None:
+        self.code = code
+        self.server_message = server_message
+        self.sequence_number = sequence_number
+        message = (
+            f"the server ended the response with {event} (sequence number {sequence_number}): "
+            f"{code or 'no code'}: {quote(server_message, secrets)}. "
+            "What came before is kept; sending the request again starts a new (paid) response, "
+            "so check the code first (a rate limit or server error may pass, an invalid request will not)."
+        )
+        super().__init__(message if secrets is None else secrets.redact(message))
+
+
 class InvalidJSONError(StreamError):
     """Text that is not the JSON asked for: a tool call's arguments cut short (``max_tokens``,
     a lost stream) or malformed. ``text`` holds it, ``position`` is the character where it goes
