@@ -23,9 +23,10 @@ class Message:
 
 @dataclass(frozen=True)
 class Reasoning:
-    """A reasoning item: summary parts, each in pieces."""
+    """A reasoning item: summary parts, each in pieces, and the reasoning text parts (open models), each in pieces."""
 
     summary: Sequence[Sequence[str]]
+    content: Sequence[Sequence[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,17 @@ def add_item(events: Events, output_index: int, item: Item) -> dict[str, Any]:
             events.add("response.reasoning_summary_text.done", text=summary_part["text"], **at)
             events.add("response.reasoning_summary_part.done", part=summary_part, **at)
             summary.append(summary_part)
-        finished = {**reasoning, "summary": summary}
+        content = []
+        for content_index, pieces in enumerate(item.content):
+            content_part = {"type": "reasoning_text", "text": "".join(pieces)}
+            at = {**where, "content_index": content_index}
+            events.add("response.content_part.added", part={**content_part, "text": ""}, **at)
+            for piece in pieces:
+                events.add("response.reasoning_text.delta", delta=piece, **at)
+            events.add("response.reasoning_text.done", text=content_part["text"], **at)
+            events.add("response.content_part.done", part=content_part, **at)
+            content.append(content_part)
+        finished = {**reasoning, "summary": summary, **({"content": content} if content else {})}
     else:
         message: dict[str, Any] = {"type": "message", "id": item_id, "role": "assistant"}
         events.add(

@@ -31,8 +31,8 @@ ITEMS = (
 )
 
 
-def pipe(events: list[Any]) -> rxstream.Response:
-    outcome = run(rxstream.from_frames(events).pipe(rxstream.responses_pipeline()))
+def pipe(events: list[Any], window: int = 64) -> rxstream.Response:
+    outcome = run(rxstream.from_frames(events).pipe(rxstream.responses_pipeline(window)))
     if outcome.error is not None:
         raise outcome.error
     (response,) = outcome.items
