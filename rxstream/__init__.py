@@ -46,7 +46,7 @@ from .transport._sources import from_async_iterable, from_frames, to_async_itera
 
 if TYPE_CHECKING:
     from .store._sqlite import SQLiteStore
-    from .transport._sse import chat_request, from_sse, stream_sse
+    from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
 __version__ = "0.1.0"
@@ -59,6 +59,8 @@ _LAZY = {
     "chat_request": "transport._sse",
     "from_sse": "transport._sse",
     "stream_sse": "transport._sse",
+    "stream_responses": "transport._sse",
+    "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
 }
 
@@ -106,6 +108,7 @@ __all__ = [
     "Response",
     "ResponseFailedError",
     "responses_pipeline",
+    "responses_request",
     "Retry",
     "RetryPolicy",
     "Shared",
@@ -120,6 +123,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "stream",
+    "stream_responses",
     "stream_sse",
     "stream_text",
     "StreamError",
