@@ -97,8 +97,8 @@ class ReferenceResponsesServer(SSEEndpoint):
         deltas += [("response.content_part.done", {**at, "part": part})]
         self._add_item({**item, "content": []}, {**item, "status": "completed", "content": [part]}, deltas)
 
-    def _events(self, response_id: str, background: bool) -> list[bytes]:
-        """All the events of response ``response_id``: its lifecycle events around the body."""
+    def events(self, response_id: str, background: bool = False) -> list[bytes]:
+        """The events of response ``response_id`` as its SSE body sends them, in order, one bytes each."""
 
         def response(status: str, **fields: Any) -> dict[str, Any]:
             return {
@@ -155,7 +155,7 @@ class ReferenceResponsesServer(SSEEndpoint):
         self.stats.resumed_from = start
         self._stream_head(writer)
         steps = plan(self.count, self.faults, number, min(start, self.count))
-        await self._play(writer, steps, self._events(response_id, response_id in self.background))
+        await self._play(writer, steps, self.events(response_id, response_id in self.background))
 
 
 def sse_event(number: int, kind: str, **fields: Any) -> bytes:
