@@ -105,26 +105,8 @@ def add_item(events: Events, output_index: int, item: Item) -> dict[str, Any]:
     elif isinstance(item, Reasoning):
         reasoning: dict[str, Any] = {"type": "reasoning", "id": item_id}
         events.add("response.output_item.added", output_index=output_index, item={**reasoning, "summary": []})
-        summary = []
-        for summary_index, pieces in enumerate(item.summary):
-            summary_part = {"type": "summary_text", "text": "".join(pieces)}
-            at = {**where, "summary_index": summary_index}
-            events.add("response.reasoning_summary_part.added", part={**summary_part, "text": ""}, **at)
-            for piece in pieces:
-                events.add("response.reasoning_summary_text.delta", delta=piece, **at)
-            events.add("response.reasoning_summary_text.done", text=summary_part["text"], **at)
-            events.add("response.reasoning_summary_part.done", part=summary_part, **at)
-            summary.append(summary_part)
-        content = []
-        for content_index, pieces in enumerate(item.content):
-            content_part = {"type": "reasoning_text", "text": "".join(pieces)}
-            at = {**where, "content_index": content_index}
-            events.add("response.content_part.added", part={**content_part, "text": ""}, **at)
-            for piece in pieces:
-                events.add("response.reasoning_text.delta", delta=piece, **at)
-            events.add("response.reasoning_text.done", text=content_part["text"], **at)
-            events.add("response.content_part.done", part=content_part, **at)
-            content.append(content_part)
+        summary = add_parts(events, where, item.summary, "summary_index", "summary_text", "response.reasoning_summary")
+        content = add_parts(events, where, item.content, "content_index", "reasoning_text", "response.content")
         finished = {**reasoning, "summary": summary, **({"content": content} if content else {})}
     else:
         message: dict[str, Any] = {"type": "message", "id": item_id, "role": "assistant"}
@@ -156,6 +138,29 @@ def add_item(events: Events, output_index: int, item: Item) -> dict[str, Any]:
         finished = {**message, "status": "completed", "content": [part]}
     events.add("response.output_item.done", output_index=output_index, item=finished)
     return finished
+
+
+def add_parts(
+    events: Events, where: dict[str, Any], parts: Sequence[Sequence[str]], index: str, kind: str, prefix: str
+) -> list[dict[str, Any]]:
+    """The events of a reasoning item's parts of ``kind``, each in pieces: the parts, as the item's done gives them.
+
+    Summary parts are added and done as ``response.reasoning_summary_part.*``, their text streamed as
+    ``response.reasoning_summary_text.*``; reasoning text parts as ``response.content_part.*`` and
+    ``response.reasoning_text.*``.
+    """
+    text_events = "response.reasoning_summary_text" if kind == "summary_text" else "response.reasoning_text"
+    done: list[dict[str, Any]] = []
+    for number, pieces in enumerate(parts):
+        part = {"type": kind, "text": "".join(pieces)}
+        at = {**where, index: number}
+        events.add(f"{prefix}_part.added", part={**part, "text": ""}, **at)
+        for piece in pieces:
+            events.add(f"{text_events}.delta", delta=piece, **at)
+        events.add(f"{text_events}.done", text=part["text"], **at)
+        events.add(f"{prefix}_part.done", part=part, **at)
+        done.append(part)
+    return done
 
 
 def encode(events: Sequence[dict[str, Any]]) -> list[bytes]:

@@ -19,6 +19,7 @@ import pytest
 
 import rxstream
 from tests.responses_events import FunctionCall, Message, Reasoning, response_events, sse_body
+from tests.support import loopback, read_request, send_in_pieces
 
 PIECE = 9  # bytes a write: events cut across reads, as a network cuts them
 ITEMS = (
@@ -71,47 +72,29 @@ async def serve(respond: Respond) -> AsyncIterator[Peer]:
     peer = Peer()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            method, target, _ = head[0].split(" ")
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in head[1:] if line)
-            }
-            raw = await reader.readexactly(int(headers.get("content-length", "0")))
-            where = urlsplit(target)
-            request = Request(method, where.path, parse_qs(where.query), headers, orjson.loads(raw) if raw else None)
-            peer.requests.append(request)
-            reply = respond(request, len(peer.requests) - 1)
-            if reply.status != 200:
-                extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
-                writer.write(f"HTTP/1.1 {reply.status} No\r\nContent-Length: 0\r\n{extra}\r\n".encode())
-                await writer.drain()
-                return
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-            sent = reply.events if reply.drop_after is None else reply.events[: reply.drop_after]
-            body = sse_body(sent, reply.line_end)
-            for start in range(0, len(body), PIECE):
-                piece = body[start : start + PIECE]
-                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                await writer.drain()
-            if reply.drop_after is not None:
-                writer.transport.abort()  # a reset: no end of the chunked body
-                return
-            writer.write(b"0\r\n\r\n")
+        line, headers, raw = await read_request(reader)
+        method, target, _ = line.split(" ")
+        where = urlsplit(target)
+        request = Request(method, where.path, parse_qs(where.query), headers, orjson.loads(raw) if raw else None)
+        peer.requests.append(request)
+        reply = respond(request, len(peer.requests) - 1)
+        if reply.status != 200:
+            extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
+            writer.write(f"HTTP/1.1 {reply.status} No\r\nContent-Length: 0\r\n{extra}\r\n".encode())
             await writer.drain()
-        except ConnectionError:
-            pass  # the client left
-        finally:
-            writer.close()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sent = reply.events if reply.drop_after is None else reply.events[: reply.drop_after]
+        await send_in_pieces(writer, sse_body(sent, reply.line_end), PIECE, chunked=True)
+        if reply.drop_after is not None:
+            writer.transport.abort()  # a reset: no end of the chunked body
+            return
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    peer.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/responses"
-    try:
+    async with loopback(handle) as origin:
+        peer.url = origin + "/v1/responses"
         yield peer
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def after(events: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
