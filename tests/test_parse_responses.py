@@ -3,10 +3,12 @@ sequence_number, so that reorder, duplicate dropping and the partial on failure 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 
@@ -196,3 +198,31 @@ def test_the_operators_one_by_one_give_the_fused_result() -> None:
         fused.finish_reason,
         fused.id,
     )
+
+
+def test_an_error_event_without_a_number_fails_at_once_with_the_servers_word() -> None:
+    events = encode(response_events((Message(("kept",)),)))[:5]
+    error = failure([*events, orjson.dumps({"type": "error", "code": "invalid_prompt", "message": "No."})])
+    cause = error.__cause__
+    assert isinstance(cause, rxstream.ResponseFailedError)
+    assert (cause.code, cause.server_message, cause.sequence_number) == ("invalid_prompt", "No.", None)
+    assert "sequence number" not in str(cause) and error.partial.text == "kept"
+
+
+def test_a_failure_behind_a_gap_is_the_cause_when_the_source_then_fails() -> None:
+    events = encode(response_events((Message(("Half ", "an ", "answer")),), status="failed"))
+    del events[-3]
+    source = rxstream.from_frames(events).pipe(ops.concat(reactivex.throw(rxstream.TransportError("dropped"))))
+    outcome = run(source.pipe(rxstream.responses_pipeline()))
+    assert isinstance(outcome.error, rxstream.IncompleteStreamError)
+    assert isinstance(outcome.error.__cause__, rxstream.ResponseFailedError)
+    assert outcome.error.partial.text == "Half an answer"
+
+
+async def test_the_store_keeps_the_response_id(tmp_path: Path) -> None:
+    response = pipe(encode(response_events(ITEMS, usage=USAGE)))
+    async with rxstream.SQLiteStore(tmp_path / "turns.db") as store:
+        await store.save("s", response)
+    async with rxstream.SQLiteStore(tmp_path / "turns.db") as reopened:
+        (turn,) = await reopened.history("s")
+    assert turn.response.id == "resp_0123" and turn.response.tool_calls == response.tool_calls

@@ -95,7 +95,7 @@ class ResponseFailedError(StreamError):
     """The server said the response failed: an OpenAI Responses ``response.failed`` or ``error`` event.
 
     ``code`` and ``server_message`` are the server's own (``code`` None where it gave none);
-    ``sequence_number`` is the event's. In a pipeline it is the ``__cause__`` of the
+    ``sequence_number`` is the event's (None where it had none). In a pipeline it is the ``__cause__`` of the
     ``IncompleteStreamError`` holding the partial response.
     """
 
@@ -105,14 +105,15 @@ class ResponseFailedError(StreamError):
         server_message: str,
         *,
         event: str,
-        sequence_number: int,
+        sequence_number: int | None,
         secrets: Secrets | None = None,
     ) -> None:
         self.code = code
         self.server_message = server_message
         self.sequence_number = sequence_number
+        where = "" if sequence_number is None else f" (sequence number {sequence_number})"
         message = (
-            f"the server ended the response with {event} (sequence number {sequence_number}): "
+            f"the server ended the response with {event}{where}: "
             f"{code or 'no code'}: {quote(server_message, secrets)}. "
             "What came before is kept; sending the request again starts a new (paid) response, "
             "so check the code first (a rate limit or server error may pass, an invalid request will not)."

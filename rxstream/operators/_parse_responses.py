@@ -41,6 +41,9 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             return
         try:
             chunk = self.decode(event)
+        except ResponseFailedError as error:  # an error event without a number: nothing to wait for
+            self.fail(error)
+            return
         except (ValueError, TypeError, LookupError, AttributeError) as error:
             self.fail(FrameError(data, str(error), number=self.events, secrets=self.shared.secrets))
             return
@@ -53,6 +56,8 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         kind = event.get("type")
         number = event.get("sequence_number")
         if type(number) is not int or number < 0:
+            if kind == "error":  # servers that fail before the stream starts may leave the number out
+                raise self.failed(kind, event, None)
             raise ValueError(f"field 'sequence_number' must be a non-negative integer, not {number!r:.40}")
         # every field in Chunk's order, built by the C constructor: the deltas are most events
         if kind == "response.output_text.delta":
@@ -89,23 +94,26 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             if usage is not None and type(usage) is not dict:
                 raise ValueError("field 'response.usage' must be an object")
             return Chunk(number, "", True, finish_reason=reason, usage=usage)
-        elif kind == "response.failed" or kind == "error":
-            if kind == "response.failed":
-                details = self.identify(event).get("error") or {}
-            else:  # the error event has code and message at the top; some servers nest them in 'error'
-                details = event["error"] if type(event.get("error")) is dict else event
-            if self.failure is None:
-                code, message = details.get("code"), details.get("message")
-                self.failure = ResponseFailedError(
-                    code if type(code) is str else None,
-                    message if type(message) is str else "no message",
-                    event=kind,
-                    sequence_number=number,
-                    secrets=self.shared.secrets,
-                )
+        elif (kind == "response.failed" or kind == "error") and self.failure is None:
+            self.failure = self.failed(kind, event, number)
         # anything else (an item or part added or done, a text done, event types yet to come)
         # carries nothing new: an empty chunk keeps its number
         return Chunk(number, "")
+
+    def failed(self, kind: str, event: dict[str, Any], number: int | None) -> ResponseFailedError:
+        """The error a response.failed or error event reports, with the server's code and message."""
+        if kind == "response.failed":
+            details = self.identify(event).get("error") or {}
+        else:  # the error event has code and message at the top; some servers nest them in 'error'
+            details = event["error"] if type(event.get("error")) is dict else event
+        code, message = details.get("code"), details.get("message")
+        return ResponseFailedError(
+            code if type(code) is str else None,
+            message if type(message) is str else "no message",
+            event=kind,
+            sequence_number=number,
+            secrets=self.shared.secrets,
+        )
 
     def identify(self, event: dict[str, Any]) -> dict[str, Any]:
         """The ``response`` object of a lifecycle event; its id becomes the response's."""
@@ -123,8 +131,12 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         failure = self.failure
         if failure is not None and not self.stopped:
             position = self.shared.resume.position
-            if position is None or position() > failure.sequence_number:
+            if position is None or position() > (failure.sequence_number or 0):
                 self.fail(failure)
+
+    def on_error(self, error: Exception) -> None:
+        # The server's word on why the response failed, rather than the drop that followed it
+        self.fail(error if self.failure is None else self.failure)
 
     def on_completed(self) -> None:
         if self.failure is not None:
@@ -156,7 +168,7 @@ def parse_responses() -> Operator[Payload | SSEEvent, Chunk]:
     reason its ``incomplete_details.reason``, such as ``"max_output_tokens"``); both give
     their ``usage``. ``response.failed`` and ``error`` end the stream with a
     ``ResponseFailedError`` carrying the server's code and message once everything numbered
-    before them is delivered. Other event types add nothing. A malformed event is a
+    before them is delivered (an ``error`` event without a number, at once). Other event types add nothing. A malformed event is a
     ``FrameError``.
     """
     return Operator(ParseResponsesStage)
