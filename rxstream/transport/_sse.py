@@ -1,4 +1,5 @@
-"""The SSE source: OpenAI-compatible chat-completion streams over HTTP, with the WebSocket source's guarantees.
+"""The SSE source: OpenAI-compatible chat-completion streams, and OpenAI Responses streams, over HTTP, with
+the WebSocket source's guarantees.
 
 httpx is the HTTP client, as in the OpenAI SDK: async, HTTP/1.1 and HTTP/2, streaming
 bodies that are read only when asked for, which is what lets demand reach the socket.
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
 
 import httpx
 from reactivex import Observable, abc
@@ -179,7 +181,8 @@ class _ResponsesSession(_Session):
             return _Request("POST", self.uri, self.options.json, {}, 0)
         after = self.position() - 1
         query = "?stream=true" + (f"&starting_after={after}" if after >= 0 else "")
-        return _Request("GET", f"{self.uri.rstrip('/')}/{self.stats.response_id}{query}", None, {}, 0)
+        response_id = quote(self.stats.response_id or "", safe="")  # peer text: it must stay one path segment
+        return _Request("GET", f"{self.uri.rstrip('/')}/{response_id}{query}", None, {}, 0)
 
 
 class _Request(NamedTuple):
