@@ -12,11 +12,12 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, tool_calls
+from . import imports, in_memory, loopback, memory, responses, tool_calls
 from .measure import Result
 
 FULL = {
     "fragments": 20_000,
+    "responses": 20_000,
     "frames": 200_000,
     "repetitions": 5,
     "loopback": 200_000,
@@ -28,6 +29,7 @@ FULL = {
 }
 QUICK = {
     "fragments": 200,
+    "responses": 200,
     "frames": 2_000,
     "repetitions": 1,
     "loopback": 2_000,
@@ -47,6 +49,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.append(await memory.slow_consumer(sizes["held_back"]))
     results.extend(tool_calls.run(sizes["fragments"], sizes["repetitions"]))
     results.append(imports.run(sizes["imports"]))
+    results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
     return results
 
 

@@ -25,6 +25,7 @@ from .core._errors import (
     InvalidJSONError,
     InvalidSessionError,
     RateLimitedError,
+    ResponseFailedError,
     StoreClosedError,
     StoreError,
     StoreUnavailableError,
@@ -37,7 +38,7 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
-from .operators._pipeline import pipeline, sse_pipeline
+from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
 from .protocol._sse import SSEDecoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
@@ -45,7 +46,7 @@ from .transport._sources import from_async_iterable, from_frames, to_async_itera
 
 if TYPE_CHECKING:
     from .store._sqlite import SQLiteStore
-    from .transport._sse import chat_request, from_sse, stream_sse
+    from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
 __version__ = "0.1.0"
@@ -58,6 +59,8 @@ _LAZY = {
     "chat_request": "transport._sse",
     "from_sse": "transport._sse",
     "stream_sse": "transport._sse",
+    "stream_responses": "transport._sse",
+    "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
 }
 
@@ -103,6 +106,9 @@ __all__ = [
     "pipeline",
     "RateLimitedError",
     "Response",
+    "ResponseFailedError",
+    "responses_pipeline",
+    "responses_request",
     "Retry",
     "RetryPolicy",
     "Shared",
@@ -117,6 +123,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "stream",
+    "stream_responses",
     "stream_sse",
     "stream_text",
     "StreamError",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,3 +55,44 @@ def run(observable: Observable[Any]) -> Outcome:
     observable.subscribe(outcome.items.append, on_error, on_completed)
     assert outcome.completed or outcome.error is not None, "a synchronous run must end"
     return outcome
+
+
+@asynccontextmanager
+async def loopback(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A raw asyncio server on 127.0.0.1 calling ``handle`` per connection, which it closes after:
+    its ``http://host:port``. A client that leaves mid-answer is no error."""
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handle(reader, writer)
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def send_in_pieces(writer: asyncio.StreamWriter, body: bytes, size: int, *, chunked: bool) -> None:
+    """``body`` in writes of ``size`` bytes (HTTP chunks when ``chunked``, without the last, empty one),
+    so that events are cut across reads as a network cuts them."""
+    for start in range(0, len(body), size):
+        piece = body[start : start + size]
+        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+        await writer.drain()
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    """An HTTP/1.1 request: its request line, its headers (names in lower case), its body."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:] if line)
+    }
+    return head[0], headers, await reader.readexactly(int(headers.get("content-length", "0")))

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import tool_calls
+from benchmarks import responses, tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
 
 
@@ -26,6 +26,12 @@ def test_the_tool_call_contenders_agree() -> None:
     ] * 3
     assert len(tool_calls.text_events(300)) == len(events)
     assert {len(event.data) for event in tool_calls.text_events(300)[1:-2]} == {len(events[tool_calls.CALLS + 1].data)}
+
+
+def test_the_responses_contenders_agree() -> None:
+    events = responses.response_events(300)
+    assert responses.results_agree(events)
+    assert len(responses.through_rxstream(events).text) == 300 * responses.CHUNK
 
 
 @pytest.mark.network
@@ -51,6 +57,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "openai ChatCompletionStreamState",
         "fragments vs text",
         "import rxstream",
+        "openai ResponseStreamState",
     ):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)

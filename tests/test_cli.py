@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import rxstream
-from rxstream.server import Faults, ReferenceServer, generate
+from rxstream.server import Faults, ReferenceResponsesServer, ReferenceServer, generate
 
 pytestmark = pytest.mark.network
 
@@ -50,6 +50,19 @@ async def test_connect_json_against_a_faulty_server() -> None:
     assert result.returncode == 0, result.stderr
     response = orjson.loads(result.stdout)
     assert response["text"] == text and response["complete"] and response["stats"]["duplicates"] > 0
+
+
+async def test_connect_responses_resumes_a_background_response() -> None:
+    text = generate(1500, seed=6)
+    faults = Faults.parse("reorder=5,duplicate=0.3,abort_after=40,seed=2")
+    async with ReferenceResponsesServer(text, chunk_size=20, token=TOKEN, faults=faults) as server:
+        args = ("connect", server.url, "--responses", "--model", "m", "--prompt", "hi", "--token-env", "RX_TOKEN")
+        result = await asyncio.to_thread(rxstream_cli, *args, "--background", "--json", env={"RX_TOKEN": TOKEN})
+        assert server.stats.created == 1
+    assert result.returncode == 0, result.stderr
+    response = orjson.loads(result.stdout)
+    assert response["text"] == text and response["complete"] and response["id"] == "resp_ref0"
+    assert response["finish_reason"] == "completed" and response["stats"]["retries"] == 1
 
 
 async def test_connect_live_renders_the_text() -> None:

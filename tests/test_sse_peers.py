@@ -25,7 +25,7 @@ import rxstream
 from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 
-from .support import decode
+from .support import decode, loopback, read_request, send_in_pieces
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
@@ -49,37 +49,20 @@ async def serve(respond: Respond, *, chunked: bool) -> AsyncIterator[Peer]:
     peer = Peer("")
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in head[1:] if line)
-            }
-            await reader.readexactly(int(headers.get("content-length", "0")))
-            if head[0].startswith("POST "):
-                peer.posts.append(headers)
-            body = respond(len(peer.posts) - 1, headers)
-            framing = "Transfer-Encoding: chunked" if chunked else "Connection: close"
-            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{framing}\r\n\r\n".encode())
-            for start in range(0, len(body), PIECE):
-                piece = body[start : start + PIECE]
-                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
-                await writer.drain()
-            if chunked:
-                writer.write(b"0\r\n\r\n")
-            await writer.drain()
-        except ConnectionError:
-            pass  # the client left
-        finally:
-            writer.close()
+        line, headers, _ = await read_request(reader)
+        if line.startswith("POST "):
+            peer.posts.append(headers)
+        body = respond(len(peer.posts) - 1, headers)
+        framing = "Transfer-Encoding: chunked" if chunked else "Connection: close"
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{framing}\r\n\r\n".encode())
+        await send_in_pieces(writer, body, PIECE, chunked=chunked)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    peer.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-    try:
+    async with loopback(handle) as origin:
+        peer.url = origin + "/v1/chat/completions"
         yield peer
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def delta(content: str | None = None, finish_reason: str | None = None, role: str | None = None) -> str:

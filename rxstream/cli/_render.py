@@ -63,6 +63,7 @@ def stats_table(stats: Stats) -> str:
 
 def response_json(response: Response) -> str:
     document = {
+        "id": response.id,
         "text": response.text,
         "complete": response.complete,
         "chunks": response.chunks,

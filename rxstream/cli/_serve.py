@@ -1,4 +1,5 @@
-"""``rxstream serve``: the reference WebSocket server, with faults on demand."""
+"""``rxstream serve``: the reference WebSocket server (or, with ``--responses``, the OpenAI Responses
+endpoint over SSE), with faults on demand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import os
 from typing import Any
 
-from ..server import Faults, ReferenceServer, load
+from ..server import Faults, ReferenceResponsesServer, ReferenceServer, load
 
 
 def add_content_options(parser: argparse.ArgumentParser, default_size: int) -> None:
@@ -23,11 +24,15 @@ def add_content_options(parser: argparse.ArgumentParser, default_size: int) -> N
     )
 
 
-def server_from(args: argparse.Namespace, token: str | None, **options: Any) -> ReferenceServer:
+def faults_and_text(args: argparse.Namespace) -> tuple[Faults, str]:
     faults = Faults.parse(args.faults)
     if "seed=" not in args.faults:
         faults = Faults.parse(f"{args.faults},seed={args.seed}")
-    text = load(args.text, args.file, args.size, args.seed)
+    return faults, load(args.text, args.file, args.size, args.seed)
+
+
+def server_from(args: argparse.Namespace, token: str | None, **options: Any) -> ReferenceServer:
+    faults, text = faults_and_text(args)
     return ReferenceServer(text, chunk_size=args.chunk_size, token=token, faults=faults, **options)
 
 
@@ -39,12 +44,29 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--qps", type=float, default=50.0, help="handshakes per second before 429 (default %(default)s)"
     )
+    parser.add_argument(
+        "--responses",
+        action="store_true",
+        help="serve the OpenAI Responses API over SSE (POST /v1/responses; background responses resumed by "
+        "GET /v1/responses/<id>?stream=true&starting_after=<n>) instead of the WebSocket chunk protocol",
+    )
     add_content_options(parser, 2048)
 
 
 async def run(args: argparse.Namespace) -> int:
     token = os.environ[args.token_env] if args.token_env else None
-    async with server_from(args, token, host=args.host, port=args.port, qps=args.qps) as server:
-        print(f"serving {len(server.pieces)} chunks on {server.uri} (Ctrl-C to stop)", flush=True)
+    endpoint = {"token": token, "host": args.host, "port": args.port, "qps": args.qps}
+    server: ReferenceServer | ReferenceResponsesServer
+    if args.responses:
+        faults, text = faults_and_text(args)
+        server = ReferenceResponsesServer(text, chunk_size=args.chunk_size, faults=faults, **endpoint)
+    else:
+        server = server_from(args, **endpoint)
+    async with server:
+        if isinstance(server, ReferenceResponsesServer):
+            serving = f"{server.count} Responses events on {server.url}"
+        else:
+            serving = f"{len(server.pieces)} chunks on {server.uri}"
+        print(f"serving {serving} (Ctrl-C to stop)", flush=True)
         await asyncio.Future()  # until interrupted
     return 0

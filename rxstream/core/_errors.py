@@ -7,6 +7,7 @@ The hierarchy (tests/test_errors.py checks this drawing against the classes)::
       InvalidChunkError
       BufferOverflowError
       IncompleteStreamError
+      ResponseFailedError
       InvalidJSONError
       TransportError
         RateLimitedError
@@ -111,6 +112,36 @@ class IncompleteStreamError(StreamError):
             f"stream incomplete after {partial.chunks} chunks ({len(partial.text)} characters), "
             f"kept on this error's .partial; cause: {reason}"
         )
+
+
+class ResponseFailedError(StreamError):
+    """The server said the response failed: an OpenAI Responses ``response.failed`` or ``error`` event.
+
+    ``code`` and ``server_message`` are the server's own (``code`` None where it gave none);
+    ``sequence_number`` is the event's (None where it had none). In a pipeline it is the ``__cause__`` of the
+    ``IncompleteStreamError`` holding the partial response.
+    """
+
+    def __init__(
+        self,
+        code: str | None,
+        server_message: str,
+        *,
+        event: str,
+        sequence_number: int | None,
+        secrets: Secrets | None = None,
+    ) -> None:
+        self.code = code
+        self.server_message = server_message
+        self.sequence_number = sequence_number
+        where = "" if sequence_number is None else f" (sequence number {sequence_number})"
+        message = (
+            f"the server ended the response with {event}{where}: "
+            f"{code or 'no code'}: {quote(server_message, secrets)}. "
+            "What came before is kept; sending the request again starts a new (paid) response, "
+            "so check the code first (a rate limit or server error may pass, an invalid request will not)."
+        )
+        super().__init__(message if secrets is None else secrets.redact(message))
 
 
 class InvalidJSONError(StreamError):

@@ -117,6 +117,7 @@ class Stats:
     time_to_first_chunk: float | None = None
     duration: float | None = None
     usage: dict[str, Any] | None = None  # the sender's token counts, where it reports them
+    response_id: str | None = None  # the sender's id for the response, where it gives one (OpenAI Responses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,8 @@ class Response:
     ``tool_calls`` are the tool calls the model asked for, in index order; ``refusal`` is its
     refusal text (OpenAI's ``delta.refusal``), None when it did not refuse that way;
     ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
-    a request that sends the thinking back must include.
+    a request that sends the thinking back must include. ``id`` is the sender's id for the
+    response, where it gives one (kept on ``stats``, which the parser fills in).
     """
 
     text: str
@@ -142,3 +144,8 @@ class Response:
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
     reasoning_signatures: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str | None:
+        """The sender's id for the response (an OpenAI Responses stream's ``resp_...``), None where it gives none."""
+        return self.stats.response_id

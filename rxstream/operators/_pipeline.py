@@ -15,6 +15,7 @@ from ._backpressure_buffer import Overflow, backpressure_buffer
 from ._fast_path import FastPath
 from ._finalize import Timer, finalize
 from ._parse import Payload, parse
+from ._parse_responses import parse_responses
 from ._parse_sse import parse_sse
 from ._reorder import reorder
 
@@ -110,6 +111,22 @@ def sse_pipeline(
     """
     return fuse(
         parse_sse(choice),
+        reorder(window),
+        backpressure_buffer(max_pending),
+        accumulate(),
+        finalize(timer),
+    )
+
+
+def responses_pipeline(
+    window: int = 64,
+    max_pending: int = 5,
+    timer: Timer = time.perf_counter,
+) -> Operator[Payload | SSEEvent, Response]:
+    """parse_responses → reorder → backpressure_buffer → accumulate → finalize, fused: OpenAI Responses
+    events (SSE events, or the JSON text of each) in, one Response out."""
+    return fuse(
+        parse_responses(),
         reorder(window),
         backpressure_buffer(max_pending),
         accumulate(),

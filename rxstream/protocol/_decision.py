@@ -69,6 +69,7 @@ class Ending:
     too_large: int | None = None  # the max_size a frame or event exceeded
     progressed: bool = False  # something new was delivered: the failures before this one are forgiven
     resumable: bool = True  # the rest can be asked for without starting a new (paid) response
+    why_not_resumable: str = ""  # when it cannot, why and what to do (the source's; a default otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,12 @@ def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int)
         return Fail(
             ConnectionLostError(
                 endpoint,
-                f"{reason}; the events carry no id to resume from, and asking again would start a new response: "
-                "pass replay='deterministic' if the server sends the same events again",
+                f"{reason}; "
+                + (
+                    ending.why_not_resumable
+                    or "the events carry no id to resume from, and asking again would start a new response: "
+                    "pass replay='deterministic' if the server sends the same events again"
+                ),
                 attempts,
             )
         )

@@ -3,11 +3,13 @@
 from ._admission import ServerStats
 from ._content import generate, load, split
 from ._faults import Faults, Send, plan
+from ._responses import ReferenceResponsesServer
 from ._sse import ReferenceSSEServer
 from ._websocket import ReferenceServer
 
 __all__ = [
     "Faults",
+    "ReferenceResponsesServer",
     "ReferenceSSEServer",
     "ReferenceServer",
     "Send",

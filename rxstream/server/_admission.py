@@ -21,7 +21,8 @@ class ServerStats:
     rejected: int = 0  # answered 429
     connections: int = 0
     frames_sent: int = 0
-    resumed_from: int = 0  # the last resume_from (or Last-Event-ID + 1) a request asked for
+    resumed_from: int = 0  # the last resume_from (or Last-Event-ID + 1, or starting_after + 1) a request asked for
+    created: int = 0  # responses created: the Responses endpoint's POSTs streamed (each one paid, on a real API)
 
 
 class Admission:

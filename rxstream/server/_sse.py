@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Self
 
 import orjson
 
@@ -24,7 +25,97 @@ from ._faults import Faults, Send, plan
 MODEL = "rxstream-reference"
 
 
-class ReferenceSSEServer(ReferenceEndpoint):
+class SSEEndpoint(ReferenceEndpoint):
+    """A reference endpoint answering HTTP/1.1 requests with ``text/event-stream`` bodies that end
+    by closing the connection. Subclasses answer a request in ``_answer``."""
+
+    MALFORMED = b'data: {"choices": [\n\n'
+
+    def __init__(self, *, token: str | None, faults: Faults, qps: float, host: str, port: int) -> None:
+        super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> Self:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            method, target, _ = head[0].split(" ", 2)
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in head[1:] if line)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            await self._answer(writer, method, target, headers, body)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client left
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(
+        self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        raise NotImplementedError
+
+    def _refused(self, writer: asyncio.StreamWriter, headers: dict[str, str]) -> bool:
+        """Answer 401 or 429 when the token is wrong or the rate too high: whether it did."""
+        if not self.admission.authorized(headers.get("authorization")):
+            self._status(writer, "401 Unauthorized", b'{"error": "invalid bearer token"}')
+            return True
+        if self.admission.rate_limited():
+            self._status(writer, "429 Too Many Requests", b'{"error": "rate limited"}', "Retry-After: 1\r\n")
+            return True
+        return False
+
+    def _stream_head(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(b": keep-alive\n\n")
+
+    def _status(self, writer: asyncio.StreamWriter, status: str, body: bytes, extra: str = "") -> None:
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode()
+            + body
+        )
+
+    async def _play(self, writer: asyncio.StreamWriter, steps: Iterable[Send], events: Sequence[bytes]) -> bool:
+        """Send ``events`` as ``steps`` say; whether the body may go on (no abort)."""
+        for step in steps:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            if step.kind == "chunk":
+                writer.write(events[step.index])
+                self.stats.frames_sent += 1
+            elif step.kind == "malformed":
+                writer.write(self.MALFORMED)
+            elif step.kind == "oversize":
+                writer.write(b"data: " + b"x" * self.faults.oversize_bytes + b"\n\n")
+            elif step.kind == "abort":
+                await writer.drain()
+                writer.transport.abort()
+                return False
+            else:  # stall
+                await writer.drain()
+                await asyncio.Event().wait()
+            await writer.drain()
+        return True
+
+
+class ReferenceSSEServer(SSEEndpoint):
     """Streams ``text`` (or the given pieces) as OpenAI-compatible SSE to clients presenting ``token``.
 
     With ``reasoning`` the stream first sends that text as ``reasoning_content`` deltas, as
@@ -65,8 +156,6 @@ class ReferenceSSEServer(ReferenceEndpoint):
             self.count, {"id": "chatcmpl-ref", "object": "chat.completion.chunk", "choices": [], "usage": usage}
         )
         self._tail += self._frame(self.count + 1, "[DONE]")
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
     def __repr__(self) -> str:
         return f"ReferenceSSEServer({self.url if self._server else 'not started'}, {self.count} chunks, {self.faults})"
@@ -89,77 +178,19 @@ class ReferenceSSEServer(ReferenceEndpoint):
         data = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
         return (f"id: {index}\n" if self.ids else "").encode() + f"data: {data}\n\n".encode()
 
-    async def start(self) -> ReferenceSSEServer:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            await self._respond(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client left
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        method, path, _ = head[0].split(" ", 2)
-        headers = {
-            name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:] if line)
-        }
-        await reader.readexactly(int(headers.get("content-length", "0")))
-        if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
+    async def _answer(
+        self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        if method != "POST" or target not in ("/v1/chat/completions", "/chat/completions"):
             return self._status(writer, "404 Not Found", b'{"error": "not found"}')
-        if not self.admission.authorized(headers.get("authorization")):
-            return self._status(writer, "401 Unauthorized", b'{"error": "invalid bearer token"}')
-        if self.admission.rate_limited():
-            return self._status(writer, "429 Too Many Requests", b'{"error": "rate limited"}', "Retry-After: 1\r\n")
+        if self._refused(writer, headers):
+            return
         number = self.stats.connections
         self.stats.connections += 1
         last = headers.get("last-event-id", "")
         start = int(last) + 1 if last.isdigit() else 0
         self.stats.resumed_from = start
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
-        )
-        writer.write(b": keep-alive\n\n")
-        if await self._play(writer, plan(self.count, self.faults, number, min(start, self.count))):
+        self._stream_head(writer)
+        if await self._play(writer, plan(self.count, self.faults, number, min(start, self.count)), self._events):
             writer.write(self._tail)
             await writer.drain()
-
-    def _status(self, writer: asyncio.StreamWriter, status: str, body: bytes, extra: str = "") -> None:
-        writer.write(
-            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode()
-            + body
-        )
-
-    async def _play(self, writer: asyncio.StreamWriter, steps: Iterable[Send]) -> bool:
-        for step in steps:
-            if step.delay:
-                await asyncio.sleep(step.delay)
-            if step.kind == "chunk":
-                writer.write(self._events[step.index])
-                self.stats.frames_sent += 1
-            elif step.kind == "malformed":
-                writer.write(b'data: {"choices": [\n\n')
-            elif step.kind == "oversize":
-                writer.write(b"data: " + b"x" * self.faults.oversize_bytes + b"\n\n")
-            elif step.kind == "abort":
-                await writer.drain()
-                writer.transport.abort()
-                return False
-            else:  # stall
-                await writer.drain()
-                await asyncio.Event().wait()
-            await writer.drain()
-        return True

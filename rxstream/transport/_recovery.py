@@ -160,6 +160,10 @@ class Reconnector(Generic[_T]):
         """Whether the rest of the stream can be asked for without starting a new response."""
         return True
 
+    def why_not_resumable(self) -> str:
+        """Why the rest cannot be asked for, and what to do, for the error; empty for the general reason."""
+        return ""
+
     async def run(self) -> None:
         try:
             await self.stream()
@@ -238,7 +242,13 @@ class Reconnector(Generic[_T]):
         each retry is logged (WARNING, on the ``rxstream`` logger) and given to ``on_retry``
         before the wait.
         """
-        ending = replace(ending, progressed=self.progressed(), resumable=self.resumable())
+        resumable = self.resumable()
+        ending = replace(
+            ending,
+            progressed=self.progressed(),
+            resumable=resumable,
+            why_not_resumable="" if resumable else self.why_not_resumable(),
+        )
         decision = decide(ending, endpoint=self.endpoint, policy=self.options.retry, failures=self.failures)
         if isinstance(decision, Done):
             return False

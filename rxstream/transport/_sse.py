@@ -1,4 +1,5 @@
-"""The SSE source: OpenAI-compatible chat-completion streams over HTTP, with the WebSocket source's guarantees.
+"""The SSE source: OpenAI-compatible chat-completion streams, and OpenAI Responses streams, over HTTP, with
+the WebSocket source's guarantees.
 
 httpx is the HTTP client, as in the OpenAI SDK: async, HTTP/1.1 and HTTP/2, streaming
 bodies that are read only when asked for, which is what lets demand reach the socket.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
 
 import httpx
 from reactivex import Observable, abc
@@ -20,7 +22,7 @@ from ..core._demand import Source, current_demand, current_resume, current_secre
 from ..core._errors import FrameTooLargeError
 from ..core._redaction import redact_http_logs
 from ..core._values import Response
-from ..operators._pipeline import sse_pipeline
+from ..operators._pipeline import responses_pipeline, sse_pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
 from ._clock import SYSTEM_CLOCK, Clock
@@ -28,6 +30,7 @@ from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog,
 from ._sources import run_to_response, until_ready
 
 Replay = Literal["never", "deterministic"]
+Api = Literal["chat", "responses"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class _Session(Reconnector[SSEEvent]):
         super().__init__(*args)
         self.delivered = 0  # events pushed downstream, for a deterministic replay to skip
         self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
+        self.accepted = False  # a try was answered 200: the server has started a response
 
     async def stream(self) -> None:
         redact_http_logs(
@@ -80,18 +84,24 @@ class _Session(Reconnector[SSEEvent]):
             return {}
         return None
 
-    async def attempt(self, client: httpx.AsyncClient) -> Ending:
-        """One request, from the POST to the end of its body: how it ended."""
-        self.begin_attempt()
+    def request(self) -> _Request:
+        """The next try's request: the POST again, resuming after the last event id or replaying."""
         extra = self.resume_headers() or {}
+        skip = self.delivered if not extra and self.delivered else 0
+        return _Request("POST", self.uri, self.options.json, extra, skip)
+
+    async def attempt(self, client: httpx.AsyncClient) -> Ending:
+        """One request, from the POST (or resuming GET) to the end of its body: how it ended."""
+        self.begin_attempt()
+        method, url, body, extra, skip = self.request()
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
-        skip = self.delivered if not extra and self.delivered else 0
         try:
-            async with client.stream("POST", self.uri, json=self.options.json, headers=headers) as response:
+            async with client.stream(method, url, json=body, headers=headers) as response:
                 if response.status_code != 200:
                     hint = retry_after(response.headers.get("Retry-After"))
                     return Ending(status=response.status_code, retry_after=hint)
+                self.accepted = True
                 await self.read(response, skip)
         except httpx.TransportError as error:
             return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
@@ -142,6 +152,47 @@ class _Session(Reconnector[SSEEvent]):
         return False
 
 
+class _ResponsesSession(_Session):
+    """An OpenAI Responses subscription: the POST creates the response, and only a background
+    response is resumed, by GET ``{url}/{id}?stream=true&starting_after=<last sequence number>``.
+
+    parse_responses numbers chunks by sequence number, so reorder's position, less one, is the
+    last event delivered in order; it puts the id on the stats.
+    """
+
+    def resumable(self) -> bool:
+        # Before any 200 no response exists, so the POST may be sent again (a 429, a 5xx, no connection).
+        return not self.accepted or (self.background and self.stats.response_id is not None)
+
+    @property
+    def background(self) -> bool:
+        return self.options.json is not None and self.options.json.get("background") is True
+
+    def why_not_resumable(self) -> str:
+        if not self.background:
+            return (
+                'the response was not created with "background": true, so the server cannot resume it, and a new '
+                'POST would start a new (paid) response: send "background": true to make it resumable'
+            )
+        return "no response id came before the drop, so there is nothing to resume, and a new POST would start a new (paid) response"
+
+    def request(self) -> _Request:
+        if not self.accepted:
+            return _Request("POST", self.uri, self.options.json, {}, 0)
+        after = self.position() - 1
+        query = "?stream=true" + (f"&starting_after={after}" if after >= 0 else "")
+        response_id = quote(self.stats.response_id or "", safe="")  # peer text: it must stay one path segment
+        return _Request("GET", f"{self.uri.rstrip('/')}/{response_id}{query}", None, {}, 0)
+
+
+class _Request(NamedTuple):
+    method: str
+    url: str
+    json: dict[str, Any] | None
+    headers: dict[str, str]
+    skip: int  # events to skip: a replay's, delivered on an earlier try
+
+
 def from_sse(
     url: str,
     *,
@@ -157,6 +208,7 @@ def from_sse(
     rate_limit: float = 50.0,
     clock: Clock = SYSTEM_CLOCK,
     client: httpx.AsyncClient | None = None,
+    api: Api = "chat",
 ) -> Observable[SSEEvent]:
     """An Observable of the Server-Sent Events of a POST to ``url`` (``json`` as the body).
 
@@ -176,6 +228,12 @@ def from_sse(
     ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
     completion); otherwise it makes no new (paid) request, and the stream ends with what it
     has, which ``finalize`` turns into ``IncompleteStreamError`` with the partial response.
+
+    ``api="responses"`` is the OpenAI Responses API (``POST /v1/responses``, read with
+    ``parse_responses``): once the POST is answered, a retry never POSTs again. A response
+    created with ``"background": true`` is resumed with ``GET <url>/<id>?stream=true&starting_after=<n>``,
+    ``n`` the sequence number of the last event delivered in order, so each event comes once;
+    any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply).
     """
     options = _Options(
         token=token,
@@ -195,7 +253,7 @@ def from_sse(
     def subscribe(
         observer: abc.ObserverBase[SSEEvent], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        reconnector = _Session(
+        reconnector = (_ResponsesSession if api == "responses" else _Session)(
             observer, url, options, current_demand(), current_stats(), current_resume(), current_secrets()
         )
         reconnector.start(asyncio.get_running_loop())
@@ -209,6 +267,19 @@ async def stream_sse(
 ) -> Response:
     """The whole response of an OpenAI-compatible streaming endpoint (``from_sse``'s options)."""
     return await run_to_response(from_sse(url, **options), sse_pipeline(choice=choice), store, session_id)
+
+
+async def stream_responses(
+    url: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
+) -> Response:
+    """The whole response of an OpenAI Responses endpoint (``from_sse``'s options, ``api="responses"``):
+    ``json`` is the request, such as ``responses_request``'s."""
+    return await run_to_response(from_sse(url, api="responses", **options), responses_pipeline(), store, session_id)
+
+
+def responses_request(model: str, input: str, **extra: Any) -> dict[str, Any]:
+    """The body of a streamed OpenAI Responses request; ``background=True`` makes it resumable after a drop."""
+    return {"model": model, "input": input, "stream": True, **extra}
 
 
 def chat_request(model: str, prompt: str, **extra: Any) -> dict[str, Any]:
