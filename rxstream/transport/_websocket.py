@@ -172,7 +172,7 @@ class _ResponsesSession(WebSocketAttempts, ResponsesOverSSE):
             self.accepted = self.accepted or self.progressed()  # a peer may stream before reading the request
             if self.disposed or not await self.follow(ending):
                 return
-        self.uri = self.uri.replace("ws", "http", 1)  # ws:// -> http://, wss:// -> https://
+        self.uri = http_url_of(self.uri)
         await super().stream()
 
     async def send_request(self, connection: ClientConnection, position: int) -> None:
@@ -185,6 +185,11 @@ class _ResponsesSession(WebSocketAttempts, ResponsesOverSSE):
     def emit(self, item: SSEEvent) -> None:
         """A resumed event goes on as its JSON, as a WebSocket message would have brought it."""
         Reconnector.emit(self, item.data.encode())
+
+
+def http_url_of(uri: str) -> str:
+    """The HTTP URL of the same endpoint as a WebSocket URI: ``ws://`` -> ``http://``, ``wss://`` -> ``https://``."""
+    return uri.replace("ws", "http", 1)
 
 
 @dataclass(frozen=True, slots=True)
