@@ -31,7 +31,18 @@ from websockets.http11 import Request, Response
 import rxstream
 from rxstream.transport._websocket import http_url_of
 from tests.responses_events import response_events, sse_body
-from tests.test_responses_sse import EVENTS, ITEMS, USAGE, in_memory, in_memory_partial, resent_and_reordered, same
+from tests.test_responses_sse import (
+    EVENTS,
+    ITEMS,
+    USAGE,
+    failed,
+    in_memory,
+    in_memory_partial,
+    resent_and_reordered,
+    same,
+    streamed,
+)
+from tests.test_responses_sse import Peer as SSEPeer
 
 RESET = -1  # a close "code" for a TCP reset: no close frame, RST instead of FIN
 ABORT = 1006  # no close frame, the connection cut
@@ -51,11 +62,12 @@ class Reply:
 
 
 @dataclass
-class Peer:
-    url: str = ""
+class Peer(SSEPeer):
+    """The SSE peer's record (its ``url`` the WebSocket one), and what came over WebSocket."""
+
     handshakes: list[dict[str, str]] = field(default_factory=list)  # the headers of each
     created: list[dict[str, Any]] = field(default_factory=list)  # each response.create message received
-    gets: list[dict[str, list[str]]] = field(default_factory=list)  # the query of each resuming GET
+    resumes: list[dict[str, list[str]]] = field(default_factory=list)  # the query of each resuming GET
 
 
 Respond = Callable[[int], Reply]  # (how many handshakes came before) -> what to do
@@ -71,9 +83,9 @@ async def serve_peer(respond: Respond, *resumed: list[dict[str, Any]]) -> AsyncI
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade") is None:  # the resuming GET of a background response, over SSE
             query = parse_qs(urlsplit(request.path).query)
-            peer.gets.append(query)
+            peer.resumes.append(query)
             starting_after = int(query["starting_after"][0]) if "starting_after" in query else -1
-            events = (resumed or (EVENTS,))[min(len(peer.gets), len(resumed)) - 1]
+            events = (resumed or (EVENTS,))[min(len(peer.resumes), len(resumed)) - 1]
             response = connection.respond(200, "")
             response.body = sse_body([event for event in events if event["sequence_number"] > starting_after])
             del response.headers["Content-Type"], response.headers["Content-Length"]
@@ -125,21 +137,6 @@ async def end(connection: ServerConnection, close: int) -> None:
         await connection.close(close)
 
 
-def options(background: bool = False, **extra: Any) -> dict[str, Any]:
-    body = rxstream.responses_request("gpt-test", "What is the answer?", **({"background": True} if background else {}))
-    return {"json": body, "token": "sk-test", "clock": rxstream.VirtualClock(), "proxy": None, **extra}
-
-
-async def streamed(peer: Peer, **extra: Any) -> rxstream.Response:
-    return await asyncio.wait_for(rxstream.stream_responses(peer.url, **options(**extra)), 10)
-
-
-async def failed(peer: Peer, **extra: Any) -> rxstream.IncompleteStreamError:
-    with pytest.raises(rxstream.IncompleteStreamError) as caught:
-        await streamed(peer, **extra)
-    return caught.value
-
-
 async def test_the_request_is_the_message_the_openai_sdk_sends() -> None:
     async with serve_peer(lambda number: Reply(EVENTS)) as peer:
         client = openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:1/v1")
@@ -172,7 +169,7 @@ async def test_a_whole_stream_is_the_in_memory_result_with_one_response_create(r
         response = await streamed(peer)
     same(response, in_memory(reply.events))
     # a whole response pushed before the request ends the stream before there is anything to ask for
-    assert len(peer.created) == (reply.pushed < len(reply.events)) and peer.gets == []
+    assert len(peer.created) == (reply.pushed < len(reply.events)) and peer.resumes == []
     assert response.stats.retries == 0
 
 
@@ -193,7 +190,7 @@ async def test_a_dropped_background_response_resumes_over_sse_after_the_last_eve
     same(response, in_memory(events))
     assert response.stats.retries == 1 and response.stats.duplicates == 0
     assert len(peer.created) == 1 and peer.created[0]["background"] is True and "stream" not in peer.created[0]
-    [query] = peer.gets
+    [query] = peer.resumes
     assert query.keys() == {"stream", "starting_after"} and query["stream"] == ["true"]
     last_sent = cut[-1]["sequence_number"]
     if close == RESET:  # a reset may discard what the client's socket had received and not yet read
@@ -207,7 +204,7 @@ async def test_a_resumed_stream_that_was_reordered_asks_after_what_was_delivered
     async with serve_peer(lambda number: Reply(swapped, close=ABORT)) as peer:
         response = await streamed(peer, background=True)
     same(response, in_memory(EVENTS))
-    assert peer.gets == [{"stream": ["true"], "starting_after": ["6"]}]  # 0..6 in order; 8 is held, then resent
+    assert peer.resumes == [{"stream": ["true"], "starting_after": ["6"]}]  # 0..6 in order; 8 is held, then resent
     assert response.stats.duplicates == 1 and len(peer.created) == 1
 
 
@@ -216,7 +213,7 @@ async def test_a_resuming_get_that_ends_short_is_followed_by_one_asking_after_wh
     async with serve_peer(lambda number: Reply(EVENTS[:4], close=1011), short, EVENTS) as peer:
         response = await streamed(peer, background=True)
     same(response, in_memory(EVENTS))
-    assert [query["starting_after"] for query in peer.gets] == [["3"], ["12"]] and len(peer.created) == 1
+    assert [query["starting_after"] for query in peer.resumes] == [["3"], ["12"]] and len(peer.created) == 1
     assert response.stats.retries == 2 and response.stats.duplicates == 0
 
 
@@ -228,7 +225,7 @@ async def test_a_dropped_response_that_is_not_background_fails_with_the_partial_
     cut = EVENTS[:sent]
     async with serve_peer(lambda number: Reply(cut, close=close)) as peer:
         error = await failed(peer)
-    assert len(peer.created) == 1 and len(peer.handshakes) == 1 and peer.gets == []
+    assert len(peer.created) == 1 and len(peer.handshakes) == 1 and peer.resumes == []
     delivered = error.partial.chunks  # one chunk an event
     if close != RESET:  # a reset may discard what the client's socket had received and not yet read
         assert delivered == len(cut)
@@ -245,21 +242,21 @@ async def test_the_final_event_omitted_fails_or_resumes_when_background() -> Non
     cut = EVENTS[:-1]
     async with serve_peer(lambda number: Reply(cut)) as peer:
         error = await failed(peer)
-    assert len(peer.created) == 1 and peer.gets == []
+    assert len(peer.created) == 1 and peer.resumes == []
     assert error.partial.text == "The answer is forty-two." and not error.partial.complete
     assert isinstance(error.__cause__, rxstream.ConnectionLostError)
 
     async with serve_peer(lambda number: Reply(cut), EVENTS) as peer:
         response = await streamed(peer, background=True)
     same(response, in_memory(EVENTS))
-    assert peer.gets == [{"stream": ["true"], "starting_after": [str(len(EVENTS) - 2)]}]
+    assert peer.resumes == [{"stream": ["true"], "starting_after": [str(len(EVENTS) - 2)]}]
 
 
 @pytest.mark.parametrize("close", [1003, 1008, 4000])
 async def test_a_close_code_that_is_not_retried_fails_even_a_background_response(close: int) -> None:
     async with serve_peer(lambda number: Reply(EVENTS[:5], close=close)) as peer:
         error = await failed(peer, background=True)
-    assert len(peer.created) == 1 and peer.gets == []
+    assert len(peer.created) == 1 and peer.resumes == []
     assert isinstance(error.__cause__, rxstream.ConnectionLostError | rxstream.AuthenticationError)
     assert error.partial.text == "" and error.partial.reasoning == "Let me "
 
@@ -287,7 +284,7 @@ async def test_a_failure_the_peer_streams_is_typed_and_not_retried() -> None:
     events = response_events(ITEMS[:2], status="failed")
     async with serve_peer(lambda number: Reply(events, close=ABORT)) as peer:
         error = await failed(peer, background=True)
-    assert len(peer.created) == 1 and peer.gets == []
+    assert len(peer.created) == 1 and peer.resumes == []
     cause = error.__cause__
     assert isinstance(cause, rxstream.ResponseFailedError) and cause.code == "server_error"
     assert error.partial.text == "The answer is forty-two."
@@ -317,7 +314,7 @@ async def test_a_peer_that_streams_and_closes_before_the_request_went_out_is_not
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
-        peer = Peer(url=f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/responses")
+        peer = SSEPeer(url=f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/responses")
         error = await failed(peer)
     finally:
         server.close()
