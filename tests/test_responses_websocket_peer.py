@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from websockets.http11 import Request, Response
 
 import rxstream
 from rxstream.transport._websocket import http_url_of
-from tests.responses_events import response_events, sse_body
+from tests.responses_events import Message, response_events, sse_body
 from tests.test_responses_sse import (
     EVENTS,
     ITEMS,
@@ -327,3 +329,21 @@ def test_the_resuming_get_goes_to_the_http_url_of_the_websocket_one() -> None:
     # On loopback httpx takes ws:// as http://; only TLS would tell them apart, so the mapping is checked here.
     assert http_url_of("wss://api.openai.com/v1/responses") == "https://api.openai.com/v1/responses"
     assert http_url_of("ws://127.0.0.1:8765/v1/responses?x=ws") == "http://127.0.0.1:8765/v1/responses?x=ws"
+
+
+async def test_connect_responses_shows_the_text_the_tool_call_and_a_refusal_live() -> None:
+    events = response_events((*ITEMS, Message(("I can", "not."), refusal=True)), usage=USAGE)
+    async with serve_peer(lambda number: Reply(events)) as peer:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "rxstream", "connect", "--responses", peer.url, "--model", "gpt-test", "--prompt", "hi"),
+            *("--token-env", "PEER_TOKEN"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PEER_TOKEN": "sk-test"},
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == 'The answer is forty-two.\n[tool call lookup] {"q": "42"}\n[refusal] I cannot.'
+    assert peer.created == [{"type": "response.create", "model": "gpt-test", "input": "hi"}]
+    assert peer.handshakes[0]["Authorization"] == "Bearer sk-test"

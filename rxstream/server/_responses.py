@@ -1,10 +1,13 @@
-"""The reference OpenAI Responses endpoint over SSE, with the same seeded faults as the others.
+"""The reference OpenAI Responses endpoint, over SSE and in WebSocket mode, with the same seeded faults as the others.
 
 ``POST /v1/responses`` (or ``/responses``) creates a response and streams its events: created,
 in progress, the reasoning summary and the message text as deltas (each item added and done
 around them), and ``response.completed`` with the usage, each event numbered by
 ``sequence_number`` from 0. A response created with ``"background": true`` is kept, and
 ``GET /v1/responses/<id>?stream=true&starting_after=<n>`` streams its events after ``n`` again.
+On the same port and path, a WebSocket handshake opens WebSocket mode, as the openai SDK's
+``responses.connect()`` uses it: a ``{"type": "response.create", …}`` message creates a response
+and each event comes as one text message (resumable by the same GET).
 
 Each event carries its own number, so unlike the chat endpoint every fault applies: events
 reordered within a window, sent twice, left out (a gap that only a resumption fills), besides
@@ -32,7 +35,8 @@ class ReferenceResponsesServer(SSEEndpoint):
     """Streams ``text`` (or the given pieces) as OpenAI Responses events to clients presenting ``token``.
 
     With ``reasoning`` a reasoning item comes first, its summary in deltas. Use as
-    ``async with ReferenceResponsesServer(text) as server:``, and ``server.url`` as the endpoint.
+    ``async with ReferenceResponsesServer(text) as server:``, and ``server.url`` as the endpoint
+    (``server.websocket_url`` in WebSocket mode).
     """
 
     MALFORMED = b'{"type": "response.output_text.delta", "sequence_number": '
@@ -172,7 +176,7 @@ class ReferenceResponsesServer(SSEEndpoint):
             request = None
         if type(request) is not dict or request.get("type") != "response.create":
             error = {"type": "error", "code": "invalid_request", "message": "expected a response.create message"}
-            writer.write(text_frame(orjson.dumps(error)) + close_frame(1008, "invalid request"))
+            writer.write(text_frame(orjson.dumps(error)) + close_frame(1003, "expected response.create"))
             return
         response_id = self._create(request)
         events = [text_frame(sse_data_of(event)) for event in self.events(response_id, response_id in self.background)]
