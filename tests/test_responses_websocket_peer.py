@@ -58,6 +58,7 @@ class Reply:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     close: int = 1000
+    reason: str = ""  # of the close frame
     pushed: int = 0
     status: int = 101  # or a refusal of the handshake
     retry_after: str | None = None
@@ -70,6 +71,7 @@ class Peer(SSEPeer):
     handshakes: list[dict[str, str]] = field(default_factory=list)  # the headers of each
     created: list[dict[str, Any]] = field(default_factory=list)  # each response.create message received
     resumes: list[dict[str, list[str]]] = field(default_factory=list)  # the query of each resuming GET
+    resume_tokens: list[str | None] = field(default_factory=list)  # the Authorization of each
 
 
 Respond = Callable[[int], Reply]  # (how many handshakes came before) -> what to do
@@ -86,6 +88,7 @@ async def serve_peer(respond: Respond, *resumed: list[dict[str, Any]]) -> AsyncI
         if request.headers.get("Upgrade") is None:  # the resuming GET of a background response, over SSE
             query = parse_qs(urlsplit(request.path).query)
             peer.resumes.append(query)
+            peer.resume_tokens.append(request.headers.get("Authorization"))
             starting_after = int(query["starting_after"][0]) if "starting_after" in query else -1
             events = (resumed or (EVENTS,))[min(len(peer.resumes), len(resumed)) - 1]
             response = connection.respond(200, "")
@@ -115,7 +118,7 @@ async def serve_peer(respond: Respond, *resumed: list[dict[str, Any]]) -> AsyncI
 
         for event in reply.events[reply.pushed :]:
             await connection.send(orjson.dumps(event).decode())
-        await end(connection, reply.close)
+        await end(connection, reply.close, reply.reason)
 
     async with serve(handle, "127.0.0.1", 0, process_request=process_request, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
@@ -123,7 +126,7 @@ async def serve_peer(respond: Respond, *resumed: list[dict[str, Any]]) -> AsyncI
         yield peer
 
 
-async def end(connection: ServerConnection, close: int) -> None:
+async def end(connection: ServerConnection, close: int, reason: str) -> None:
     transport = connection.transport
     while transport.get_write_buffer_size():  # what was sent reaches the client before the cut
         await asyncio.sleep(0.001)
@@ -136,7 +139,7 @@ async def end(connection: ServerConnection, close: int) -> None:
         transport.write(Frame(Opcode.CLOSE, b"").serialize(mask=False))
         transport.close()
     else:
-        await connection.close(close)
+        await connection.close(close, reason)
 
 
 async def test_the_request_is_the_message_the_openai_sdk_sends() -> None:
@@ -210,13 +213,18 @@ async def test_a_resumed_stream_that_was_reordered_asks_after_what_was_delivered
     assert response.stats.duplicates == 1 and len(peer.created) == 1
 
 
-async def test_a_resuming_get_that_ends_short_is_followed_by_one_asking_after_what_it_brought() -> None:
+async def test_a_resuming_get_that_ends_short_is_followed_by_one_asking_after_what_it_brought_with_a_fresh_token() -> (
+    None
+):
     short = [event for event in EVENTS if event["sequence_number"] <= 12]  # the first GET's body ends after 12
+    tokens = iter(["sk-1", "sk-2", "sk-3"])
     async with serve_peer(lambda number: Reply(EVENTS[:4], close=1011), short, EVENTS) as peer:
-        response = await streamed(peer, background=True)
+        response = await streamed(peer, background=True, token=lambda: next(tokens))
     same(response, in_memory(EVENTS))
     assert [query["starting_after"] for query in peer.resumes] == [["3"], ["12"]] and len(peer.created) == 1
     assert response.stats.retries == 2 and response.stats.duplicates == 0
+    # the token is asked for again for every connection, the resuming GETs too
+    assert [peer.handshakes[0]["Authorization"], *peer.resume_tokens] == ["Bearer sk-1", "Bearer sk-2", "Bearer sk-3"]
 
 
 @pytest.mark.parametrize("close", DROPS, ids=lambda code: {RESET: "reset"}.get(code, str(code)))
@@ -347,3 +355,9 @@ async def test_connect_responses_shows_the_text_the_tool_call_and_a_refusal_live
     assert out.decode().strip() == 'The answer is forty-two.\n[tool call lookup] {"q": "42"}\n[refusal] I cannot.'
     assert peer.created == [{"type": "response.create", "model": "gpt-test", "input": "hi"}]
     assert peer.handshakes[0]["Authorization"] == "Bearer sk-test"
+
+
+async def test_a_token_the_peer_echoes_in_its_close_reason_is_redacted() -> None:
+    async with serve_peer(lambda number: Reply(EVENTS[:5], close=1011, reason="overloaded for sk-test")) as peer:
+        error = await failed(peer)
+    assert "sk-test" not in str(error) and "overloaded for [redacted]" in str(error.__cause__)
