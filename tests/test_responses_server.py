@@ -1,5 +1,6 @@
-"""The reference Responses endpoint (rxstream.server) with its seeded faults, read by stream_responses:
-the exact result, or a typed error with the exact partial; background responses resumed exactly once."""
+"""The reference Responses endpoint (rxstream.server) with its seeded faults, read by stream_responses over
+SSE and in WebSocket mode: the exact result, or a typed error with the exact partial; background responses
+resumed (over SSE) exactly once; the openai SDK reading either transport."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import sys
 from typing import Any
 
 import httpx
+import openai
 import orjson
 import pytest
 
 import rxstream
+from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 from rxstream.server import Faults, ReferenceResponsesServer, generate
 from tests.test_responses_differential import expected, through_the_sdk
@@ -29,15 +32,24 @@ def reference(faults: str = "", **options: Any) -> ReferenceResponsesServer:
     )
 
 
-async def streamed(server: ReferenceResponsesServer, background: bool = False, **options: Any) -> rxstream.Response:
+# Both transports: SSE (POST, server.url), and WebSocket mode (a response.create message, server.websocket_url),
+# resumed over SSE in either case.
+TRANSPORTS = pytest.mark.parametrize("transport", ["sse", "websocket"])
+CREATION = {"sse": "POST", "websocket": "response.create"}  # what a new response would be asked with
+
+
+async def streamed(
+    server: ReferenceResponsesServer, transport: str = "sse", background: bool = False, **options: Any
+) -> rxstream.Response:
     body = rxstream.responses_request("m", "hi", **({"background": True} if background else {}))
-    call = rxstream.stream_responses(server.url, json=body, token=TOKEN, clock=rxstream.VirtualClock(), **options)
+    url = server.url if transport == "sse" else server.websocket_url
+    call = rxstream.stream_responses(url, json=body, token=TOKEN, clock=rxstream.VirtualClock(), **options)
     return await asyncio.wait_for(call, 20)
 
 
-async def failed(server: ReferenceResponsesServer, **options: Any) -> rxstream.IncompleteStreamError:
+async def failed(server: ReferenceResponsesServer, transport: str, **options: Any) -> rxstream.IncompleteStreamError:
     with pytest.raises(rxstream.IncompleteStreamError) as caught:
-        await streamed(server, **options)
+        await streamed(server, transport, **options)
     return caught.value
 
 
@@ -47,10 +59,30 @@ def exact(response: rxstream.Response) -> None:
     assert response.stats.usage is not None and response.stats.usage["total_tokens"] > 7
 
 
-async def test_the_events_are_what_the_sdk_accumulates() -> None:
-    async with reference() as server, httpx.AsyncClient() as client:
-        reply = await client.post(server.url, json={"stream": True}, headers={"Authorization": f"Bearer {TOKEN}"})
-    events = [orjson.loads(event.data) for event in sse_events([reply.content])]
+async def sdk_events(server: ReferenceResponsesServer, transport: str) -> list[dict[str, Any]]:
+    """The events of one response as the openai SDK's client gets them: a streamed POST's body, or
+    responses.connect()'s messages after its response.create."""
+    if transport == "sse":
+        async with httpx.AsyncClient() as client:
+            reply = await client.post(server.url, json={"stream": True}, headers={"Authorization": f"Bearer {TOKEN}"})
+        return [orjson.loads(event.data) for event in sse_events([reply.content])]
+    sdk = openai.AsyncOpenAI(api_key=TOKEN, base_url=server.url.removesuffix("/responses"))
+    sdk.websocket_base_url = server.websocket_url.removesuffix("/responses")
+    events: list[dict[str, Any]] = []
+    async with sdk.responses.connect() as connection:
+        await connection.response.create(model="m", input="hi")
+        async for event in connection:
+            events.append(event.to_dict())
+            if event.type == "response.completed":
+                return events
+    raise AssertionError("the connection ended before response.completed")
+
+
+@TRANSPORTS
+async def test_the_events_are_what_the_sdk_accumulates(transport: str) -> None:
+    async with reference() as server:
+        events = await sdk_events(server, transport)
+        ours = await streamed(server, transport)
     assert [event["sequence_number"] for event in events] == list(range(server.count))
     assert expected(through_the_sdk(events)[0]) == {
         "id": "resp_ref0",
@@ -61,38 +93,49 @@ async def test_the_events_are_what_the_sdk_accumulates() -> None:
         "finish_reason": "completed",
         "usage": server.usage,
     }
+    exact(ours)
+    assert ours.id == "resp_ref1" and server.stats.created == 2
 
 
+@TRANSPORTS
 @pytest.mark.parametrize(
     "faults", ["", "reorder=8", "duplicate=0.3", "reorder=6,duplicate=0.2,seed=3", "reject_first=2"]
 )
-async def test_faults_a_stream_recovers_from_in_one_response(faults: str) -> None:
+async def test_faults_a_stream_recovers_from_in_one_response(transport: str, faults: str) -> None:
     async with reference(faults) as server:
-        response = await streamed(server)
+        response = await streamed(server, transport)
         exact(response)
-        assert server.stats.created == 1
+        assert server.stats.created == 1 and server.stats.connections == 1
     if "reorder" in faults:
         assert response.stats.out_of_order > 0
     if "duplicate" in faults:
         assert response.stats.duplicates > 0
+    if "reject" in faults:
+        assert response.stats.retries == 2 and server.stats.rejected == 2
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("faults", ["abort_after=30", "abort_after=30,repeat=2", "drop=2", "reorder=8,abort_after=40"])
-async def test_a_background_response_resumes_after_the_last_event_delivered(faults: str) -> None:
+async def test_a_background_response_resumes_after_the_last_event_delivered(transport: str, faults: str) -> None:
     async with reference(faults) as server:
-        response = await streamed(server, background=True)
+        response = await streamed(server, transport, background=True)
         exact(response)
+        # one response made: the first connection (the POST or the WebSocket), then the resuming GETs
         assert server.stats.created == 1 and server.stats.connections == response.stats.retries + 1 > 1
         if faults == "abort_after=30":
             assert server.stats.resumed_from == 30  # sequence numbers 0..29 came, in order: starting_after=29
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("faults", ["abort_after=30", "drop=1", "duplicate=0.2,abort_after=50"])
-async def test_a_response_that_is_not_background_fails_with_the_partial_and_is_not_made_again(faults: str) -> None:
+async def test_a_response_that_is_not_background_fails_with_the_partial_and_is_not_made_again(
+    transport: str, faults: str
+) -> None:
     async with reference(faults) as server:
-        error = await failed(server)
+        error = await failed(server, transport)
         assert server.stats.created == 1 and server.stats.connections == 1
-    assert isinstance(error.__cause__, rxstream.ConnectionLostError)
+    cause = error.__cause__
+    assert isinstance(cause, rxstream.ConnectionLostError) and f"a new {CREATION[transport]}" in str(cause)
     assert TEXT.startswith(error.partial.text) and len(error.partial.text) < len(TEXT)
     assert error.partial.reasoning == THINKING  # the reasoning comes first and was whole
     if faults == "abort_after=30":
@@ -101,25 +144,44 @@ async def test_a_response_that_is_not_background_fails_with_the_partial_and_is_n
         assert error.partial.text == TEXT[: 18 * 16]
 
 
-async def test_a_background_response_dropped_before_its_id_came_is_not_made_again() -> None:
+@TRANSPORTS
+async def test_a_background_response_dropped_before_its_id_came_is_not_made_again(transport: str) -> None:
     async with reference("abort_after=0") as server:
-        error = await failed(server, background=True)
+        error = await failed(server, transport, background=True)
         assert server.stats.created == 1 and server.stats.connections == 1
     assert isinstance(error.__cause__, rxstream.ConnectionLostError) and "no response id came" in str(error.__cause__)
     assert error.partial.text == "" and error.partial.id is None
 
 
-async def test_a_malformed_event_is_a_frame_error_with_the_partial() -> None:
+# events 0..19: the 10 of the reasoning, 2 opening the message, and 8 deltas
+@TRANSPORTS
+async def test_a_malformed_event_is_a_frame_error_with_the_partial(transport: str) -> None:
     async with reference("malformed_at=20") as server:
-        error = await failed(server, background=True)
+        error = await failed(server, transport, background=True)
     assert isinstance(error.__cause__, rxstream.FrameError) and error.__cause__.number == 21
-    assert TEXT.startswith(error.partial.text) and error.partial.text
+    assert error.partial.text == TEXT[: 8 * 16]
 
 
-async def test_rate_limited_on_every_try_is_a_typed_error() -> None:
+@TRANSPORTS
+async def test_an_oversized_event_ends_the_stream_with_the_partial(transport: str) -> None:
+    async with reference("oversize_at=20,oversize_bytes=70000") as server:
+        error = await failed(server, transport, background=True, max_size=65536)
+        assert server.stats.connections == 1
+    assert isinstance(error.__cause__, rxstream.FrameTooLargeError) and error.partial.text == TEXT[: 8 * 16]
+
+
+@TRANSPORTS
+async def test_a_stall_times_out_with_the_partial(transport: str) -> None:
+    async with reference("stall_after=20") as server:
+        error = await failed(server, transport, background=True, stream_timeout=0.2)
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.text == TEXT[: 8 * 16]
+
+
+@TRANSPORTS
+async def test_rate_limited_on_every_try_is_a_typed_error(transport: str) -> None:
     async with reference("reject_first=10") as server:
-        error = await failed(server, retry=rxstream.RetryPolicy(max_retries=2))
-        assert server.stats.created == 0
+        error = await failed(server, transport, retry=rxstream.RetryPolicy(max_retries=2))
+        assert server.stats.created == 0 and server.stats.rejected == 3
     assert isinstance(error.__cause__, rxstream.RateLimitedError) and error.partial.text == ""
 
 
@@ -128,6 +190,10 @@ async def test_a_wrong_token_is_refused_and_unknown_responses_are_404() -> None:
         with pytest.raises(rxstream.IncompleteStreamError) as caught:
             await rxstream.stream_responses(server.url, json={"stream": True}, token="wrong")
         assert isinstance(caught.value.__cause__, rxstream.AuthenticationError)
+        with pytest.raises(rxstream.IncompleteStreamError) as caught:  # at the WebSocket handshake: 401
+            await rxstream.stream_responses(server.websocket_url, json={}, token="wrong")
+        assert isinstance(caught.value.__cause__, rxstream.AuthenticationError) and "wrong" not in str(caught.value)
+        assert server.stats.created == 0
         authorized = {"Authorization": f"Bearer {TOKEN}"}
         unknown = await client.get(f"{server.url}/resp_nope?stream=true", headers=authorized)
         await client.post(server.url, json={"stream": True}, headers=authorized)  # resp_ref0, not background
@@ -135,7 +201,7 @@ async def test_a_wrong_token_is_refused_and_unknown_responses_are_404() -> None:
     assert unknown.status_code == not_background.status_code == 404
 
 
-async def test_serve_responses_runs_the_reference_endpoint() -> None:
+async def test_serve_responses_serves_both_transports_and_connect_reads_either() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "rxstream", "serve", "--responses", "--port", "0", "--size", "500", "--seed", "2"),
@@ -145,9 +211,34 @@ async def test_serve_responses_runs_the_reference_endpoint() -> None:
     try:
         assert process.stdout is not None
         banner = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        url = banner.split(" on ")[1].split(" ")[0]
-        response = await rxstream.stream_responses(url, json=rxstream.responses_request("m", "hi"))
-        assert response.text == generate(500, seed=2) and response.stats.out_of_order > 0
+        urls = banner.split(" on ")[1].split(" ")[0], banner.split(" and ")[1].split(" ")[0]
+        assert [url.split(":")[0] for url in urls] == ["http", "ws"]
+        for url in urls:
+            response = await rxstream.stream_responses(url, json=rxstream.responses_request("m", "hi"))
+            assert response.text == generate(500, seed=2) and response.stats.out_of_order > 0
+            connect = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "rxstream", "connect", "--responses", url, "--model", "m", "--prompt", "hi"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(connect.communicate(), 30)
+            assert connect.returncode == 0, err.decode()
+            assert out.decode().strip() == generate(500, seed=2) and "reordered" in err.decode()  # the stats table
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_a_full_buffer_stops_reading_the_websocket() -> None:
+    # 4,000 events of 4,000 characters, more than the socket buffers hold: demand reaches the socket
+    async with ReferenceResponsesServer("y" * 16_000_000, chunk_size=4000) as server:
+        source = rxstream.from_websocket(server.websocket_url, request={"model": "m"}, api="responses")
+        iterator = rxstream.to_async_iterable(
+            source.pipe(rxo.parse_responses(), rxo.reorder(), rxo.backpressure_buffer(3))
+        )
+        first = [await anext(iterator) for _ in range(2)]
+        for _ in range(50):
+            await asyncio.sleep(0.005)
+        assert [chunk.index for chunk in first] == [0, 1] and server.stats.frames_sent < 2000
+        await iterator.aclose()  # type: ignore[attr-defined]

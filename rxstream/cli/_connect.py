@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("connect", help="stream a response from a WebSocket or OpenAI-compatible endpoint")
     parser.add_argument(
         "uri",
-        help="ws:// or wss:// endpoint, with --sse an https://…/chat/completions URL, with --responses an https://…/v1/responses URL",
+        help="ws:// or wss:// endpoint, with --sse an https://…/chat/completions URL, "
+        "with --responses a wss:// or https:// …/v1/responses URL",
     )
     parser.add_argument("--token-env", help="environment variable holding the bearer token")
     parser.add_argument("--request", help="JSON object sent as the first message")
@@ -32,7 +33,10 @@ def add_parser(subparsers: Any) -> None:
     sse = parser.add_argument_group("OpenAI-compatible streaming (DeepSeek, OpenAI, …)")
     sse.add_argument("--sse", action="store_true", help="POST a chat completion and read its Server-Sent Events")
     sse.add_argument(
-        "--responses", action="store_true", help="POST an OpenAI Responses request and read its events over SSE"
+        "--responses",
+        action="store_true",
+        help="create an OpenAI Responses answer: in WebSocket mode for a ws(s)://…/v1/responses URL, "
+        "over SSE (a POST) for an http(s):// one",
     )
     sse.add_argument("--model", help="the model to ask, with --sse or --responses")
     sse.add_argument("--prompt", help="the user message (the input, with --responses)")
@@ -64,7 +68,11 @@ async def run(args: argparse.Namespace) -> int:
             body = request if request is not None else chat_request(args.model, args.prompt)
             parser = parse_sse()
         api: Api = "responses" if args.responses else "chat"
-        source: Observable[Any] = from_sse(args.uri, token=token, json=body, stream_timeout=args.timeout, api=api)
+        source: Observable[Any]
+        if args.responses and args.uri.startswith(("ws://", "wss://")):
+            source = from_websocket(args.uri, token=token, request=body, stream_timeout=args.timeout, api=api)
+        else:
+            source = from_sse(args.uri, token=token, json=body, stream_timeout=args.timeout, api=api)
     else:
         source = from_websocket(args.uri, token=token, request=request, stream_timeout=args.timeout)
         parser = parse()

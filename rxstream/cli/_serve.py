@@ -1,5 +1,5 @@
 """``rxstream serve``: the reference WebSocket server (or, with ``--responses``, the OpenAI Responses
-endpoint over SSE), with faults on demand."""
+endpoint over SSE and in WebSocket mode), with faults on demand."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def add_parser(subparsers: Any) -> None:
         "--responses",
         action="store_true",
         help="serve the OpenAI Responses API over SSE (POST /v1/responses; background responses resumed by "
-        "GET /v1/responses/<id>?stream=true&starting_after=<n>) instead of the WebSocket chunk protocol",
+        "GET /v1/responses/<id>?stream=true&starting_after=<n>) and in WebSocket mode (ws://…/v1/responses, "
+        "a response.create message) on the same port, instead of the WebSocket chunk protocol",
     )
     add_content_options(parser, 2048)
 
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace) -> int:
         server = server_from(args, **endpoint)
     async with server:
         if isinstance(server, ReferenceResponsesServer):
-            serving = f"{server.count} Responses events on {server.url}"
+            serving = f"{server.count} Responses events on {server.url} (SSE) and {server.websocket_url} (WebSocket)"
         else:
             serving = f"{len(server.pieces)} chunks on {server.uri}"
         print(f"serving {serving} (Ctrl-C to stop)", flush=True)

@@ -1,10 +1,13 @@
-"""The reference OpenAI Responses endpoint over SSE, with the same seeded faults as the others.
+"""The reference OpenAI Responses endpoint, over SSE and in WebSocket mode, with the same seeded faults as the others.
 
 ``POST /v1/responses`` (or ``/responses``) creates a response and streams its events: created,
 in progress, the reasoning summary and the message text as deltas (each item added and done
 around them), and ``response.completed`` with the usage, each event numbered by
 ``sequence_number`` from 0. A response created with ``"background": true`` is kept, and
 ``GET /v1/responses/<id>?stream=true&starting_after=<n>`` streams its events after ``n`` again.
+On the same port and path, a WebSocket handshake opens WebSocket mode, as the openai SDK's
+``responses.connect()`` uses it: a ``{"type": "response.create", …}`` message creates a response
+and each event comes as one text message (resumable by the same GET).
 
 Each event carries its own number, so unlike the chat endpoint every fault applies: events
 reordered within a window, sent twice, left out (a gap that only a resumption fills), besides
@@ -14,15 +17,16 @@ aborts, stalls, malformed and oversized events, and 429s.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from ._content import split
-from ._faults import Faults, plan
+from ._faults import Faults, Send, plan
 from ._sse import MODEL, SSEEndpoint
+from ._websocket_frames import close_frame, handshake, read_message, text_frame
 
 ROUTES = ("/v1/responses", "/responses")
 
@@ -31,10 +35,11 @@ class ReferenceResponsesServer(SSEEndpoint):
     """Streams ``text`` (or the given pieces) as OpenAI Responses events to clients presenting ``token``.
 
     With ``reasoning`` a reasoning item comes first, its summary in deltas. Use as
-    ``async with ReferenceResponsesServer(text) as server:``, and ``server.url`` as the endpoint.
+    ``async with ReferenceResponsesServer(text) as server:``, and ``server.url`` as the endpoint
+    (``server.websocket_url`` in WebSocket mode).
     """
 
-    MALFORMED = b'data: {"type": "response.output_text.delta", "sequence_number": \n\n'
+    MALFORMED = b'{"type": "response.output_text.delta", "sequence_number": '
 
     def __init__(
         self,
@@ -64,6 +69,11 @@ class ReferenceResponsesServer(SSEEndpoint):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/v1/responses"
+
+    @property
+    def websocket_url(self) -> str:
+        """The same endpoint in WebSocket mode."""
+        return f"ws://{self.host}:{self.port}/v1/responses"
 
     def _add(self, kind: str, **fields: Any) -> None:
         """One more event of the body, numbered after created, in_progress and those before it."""
@@ -145,17 +155,54 @@ class ReferenceResponsesServer(SSEEndpoint):
                 request = orjson.loads(body) if body else {}
             except orjson.JSONDecodeError:
                 return self._status(writer, "400 Bad Request", b'{"error": {"message": "the body is not JSON"}}')
-            background = type(request) is dict and request.get("background") is True
-            response_id = f"resp_ref{self.stats.created}"
-            self.stats.created += 1
-            if background:
-                self.background.add(response_id)
+            response_id = self._create(request)
+        self._stream_head(writer)
+        steps = self._plan(start)
+        await self._play(writer, steps, self.events(response_id, response_id in self.background))
+
+    async def _upgrade(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, headers: dict[str, str]
+    ) -> None:
+        """WebSocket mode: after the handshake, a ``response.create`` message creates the response,
+        and each of its events comes as one text message; the server closes (1000) after the last."""
+        if urlsplit(target).path not in ROUTES or "sec-websocket-key" not in headers:
+            return self._status(writer, "404 Not Found", b'{"error": {"message": "not found"}}')
+        if self._refused(writer, headers):
+            return
+        writer.write(handshake(headers["sec-websocket-key"]))
+        try:
+            request = orjson.loads(await read_message(reader))
+        except orjson.JSONDecodeError:
+            request = None
+        if type(request) is not dict or request.get("type") != "response.create":
+            error = {"type": "error", "code": "invalid_request", "message": "expected a response.create message"}
+            writer.write(text_frame(orjson.dumps(error)) + close_frame(1003, "expected response.create"))
+            return
+        response_id = self._create(request)
+        events = [text_frame(sse_data_of(event)) for event in self.events(response_id, response_id in self.background)]
+        if await self._play(writer, self._plan(0), events, text_frame):
+            writer.write(close_frame())
+            await writer.drain()
+
+    def _create(self, request: object) -> str:
+        """A new response for ``request`` (kept when it asks for ``"background": true``): its id."""
+        response_id = f"resp_ref{self.stats.created}"
+        self.stats.created += 1
+        if type(request) is dict and request.get("background") is True:
+            self.background.add(response_id)
+        return response_id
+
+    def _plan(self, start: int) -> Iterable[Send]:
+        """The steps of the next connection, which streams the events after ``start - 1``."""
         number = self.stats.connections
         self.stats.connections += 1
         self.stats.resumed_from = start
-        self._stream_head(writer)
-        steps = plan(self.count, self.faults, number, min(start, self.count))
-        await self._play(writer, steps, self.events(response_id, response_id in self.background))
+        return plan(self.count, self.faults, number, min(start, self.count))
+
+
+def sse_data_of(event: bytes) -> bytes:
+    """The JSON of an event ``sse_event`` made: what a WebSocket message carries."""
+    return event[event.index(b"\ndata: ") + 7 : -2]
 
 
 def sse_event(number: int, kind: str, **fields: Any) -> bytes:

@@ -13,7 +13,7 @@ would make another answer, not a fault to recover from: those three are refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Self
 
 import orjson
@@ -25,11 +25,16 @@ from ._faults import Faults, Send, plan
 MODEL = "rxstream-reference"
 
 
+def sse_data(data: bytes) -> bytes:
+    """``data`` as the one data line of an SSE event."""
+    return b"data: " + data + b"\n\n"
+
+
 class SSEEndpoint(ReferenceEndpoint):
     """A reference endpoint answering HTTP/1.1 requests with ``text/event-stream`` bodies that end
     by closing the connection. Subclasses answer a request in ``_answer``."""
 
-    MALFORMED = b'data: {"choices": [\n\n'
+    MALFORMED = b'{"choices": ['  # the data of an event that is not JSON
 
     def __init__(self, *, token: str | None, faults: Faults, qps: float, host: str, port: int) -> None:
         super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
@@ -57,8 +62,11 @@ class SSEEndpoint(ReferenceEndpoint):
                 name.strip().lower(): value.strip()
                 for name, _, value in (line.partition(":") for line in head[1:] if line)
             }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            await self._answer(writer, method, target, headers, body)
+            if headers.get("upgrade", "").lower() == "websocket":
+                await self._upgrade(reader, writer, target, headers)
+            else:
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                await self._answer(writer, method, target, headers, body)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client left
         finally:
@@ -69,6 +77,12 @@ class SSEEndpoint(ReferenceEndpoint):
         self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> None:
         raise NotImplementedError
+
+    async def _upgrade(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, headers: dict[str, str]
+    ) -> None:
+        """Answer a WebSocket handshake; by default there is no WebSocket endpoint."""
+        self._status(writer, "404 Not Found", b'{"error": "no WebSocket endpoint here"}')
 
     def _refused(self, writer: asyncio.StreamWriter, headers: dict[str, str]) -> bool:
         """Answer 401 or 429 when the token is wrong or the rate too high: whether it did."""
@@ -92,8 +106,15 @@ class SSEEndpoint(ReferenceEndpoint):
             + body
         )
 
-    async def _play(self, writer: asyncio.StreamWriter, steps: Iterable[Send], events: Sequence[bytes]) -> bool:
-        """Send ``events`` as ``steps`` say; whether the body may go on (no abort)."""
+    async def _play(
+        self,
+        writer: asyncio.StreamWriter,
+        steps: Iterable[Send],
+        events: Sequence[bytes],
+        frame: Callable[[bytes], bytes] = sse_data,
+    ) -> bool:
+        """Send ``events`` (framed already) as ``steps`` say, the faulty ones framed by ``frame``;
+        whether the stream may go on (no abort)."""
         for step in steps:
             if step.delay:
                 await asyncio.sleep(step.delay)
@@ -101,9 +122,9 @@ class SSEEndpoint(ReferenceEndpoint):
                 writer.write(events[step.index])
                 self.stats.frames_sent += 1
             elif step.kind == "malformed":
-                writer.write(self.MALFORMED)
+                writer.write(frame(self.MALFORMED))
             elif step.kind == "oversize":
-                writer.write(b"data: " + b"x" * self.faults.oversize_bytes + b"\n\n")
+                writer.write(frame(b"x" * self.faults.oversize_bytes))
             elif step.kind == "abort":
                 await writer.drain()
                 writer.transport.abort()

@@ -160,6 +160,8 @@ class _ResponsesSession(_Session):
     last event delivered in order; it puts the id on the stats.
     """
 
+    creation = "POST"  # what asking again would send, for the errors
+
     def resumable(self) -> bool:
         # Before any 200 no response exists, so the POST may be sent again (a 429, a 5xx, no connection).
         return not self.accepted or (self.background and self.stats.response_id is not None)
@@ -172,9 +174,12 @@ class _ResponsesSession(_Session):
         if not self.background:
             return (
                 'the response was not created with "background": true, so the server cannot resume it, and a new '
-                'POST would start a new (paid) response: send "background": true to make it resumable'
+                f'{self.creation} would start a new (paid) response: send "background": true to make it resumable'
             )
-        return "no response id came before the drop, so there is nothing to resume, and a new POST would start a new (paid) response"
+        return (
+            "no response id came before the drop, so there is nothing to resume, "
+            f"and a new {self.creation} would start a new (paid) response"
+        )
 
     def request(self) -> _Request:
         if not self.accepted:
@@ -273,8 +278,16 @@ async def stream_responses(
     url: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
 ) -> Response:
     """The whole response of an OpenAI Responses endpoint (``from_sse``'s options, ``api="responses"``):
-    ``json`` is the request, such as ``responses_request``'s."""
-    return await run_to_response(from_sse(url, api="responses", **options), responses_pipeline(), store, session_id)
+    ``json`` is the request, such as ``responses_request``'s. A ``ws://`` or ``wss://`` URL is read
+    in WebSocket mode instead (``from_websocket``'s options, ``api="responses"``, ``json`` as its request)."""
+    source: Observable[Any]
+    if url.startswith(("ws://", "wss://")):
+        from ._websocket import from_websocket  # which builds on this module
+
+        source = from_websocket(url, api="responses", request=options.pop("json", None), **options)
+    else:
+        source = from_sse(url, api="responses", **options)
+    return await run_to_response(source, responses_pipeline(), store, session_id)
 
 
 def responses_request(model: str, input: str, **extra: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from .. import operators as rxo
 from ..core._context_store import ContextStore
@@ -36,17 +37,22 @@ from ..core._values import Response
 from ..operators._accumulate import Delta
 from ..operators._pipeline import pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
+from ..protocol._sse import SSEEvent
 from ._clock import SYSTEM_CLOCK, Clock
 from ._proxy import environment_proxy
 from ._push_connection import CLOSE_TIMEOUT, PushConnection, close_later
 from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, retry_after
 from ._sources import run_to_response, to_async_iterable
+from ._sse import Api
+from ._sse import _Options as SSEOptions
+from ._sse import _ResponsesSession as ResponsesOverSSE
 
 
-class _Session(Reconnector[bytes]):
-    """A WebSocket subscription: connects, pushes frames while there is demand, reconnects on failure."""
+class WebSocketAttempts(Reconnector[Any]):
+    """What a subscription needs to stream over one WebSocket connection: the handshake, the
+    request message, frames pushed while there is demand, and how the connection ended.
+    Subclasses say what to send (``send_request``) and how to go on (``stream``)."""
 
-    options: _Options
     stop_reading: Callable[[], None] | None = None  # while reading: detach from the connection and end the read
 
     def interrupt(self) -> None:
@@ -55,37 +61,27 @@ class _Session(Reconnector[bytes]):
         else:
             super().interrupt()
 
-    def request_restart(self, index: int) -> bool:
-        if not super().request_restart(index):
-            return False
-        if self.stop_reading is not None:
-            self.stop_reading()
-        return True
+    async def send_request(self, connection: ClientConnection, position: int) -> None:
+        raise NotImplementedError
 
-    async def stream(self) -> None:
-        while not self.disposed:
-            ending = await self.attempt()
-            if self.disposed or not await self.follow(ending):
-                return
-
-    async def attempt(self) -> Ending:
-        """One connection, from the handshake to its end: how it ended."""
+    async def attempt_websocket(self, uri: str, max_size: int, proxy: str | Literal[True] | None) -> Ending:
+        """One connection to ``uri``, from the handshake to its end: how it ended."""
         options = self.options
         position = self.begin_attempt()
         await options.limiter.acquire()
         headers = await self.request_headers("application/json-stream")
         try:
             connection = await connect(
-                self.uri,
+                uri,
                 create_connection=PushConnection,
                 additional_headers=headers,
-                max_size=options.max_size,
+                max_size=max_size,
                 compression=None,  # permessage-deflate halves throughput
                 # No keepalive pings: while demand pauses the transport no pong could be read, so
                 # a slow consumer would look like a dead peer; the Watchdog ends a silent stream.
                 ping_interval=None,
                 close_timeout=CLOSE_TIMEOUT,
-                proxy=environment_proxy() if options.proxy is True else options.proxy,
+                proxy=environment_proxy() if proxy is True else proxy,
                 open_timeout=options.stream_timeout,
                 # websockets logs the request's headers at debug, and the peer's headers and close reason
                 logger=RedactingLogger(logging.getLogger("websockets.client"), self.secrets),
@@ -97,21 +93,14 @@ class _Session(Reconnector[bytes]):
             return Ending(network=f"cannot connect: {self.secrets.peer_text(str(error))}")
         push = cast(PushConnection, connection)
         try:
-            await self.read(push, position)
+            await self.read_websocket(push, position)
         finally:
             close_later(push)
         if self.restart_requested:
             return Ending(gap=True)
         return push.ending(self.resume.position is not None, self.secrets)
 
-    async def send_request(self, connection: ClientConnection, position: int) -> None:
-        request = self.options.request
-        if position:
-            request = {**(request or {}), "resume_from": position}
-        if request is not None:
-            await connection.send(orjson.dumps(request), text=True)
-
-    async def read(self, connection: PushConnection, position: int) -> None:
+    async def read_websocket(self, connection: PushConnection, position: int) -> None:
         """Push frames downstream, from before the request is sent, until the connection has ended
         or the subscription does. Frames go straight to the observer: disposal and a restart
         request detach the connection when they happen, so nothing is checked per frame."""
@@ -140,12 +129,82 @@ class _Session(Reconnector[bytes]):
             connection.detach()
 
 
+class _Session(WebSocketAttempts):
+    """A WebSocket subscription of the chunk protocol: reconnects on failure, resuming from the
+    next index reorder needs."""
+
+    options: WebSocketOptions
+
+    def request_restart(self, index: int) -> bool:
+        if not super().request_restart(index):
+            return False
+        if self.stop_reading is not None:
+            self.stop_reading()
+        return True
+
+    async def stream(self) -> None:
+        while not self.disposed:
+            ending = await self.attempt_websocket(self.uri, self.options.max_size, self.options.proxy)
+            if self.disposed or not await self.follow(ending):
+                return
+
+    async def send_request(self, connection: ClientConnection, position: int) -> None:
+        request = self.options.request
+        if position:
+            request = {**(request or {}), "resume_from": position}
+        if request is not None:
+            await connection.send(orjson.dumps(request), text=True)
+
+
+class _ResponsesSession(WebSocketAttempts, ResponsesOverSSE):
+    """An OpenAI Responses subscription in WebSocket mode: ``response.create`` is the request
+    message and each message one event. Until it has gone out no response exists, so a refused
+    handshake or a lost connection is tried again; after it, only the SSE session's resumption
+    of a background response (``GET <http url>/<id>?stream=true&starting_after=<n>``) is, and
+    never a second ``response.create``."""
+
+    options: _ResponsesOptions
+    creation = "response.create"
+
+    async def stream(self) -> None:
+        while not self.accepted:
+            ending = await self.attempt_websocket(self.uri, self.options.max_size, self.options.proxy)
+            self.accepted = self.accepted or self.progressed()  # a peer may stream before reading the request
+            if self.disposed or not await self.follow(ending):
+                return
+        self.uri = http_url_of(self.uri)
+        await super().stream()
+
+    async def send_request(self, connection: ClientConnection, position: int) -> None:
+        if connection.protocol.state is not State.OPEN:
+            return  # the peer has gone before the request: asking again starts nothing twice
+        self.accepted = True  # from the first byte sent the response may exist
+        body = {name: value for name, value in (self.options.json or {}).items() if name != "stream"}
+        await connection.send(orjson.dumps({"type": "response.create", **body}), text=True)
+
+    def emit(self, item: SSEEvent) -> None:
+        """A resumed event goes on as its JSON, as a WebSocket message would have brought it."""
+        Reconnector.emit(self, item.data.encode())
+
+
+def http_url_of(uri: str) -> str:
+    """The HTTP URL of the same endpoint as a WebSocket URI: ``ws://`` -> ``http://``, ``wss://`` -> ``https://``."""
+    return uri.replace("ws", "http", 1)
+
+
 @dataclass(frozen=True, slots=True)
-class _Options(SourceOptions):
+class WebSocketOptions(SourceOptions):
     """from_websocket's settings."""
 
     request: dict[str, Any] | None
     max_size: int
+    proxy: str | Literal[True] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ResponsesOptions(SSEOptions):
+    """from_websocket's settings for ``api="responses"``: the SSE session's (``json`` is the request), and the proxy."""
+
     proxy: str | Literal[True] | None
 
 
@@ -163,6 +222,7 @@ def from_websocket(
     on_retry: Callable[[Retry], object] | None = None,
     rate_limit: float = 50.0,
     clock: Clock = SYSTEM_CLOCK,
+    api: Api = "chat",
 ) -> Observable[bytes]:
     """An Observable of the raw frames (UTF-8 bytes) of the stream at ``uri``.
 
@@ -185,23 +245,38 @@ def from_websocket(
     as websockets does, looked up again for every connection; ``None`` connects directly,
     and a URL such as ``"http://proxy:3128"`` or ``"socks5h://proxy:1080"`` goes through
     that proxy.
+
+    ``api="responses"`` is the OpenAI Responses API in WebSocket mode (``wss://…/v1/responses``,
+    read with ``parse_responses``): ``request`` holds the fields of ``POST /v1/responses``, such as
+    ``responses_request``'s, sent as ``{"type": "response.create", …}`` (without ``stream``, which
+    is implicit), and each message is one event. Once it is sent it is never sent again: after a
+    drop, a response created with ``"background": true`` whose id came is resumed over SSE with
+    ``GET http(s)://…/v1/responses/<id>?stream=true&starting_after=<n>``, ``n`` the sequence number
+    of the last event delivered in order, so each event comes once (those events come on as
+    their JSON bytes too); any other drop is a ``ConnectionLostError`` saying so.
     """
-    options = _Options(
-        token=token,
-        headers=dict(headers) if headers else None,
-        request=dict(request) if request is not None else None,
-        max_size=max_size,
-        proxy=proxy,
-        stream_timeout=stream_timeout,
-        deadline=deadline,
-        retry=retry,
-        on_retry=on_retry,
-        clock=clock,
-        limiter=RateLimiter(rate_limit, clock),
-    )
+    settings: dict[str, Any] = {
+        "token": token,
+        "headers": dict(headers) if headers else None,
+        "max_size": max_size,
+        "proxy": proxy,
+        "stream_timeout": stream_timeout,
+        "deadline": deadline,
+        "retry": retry,
+        "on_retry": on_retry,
+        "clock": clock,
+        "limiter": RateLimiter(rate_limit, clock),
+    }
+    body = dict(request) if request is not None else None
+    options: SourceOptions
+    session: type[WebSocketAttempts]
+    if api == "responses":
+        options, session = _ResponsesOptions(json=body, replay="never", client=None, **settings), _ResponsesSession
+    else:
+        options, session = WebSocketOptions(request=body, **settings), _Session
 
     def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        reconnector = _Session(
+        reconnector = session(
             observer, uri, options, current_demand(), current_stats(), current_resume(), current_secrets()
         )
         reconnector.start(asyncio.get_running_loop())
