@@ -46,6 +46,8 @@ from tests.test_responses_sse import (
 )
 from tests.test_responses_sse import Peer as SSEPeer
 
+pytestmark = pytest.mark.network  # every test here talks to a peer on 127.0.0.1
+
 RESET = -1  # a close "code" for a TCP reset: no close frame, RST instead of FIN
 ABORT = 1006  # no close frame, the connection cut
 NO_STATUS = 1005  # a close frame without a code
