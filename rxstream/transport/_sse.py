@@ -93,6 +93,7 @@ class _Session(Reconnector[SSEEvent]):
     async def attempt(self, client: httpx.AsyncClient) -> Ending:
         """One request, from the POST (or resuming GET) to the end of its body: how it ended."""
         self.begin_attempt()
+        self.restart_requested = False
         method, url, body, extra, skip = self.request()
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
@@ -105,6 +106,8 @@ class _Session(Reconnector[SSEEvent]):
                 await self.read(response, skip)
         except httpx.TransportError as error:
             return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
+        if self.restart_requested:
+            return Ending(gap=True)
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
         # the end of the answer (a finish reason came, without [DONE]).
         finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
@@ -122,7 +125,7 @@ class _Session(Reconnector[SSEEvent]):
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
                 skip = self.push(events, skip)
-                if self.disposed:
+                if self.disposed or self.restart_requested:
                     return
                 if demand is not None and not demand.ready:
                     await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
@@ -142,12 +145,12 @@ class _Session(Reconnector[SSEEvent]):
                 continue
             self.delivered += 1
             self.emit(event)
-            if self.disposed:
+            if self.disposed or self.restart_requested:
                 return 0
         return skip
 
     def request_restart(self, index: int) -> bool:
-        # A server resumes after an event id, never from a chunk index: a gap reorder cannot
+        # A chat server resumes after an event id, never from a chunk index: a gap reorder cannot
         # close (a parser other than parse_sse, which numbers by position) is its 40002 error.
         return False
 
@@ -167,6 +170,11 @@ class _ResponsesSession(_Session):
     @property
     def background(self) -> bool:
         return self.options.json is not None and self.options.json.get("background") is True
+
+    def request_restart(self, index: int) -> bool:
+        # A gap beyond reorder's window: the events from ``index`` on, once more, by sequence
+        # number, as after a drop. The rest of this body is not read.
+        return Reconnector.request_restart(self, index)
 
     def why_not_resumable(self) -> str:
         if not self.background:
@@ -232,8 +240,10 @@ def from_sse(
     ``api="responses"`` is the OpenAI Responses API (``POST /v1/responses``, read with
     ``parse_responses``): once the POST is answered, a retry never POSTs again. A response
     created with ``"background": true`` is resumed with ``GET <url>/<id>?stream=true&starting_after=<n>``,
-    ``n`` the sequence number of the last event delivered in order, so each event comes once;
-    any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply).
+    ``n`` the sequence number of the last event delivered in order, so each event comes once, and so
+    is one whose events leave a gap reorder cannot close (one missing while ``window`` later ones
+    came); any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply), any
+    other such gap an ``InvalidChunkError``.
     """
     options = _Options(
         token=token,
