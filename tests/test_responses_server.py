@@ -138,6 +138,19 @@ async def test_a_drop_past_a_small_window_of_a_response_that_is_not_background_f
     assert gap > 12 and error.partial.reasoning == THINKING and error.partial.text == TEXT[: (gap - 12) * 16]
 
 
+async def test_a_stall_times_out_with_the_partial_and_a_background_response_resumes_after_it() -> None:
+    async with reference("stall_after=30") as server:
+        error = await failed(server, stream_timeout=0.1)
+        assert server.stats.created == 1 and server.stats.connections == 1
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError)
+    assert error.partial.reasoning == THINKING and error.partial.text == TEXT[: 18 * 16]  # events 12..29
+    async with reference("stall_after=30") as server:
+        response = await streamed(server, background=True, stream_timeout=0.1)
+        exact(response)
+        assert server.stats.created == 1 and server.stats.connections == 2 and server.stats.resumed_from == 30
+    assert response.stats.retries == 1 and response.stats.duplicates == 0
+
+
 async def test_a_background_response_dropped_before_its_id_came_is_not_made_again() -> None:
     async with reference("abort_after=0") as server:
         error = await failed(server, background=True)

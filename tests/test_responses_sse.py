@@ -280,6 +280,68 @@ async def test_a_gap_beyond_the_window_of_a_response_that_is_not_background_fail
     assert error.partial.id == "resp_0123"
 
 
+STALL = 0.1  # stream_timeout in the stall tests: each stall is waited for, for real, this long
+
+
+def stalling(events: list[dict[str, Any]], sent: int) -> Reply:
+    return Reply(events[:sent], stall=True)
+
+
+@pytest.mark.parametrize("sent", [0, 7, len(EVENTS) - 1])
+async def test_a_stalled_response_that_is_not_background_times_out_with_the_partial(sent: int) -> None:
+    async with serve(lambda request, number: stalling(EVENTS, sent)) as peer:
+        error = await failed(peer, stream_timeout=STALL)
+    assert [request.method for request in peer.requests] == ["POST"]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.timeout == STALL
+    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:sent])
+
+
+@pytest.mark.parametrize("stalls", [[7], [7, 3], [len(EVENTS) - 1]], ids=str)
+async def test_a_stalled_background_response_resumes_after_the_last_event_delivered(stalls: list[int]) -> None:
+    # Reply n sends stalls[n] events and goes silent: the idle timeout ends that try, as a drop would
+    def respond(request: Request, number: int) -> Reply:
+        events = after(EVENTS, request) if request.method == "GET" else EVENTS
+        return stalling(events, stalls[number]) if number < len(stalls) else Reply(events)
+
+    clock = rxstream.VirtualClock()
+    async with serve(respond) as peer:
+        response = await streamed(peer, background=True, stream_timeout=STALL, clock=clock)
+    same(response, in_memory(EVENTS))
+    assert len(peer.posts) == 1
+    delivered = [sum(stalls[: n + 1]) for n in range(len(stalls))]
+    assert [get.query["starting_after"] for get in peer.gets] == [[str(count - 1)] for count in delivered]
+    assert response.stats.retries == len(stalls) and response.stats.duplicates == 0
+    assert clock.sleeps == [1.0] * len(stalls)  # each try made progress: the policy's first delay every time
+
+
+async def test_a_background_response_that_stays_silent_times_out_once_the_retries_are_spent() -> None:
+    async with serve(lambda request, number: stalling(after(EVENTS, request), 0 if number else 7)) as peer:
+        error = await failed(peer, background=True, stream_timeout=STALL, retry=rxstream.RetryPolicy(max_retries=2))
+    assert [request.method for request in peer.requests] == ["POST", "GET", "GET"]
+    assert [get.query["starting_after"] for get in peer.gets] == [["6"], ["6"]]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and not error.__cause__.deadline
+    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:7])
+    assert error.partial.stats.retries == 2
+
+
+async def test_a_background_response_that_stalls_before_its_id_came_is_not_asked_for_again() -> None:
+    async with serve(lambda request, number: stalling(EVENTS, 0)) as peer:
+        error = await failed(peer, background=True, stream_timeout=STALL)
+    assert [request.method for request in peer.requests] == ["POST"]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.id is None
+
+
+async def test_the_deadline_ends_a_background_response_that_keeps_stalling() -> None:
+    # Every try sends nothing new and stalls; retries are plenty, so only the deadline ends it
+    async with serve(lambda request, number: stalling(after(EVENTS, request), 0 if number else 7)) as peer:
+        error = await failed(
+            peer, background=True, stream_timeout=STALL, deadline=0.35, retry=rxstream.RetryPolicy(max_retries=100)
+        )
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.deadline
+    assert len(peer.posts) == 1 and peer.gets  # the stalls were resumed until the deadline came
+    assert error.partial.text == in_memory_partial(EVENTS[:7])[0]
+
+
 async def test_a_body_that_omits_the_final_event() -> None:
     cut = EVENTS[:-1]
     async with serve(lambda request, number: Reply(cut)) as peer:

@@ -93,7 +93,7 @@ class SSEEndpoint(ReferenceEndpoint):
         )
 
     async def _play(self, writer: asyncio.StreamWriter, steps: Iterable[Send], events: Sequence[bytes]) -> bool:
-        """Send ``events`` as ``steps`` say; whether the body may go on (no abort)."""
+        """Send ``events`` as ``steps`` say; whether the body may go on (no abort, no stall)."""
         for step in steps:
             if step.delay:
                 await asyncio.sleep(step.delay)
@@ -108,9 +108,10 @@ class SSEEndpoint(ReferenceEndpoint):
                 await writer.drain()
                 writer.transport.abort()
                 return False
-            else:  # stall
+            else:  # stall: silent until the connection is gone (close() aborts it), so the handler ends then
                 await writer.drain()
-                await asyncio.Event().wait()
+                await writer.wait_closed()
+                return False
             await writer.drain()
         return True
 

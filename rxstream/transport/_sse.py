@@ -19,7 +19,7 @@ from reactivex.disposable import Disposable
 
 from ..core._context_store import ContextStore
 from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
-from ..core._errors import FrameTooLargeError
+from ..core._errors import FrameTooLargeError, StreamTimeoutError
 from ..core._redaction import redact_http_logs
 from ..core._values import Response
 from ..operators._pipeline import responses_pipeline, sse_pipeline
@@ -163,6 +163,28 @@ class _ResponsesSession(_Session):
     last event delivered in order; it puts the id on the stats.
     """
 
+    stalled: StreamTimeoutError | None = None  # the watchdog's, while it ends this try (not the stream)
+
+    def time_out(self, error: StreamTimeoutError) -> None:
+        # A background response that went silent is resumed like one that dropped: the server
+        # keeps it, and asking again costs nothing new. The deadline, and a stall of a response
+        # that cannot be resumed, end the stream.
+        if error.deadline or not self.accepted or not self.resumable() or self.task is None:
+            super().time_out(error)
+            return
+        self.stalled = error
+        self.task.cancel()
+
+    async def attempt(self, client: httpx.AsyncClient) -> Ending:
+        try:
+            return await super().attempt(client)
+        except asyncio.CancelledError:
+            stalled, self.stalled = self.stalled, None
+            if stalled is None or self.disposed or self.timed_out is not None or self.task is None:
+                raise
+            self.task.uncancel()  # only this try was cancelled: the body is closed, the stream goes on
+            return Ending(stalled=stalled.timeout)
+
     def resumable(self) -> bool:
         # Before any 200 no response exists, so the POST may be sent again (a 429, a 5xx, no connection).
         return not self.accepted or (self.background and self.stats.response_id is not None)
@@ -242,8 +264,9 @@ def from_sse(
     created with ``"background": true`` is resumed with ``GET <url>/<id>?stream=true&starting_after=<n>``,
     ``n`` the sequence number of the last event delivered in order, so each event comes once, and so
     is one whose events leave a gap reorder cannot close (one missing while ``window`` later ones
-    came); any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply), any
-    other such gap an ``InvalidChunkError``.
+    came), and one silent for ``stream_timeout`` seconds (``StreamTimeoutError`` once the retries are
+    spent); any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply), any
+    other such gap an ``InvalidChunkError``, any other stall a ``StreamTimeoutError``.
     """
     options = _Options(
         token=token,
