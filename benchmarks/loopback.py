@@ -20,10 +20,11 @@ from .measure import Result, progress
 
 
 class ServerProcess:
-    """``rxstream serve`` in a child process, on a free loopback port."""
+    """``rxstream serve`` in a child process, on a free loopback port; ``options`` such as ``--responses``."""
 
-    def __init__(self, size: int, chunk_size: int) -> None:
+    def __init__(self, size: int, chunk_size: int, *options: str) -> None:
         self.args = ["serve", "--port", "0", "--size", str(size), "--chunk-size", str(chunk_size), "--qps", "1000000"]
+        self.args += options
         self.uri = ""
 
     async def __aenter__(self) -> ServerProcess:

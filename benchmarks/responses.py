@@ -1,7 +1,9 @@
-"""7. The OpenAI Responses stream: rxstream against the openai SDK's own accumulation of the same events."""
+"""7. The OpenAI Responses stream: rxstream against the openai SDK, on the same events in memory, and
+over HTTP from the same reference server."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -11,10 +13,13 @@ import rxstream
 from rxstream.protocol._sse import SSEEvent, sse_events
 from rxstream.server import ReferenceResponsesServer, generate
 
-from .measure import Result, medians, progress
+from .loopback import ServerProcess
+from .measure import Result, async_medians, medians, progress
 
-if TYPE_CHECKING:  # openai is the oracle, not a dependency: it is imported when this row runs
+if TYPE_CHECKING:  # openai is the oracle, not a dependency: it is imported when these rows run
+    from openai import AsyncOpenAI
     from openai.lib.streaming.responses import ResponseStreamState
+    from openai.types.responses import Response
 
 CHUNK = 8  # characters a text delta: a token or two, as the API sends them
 
@@ -59,11 +64,17 @@ def results_agree(events: list[SSEEvent]) -> bool:
     )
 
 
-def run(deltas: int, repetitions: int) -> list[Result]:
+def sdk_installed(row: str) -> bool:
     try:
         import openai  # noqa: F401
     except ImportError:
-        progress("responses: skipped, the openai SDK (the oracle) is not installed: pip install openai")
+        progress(f"{row}: skipped, the openai SDK (the oracle) is not installed: pip install openai")
+        return False
+    return True
+
+
+def run(deltas: int, repetitions: int) -> list[Result]:
+    if not sdk_installed("responses"):
         return []
     events = response_events(deltas)
     progress(f"responses, {len(events):,} events through rxstream and openai's ResponseStreamState")
@@ -79,5 +90,75 @@ def run(deltas: int, repetitions: int) -> list[Result]:
             2.0,
             detail=f"{rate:,.0f} vs {sdk_rate:,.0f} events/s ({len(events):,} events)",
             extra={f"{name}_seconds": value for name, value in seconds.items()},
+        )
+    ]
+
+
+async def rxstream_over_http(url: str) -> rxstream.Response:
+    return await rxstream.stream_responses(url, json=rxstream.responses_request("bench", "hi"))
+
+
+async def openai_stream(client: AsyncOpenAI) -> tuple[int, Response]:
+    """The SDK's accumulating client, ``responses.stream()``, read to the end: events counted, its final response."""
+    events = 0
+    async with client.responses.stream(model="bench", input="hi") as stream:
+        async for _ in stream:
+            events += 1
+        return events, await stream.get_final_response()
+
+
+async def openai_create(client: AsyncOpenAI) -> tuple[int, Response]:
+    """The SDK's plain stream, ``responses.create(stream=True)``: typed events, the final response the
+    one ``response.completed`` carries (it accumulates nothing)."""
+    events, final = 0, None
+    async for event in await client.responses.create(model="bench", input="hi", stream=True):
+        events += 1
+        if event.type == "response.completed":
+            final = event.response
+    assert final is not None, "the stream ended without response.completed"
+    return events, final
+
+
+async def over_http(deltas: int, repetitions: int) -> list[Result]:
+    """rxstream.stream_responses against the openai SDK's two streaming clients, each reading the same
+    response from ``rxstream serve --responses`` in its own process, so its CPU counts for neither."""
+    if not sdk_installed("responses over HTTP"):
+        return []
+    from openai import AsyncOpenAI
+
+    async with ServerProcess(deltas * CHUNK, CHUNK, "--responses", "--seed", "7") as server:
+        # One SDK client for every repetition, as an application keeps it (to its advantage:
+        # rxstream makes its httpx client each call); the server closes each body's connection.
+        base_url = server.uri.removesuffix("/responses")
+        async with AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0) as client:
+            ours = await rxstream_over_http(server.uri)
+            count = ours.chunks
+            assert ours.complete, "rxstream's response is incomplete"
+            progress(f"responses over HTTP, {count:,} events through rxstream and the openai SDK's streams")
+            for check in (openai_stream, openai_create):  # each POST is a new response, with an id of its own
+                events, final = await check(client)
+                assert (events, final.output_text, final.usage and final.usage.to_dict()) == (
+                    count,
+                    ours.text,
+                    ours.stats.usage,
+                ), f"rxstream and openai's {check.__name__} disagree"
+            contenders: dict[str, Callable[[], Awaitable[object]]] = {
+                "rxstream": partial(rxstream_over_http, server.uri),
+                "openai_create": partial(openai_create, client),
+                "openai_stream": partial(openai_stream, client),
+            }
+            seconds = await async_medians(contenders, repetitions)
+    rates = {name: count / value for name, value in seconds.items()}
+    sdk_best = max(rates["openai_create"], rates["openai_stream"])
+    return [
+        Result(
+            "responses over HTTP: stream_responses vs the openai SDK's faster stream, events/s",
+            rates["rxstream"] / sdk_best,
+            2.0,
+            detail=(
+                f"{rates['rxstream']:,.0f} vs {rates['openai_create']:,.0f} (responses.create(stream=True)),"
+                f" {rates['openai_stream']:,.0f} (responses.stream()) events/s ({count:,} events)"
+            ),
+            extra={f"{name}_events_per_second": rate for name, rate in rates.items()},
         )
     ]

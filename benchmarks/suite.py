@@ -50,6 +50,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.extend(tool_calls.run(sizes["fragments"], sizes["repetitions"]))
     results.append(imports.run(sizes["imports"]))
     results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
+    results.extend(await responses.over_http(sizes["responses"], sizes["repetitions"]))
     return results
 
 

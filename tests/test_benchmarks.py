@@ -58,6 +58,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "fragments vs text",
         "import rxstream",
         "openai ResponseStreamState",
+        "responses over HTTP",
     ):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)

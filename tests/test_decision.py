@@ -30,6 +30,8 @@ ROWS: list[tuple[Ending, int, type[object], str | float]] = [
     (Ending(close_code=1008, reason="bad token"), 0, rxstream.AuthenticationError, "close code 1008: bad token"),
     (Ending(too_large=1024), 0, rxstream.FrameTooLargeError, "max_size=1024"),
     (Ending(gap=True), 0, Retry, 1.0),
+    (Ending(stalled=0.5), 2, Retry, 4.0),
+    (Ending(stalled=0.5), 3, rxstream.StreamTimeoutError, "no frame for 0.5 s"),
     (Ending(network="cannot connect: refused"), 2, Retry, 4.0),
     (Ending(network="cannot connect: refused"), 3, rxstream.ConnectionLostError, "after 4 attempts"),
     (Ending(close_code=1000, cut_short=True), 0, Retry, 1.0),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ import rxstream
 from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 from rxstream.server import Faults, ReferenceResponsesServer, generate
+from rxstream.server._faults import plan
 from tests.test_responses_differential import expected, through_the_sdk
 
 pytestmark = pytest.mark.network  # every test here runs the reference server on 127.0.0.1
@@ -39,11 +41,24 @@ CREATION = {"sse": "POST", "websocket": "response.create"}  # what a new respons
 
 
 async def streamed(
-    server: ReferenceResponsesServer, transport: str = "sse", background: bool = False, **options: Any
+    server: ReferenceResponsesServer,
+    transport: str = "sse",
+    background: bool = False,
+    window: int | None = None,
+    **options: Any,
 ) -> rxstream.Response:
+    """stream_responses' response; with ``window``, that of from_sse through a responses_pipeline of that window."""
     body = rxstream.responses_request("m", "hi", **({"background": True} if background else {}))
-    url = server.url if transport == "sse" else server.websocket_url
-    call = rxstream.stream_responses(url, json=body, token=TOKEN, clock=rxstream.VirtualClock(), **options)
+    options = {"json": body, "token": TOKEN, "clock": rxstream.VirtualClock(), **options}
+    call: Awaitable[rxstream.Response]
+    if window is None:
+        url = server.url if transport == "sse" else server.websocket_url
+        call = rxstream.stream_responses(url, **options)
+    else:
+        assert transport == "sse"
+        call = rxstream.from_sse(server.url, api="responses", **options).pipe(
+            rxstream.responses_pipeline(window=window)
+        )
     return await asyncio.wait_for(call, 20)
 
 
@@ -144,6 +159,31 @@ async def test_a_response_that_is_not_background_fails_with_the_partial_and_is_n
         assert error.partial.text == TEXT[: 18 * 16]
 
 
+def left_out(server: ReferenceResponsesServer) -> list[int]:
+    """The events the drop fault leaves out of the first connection's body."""
+    sent = {step.index for step in plan(server.count, server.faults, 0)}
+    return [index for index in range(server.count) if index not in sent]
+
+
+async def test_a_drop_past_a_small_window_resumes_a_background_response_from_the_gap() -> None:
+    async with reference("drop=1") as server:
+        response = await streamed(server, background=True, window=4)
+        exact(response)
+        assert server.stats.created == 1 and server.stats.connections == 2 and response.stats.retries == 1
+        assert server.stats.resumed_from == left_out(server)[0]  # starting_after: the event before the gap
+    assert response.stats.duplicates == 0
+
+
+async def test_a_drop_past_a_small_window_of_a_response_that_is_not_background_fails_with_the_partial() -> None:
+    async with reference("drop=1") as server:
+        error = await failed(server, "sse", window=4)
+        assert server.stats.created == 1 and server.stats.connections == 1
+        gap = left_out(server)[0]
+    assert isinstance(error.__cause__, rxstream.InvalidChunkError) and error.__cause__.expected == gap
+    # created, in_progress, the reasoning item (events 2..9), the message item and its part added: text from 12
+    assert gap > 12 and error.partial.reasoning == THINKING and error.partial.text == TEXT[: (gap - 12) * 16]
+
+
 @TRANSPORTS
 async def test_a_background_response_dropped_before_its_id_came_is_not_made_again(transport: str) -> None:
     async with reference("abort_after=0") as server:
@@ -171,10 +211,16 @@ async def test_an_oversized_event_ends_the_stream_with_the_partial(transport: st
 
 
 @TRANSPORTS
-async def test_a_stall_times_out_with_the_partial(transport: str) -> None:
+async def test_a_stall_times_out_with_the_partial_and_a_background_response_resumes(transport: str) -> None:
     async with reference("stall_after=20") as server:
-        error = await failed(server, transport, background=True, stream_timeout=0.2)
+        error = await failed(server, transport, stream_timeout=0.2)
+        assert server.stats.created == 1 and server.stats.connections == 1
     assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.text == TEXT[: 8 * 16]
+    async with reference("stall_after=20") as server:
+        response = await streamed(server, transport, background=True, stream_timeout=0.2)
+        exact(response)
+        assert server.stats.created == 1 and server.stats.connections == 2 and server.stats.resumed_from == 20
+    assert response.stats.retries == 1 and response.stats.duplicates == 0
 
 
 @TRANSPORTS

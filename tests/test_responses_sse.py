@@ -8,7 +8,7 @@ reorders events, ends lines with CR, omits the final event, and answers 429 with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +50,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop_after: int | None = None  # events sent before the connection is reset; None: the body ends properly
     line_end: bytes = b"\n"
+    stall: bool = False  # after the events: silent, the body neither ended nor reset, until the client leaves
 
 
 @dataclass
@@ -91,6 +92,9 @@ async def serve(respond: Respond) -> AsyncIterator[Peer]:
         if reply.drop_after is not None:
             writer.transport.abort()  # a reset: no end of the chunked body
             return
+        if reply.stall:
+            await reader.read()  # the client's end of the connection
+            return
         writer.write(b"0\r\n\r\n")
         await writer.drain()
 
@@ -110,13 +114,21 @@ def options(background: bool = False, **extra: Any) -> dict[str, Any]:
     return {"json": body, "token": "sk-test", "clock": rxstream.VirtualClock(), **extra}
 
 
-async def streamed(peer: Peer, **extra: Any) -> rxstream.Response:
-    return await asyncio.wait_for(rxstream.stream_responses(peer.url, **options(**extra)), 10)
+async def streamed(peer: Peer, window: int | None = None, **extra: Any) -> rxstream.Response:
+    """stream_responses' response; with ``window``, that of from_sse through a responses_pipeline of that window."""
+    call: Awaitable[rxstream.Response]
+    if window is None:
+        call = rxstream.stream_responses(peer.url, **options(**extra))
+    else:
+        call = rxstream.from_sse(peer.url, api="responses", **options(**extra)).pipe(
+            rxstream.responses_pipeline(window=window)
+        )
+    return await asyncio.wait_for(call, 10)
 
 
-async def failed(peer: Peer, **extra: Any) -> rxstream.IncompleteStreamError:
+async def failed(peer: Peer, window: int | None = None, **extra: Any) -> rxstream.IncompleteStreamError:
     with pytest.raises(rxstream.IncompleteStreamError) as caught:
-        await streamed(peer, **extra)
+        await streamed(peer, window, **extra)
     return caught.value
 
 
@@ -227,6 +239,107 @@ def in_memory_partial(events: list[dict[str, Any]]) -> tuple[str, str, tuple[rxs
 
     partial = failure([orjson.dumps(event) for event in events]).partial
     return partial.text, partial.reasoning, partial.tool_calls
+
+
+WINDOW = 4  # reorder's window in the gap tests: a gap is past it once four events came after it
+
+
+def leaving_out(number: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for event in events if event["sequence_number"] != number]
+
+
+@pytest.mark.parametrize("gaps", [[5], [13], [5, 13]], ids=str)
+async def test_a_gap_beyond_the_window_resumes_a_background_response_after_the_last_event_delivered(
+    gaps: list[int],
+) -> None:
+    # Reply n leaves out event gaps[n] and stalls: the events after the gap fill the window, and
+    # reorder asks for the rest again at once, without waiting for the body to end
+    def respond(request: Request, number: int) -> Reply:
+        events = after(EVENTS, request) if request.method == "GET" else EVENTS
+        return Reply(leaving_out(gaps[number], events), stall=True) if number < len(gaps) else Reply(events)
+
+    async with serve(respond) as peer:
+        response = await streamed(peer, WINDOW, background=True)
+    same(response, in_memory(EVENTS))
+    assert len(peer.posts) == 1
+    assert [get.query for get in peer.gets] == [{"stream": ["true"], "starting_after": [str(gap - 1)]} for gap in gaps]
+    assert {get.path for get in peer.gets} == {"/v1/responses/resp_0123"}
+    assert response.stats.duplicates == 0  # each event came once: the held ones were not read twice
+    assert response.stats.retries == len(gaps)
+
+
+@pytest.mark.parametrize("gap", [5, 13])
+async def test_a_gap_beyond_the_window_of_a_response_that_is_not_background_fails_with_the_partial(gap: int) -> None:
+    async with serve(lambda request, number: Reply(leaving_out(gap, EVENTS))) as peer:
+        error = await failed(peer, WINDOW)
+    assert [request.method for request in peer.requests] == ["POST"]
+    cause = error.__cause__
+    assert isinstance(cause, rxstream.InvalidChunkError)
+    assert (cause.expected, cause.received) == (gap, gap + WINDOW)
+    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:gap])
+    assert error.partial.id == "resp_0123"
+
+
+STALL = 0.1  # stream_timeout in the stall tests: each stall is waited for, for real, this long
+
+
+def stalling(events: list[dict[str, Any]], sent: int) -> Reply:
+    return Reply(events[:sent], stall=True)
+
+
+@pytest.mark.parametrize("sent", [0, 7, len(EVENTS) - 1])
+async def test_a_stalled_response_that_is_not_background_times_out_with_the_partial(sent: int) -> None:
+    async with serve(lambda request, number: stalling(EVENTS, sent)) as peer:
+        error = await failed(peer, stream_timeout=STALL)
+    assert [request.method for request in peer.requests] == ["POST"]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.timeout == STALL
+    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:sent])
+
+
+@pytest.mark.parametrize("stalls", [[7], [7, 3], [len(EVENTS) - 1]], ids=str)
+async def test_a_stalled_background_response_resumes_after_the_last_event_delivered(stalls: list[int]) -> None:
+    # Reply n sends stalls[n] events and goes silent: the idle timeout ends that try, as a drop would
+    def respond(request: Request, number: int) -> Reply:
+        events = after(EVENTS, request) if request.method == "GET" else EVENTS
+        return stalling(events, stalls[number]) if number < len(stalls) else Reply(events)
+
+    clock = rxstream.VirtualClock()
+    async with serve(respond) as peer:
+        response = await streamed(peer, background=True, stream_timeout=STALL, clock=clock)
+    same(response, in_memory(EVENTS))
+    assert len(peer.posts) == 1
+    delivered = [sum(stalls[: n + 1]) for n in range(len(stalls))]
+    assert [get.query["starting_after"] for get in peer.gets] == [[str(count - 1)] for count in delivered]
+    assert response.stats.retries == len(stalls) and response.stats.duplicates == 0
+    assert clock.sleeps == [1.0] * len(stalls)  # each try made progress: the policy's first delay every time
+
+
+async def test_a_background_response_that_stays_silent_times_out_once_the_retries_are_spent() -> None:
+    async with serve(lambda request, number: stalling(after(EVENTS, request), 0 if number else 7)) as peer:
+        error = await failed(peer, background=True, stream_timeout=STALL, retry=rxstream.RetryPolicy(max_retries=2))
+    assert [request.method for request in peer.requests] == ["POST", "GET", "GET"]
+    assert [get.query["starting_after"] for get in peer.gets] == [["6"], ["6"]]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and not error.__cause__.deadline
+    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:7])
+    assert error.partial.stats.retries == 2
+
+
+async def test_a_background_response_that_stalls_before_its_id_came_is_not_asked_for_again() -> None:
+    async with serve(lambda request, number: stalling(EVENTS, 0)) as peer:
+        error = await failed(peer, background=True, stream_timeout=STALL)
+    assert [request.method for request in peer.requests] == ["POST"]
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.id is None
+
+
+async def test_the_deadline_ends_a_background_response_that_keeps_stalling() -> None:
+    # Every try sends nothing new and stalls; retries are plenty, so only the deadline ends it
+    async with serve(lambda request, number: stalling(after(EVENTS, request), 0 if number else 7)) as peer:
+        error = await failed(
+            peer, background=True, stream_timeout=STALL, deadline=0.35, retry=rxstream.RetryPolicy(max_retries=100)
+        )
+    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.deadline
+    assert len(peer.posts) == 1 and peer.gets  # the stalls were resumed until the deadline came
+    assert error.partial.text == in_memory_partial(EVENTS[:7])[0]
 
 
 async def test_a_body_that_omits_the_final_event() -> None:

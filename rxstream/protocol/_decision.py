@@ -16,6 +16,7 @@ from ..core._errors import (
     FrameTooLargeError,
     RateLimitedError,
     StreamError,
+    StreamTimeoutError,
     TransportError,
 )
 
@@ -66,6 +67,7 @@ class Ending:
     network: str | None = None  # a failure to connect or to read, described
     cut_short: bool = False  # the peer closed normally (close code 1000) before the final chunk
     gap: bool = False  # reorder asked for the stream again (40002 Invalid Chunk)
+    stalled: float | None = None  # the stream_timeout that passed without an event, ending this try (not the stream)
     too_large: int | None = None  # the max_size a frame or event exceeded
     progressed: bool = False  # something new was delivered: the failures before this one are forgiven
     resumable: bool = True  # the rest can be asked for without starting a new (paid) response
@@ -121,6 +123,8 @@ def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int)
         return Fail(FrameTooLargeError(endpoint, ending.too_large))
     elif ending.gap:
         reason = "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again"
+    elif ending.stalled is not None:
+        reason = f"no event for {ending.stalled:g} s (stream_timeout)"
     elif ending.network is not None:
         reason = f"connection lost ({ending.network})"
     elif ending.cut_short:
@@ -146,6 +150,8 @@ def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int)
             )
         )
     if failures >= policy.max_retries:
+        if ending.stalled is not None:
+            return Fail(StreamTimeoutError(endpoint, ending.stalled))
         return Fail(ConnectionLostError(endpoint, reason, attempts))
     # At least what the server asks for, exponential still, and never past the cap: a peer's
     # Retry-After of a day must not hang the client.

@@ -114,7 +114,7 @@ class SSEEndpoint(ReferenceEndpoint):
         frame: Callable[[bytes], bytes] = sse_data,
     ) -> bool:
         """Send ``events`` (framed already) as ``steps`` say, the faulty ones framed by ``frame``;
-        whether the stream may go on (no abort)."""
+        whether the stream may go on (no abort, no stall)."""
         for step in steps:
             if step.delay:
                 await asyncio.sleep(step.delay)
@@ -129,9 +129,10 @@ class SSEEndpoint(ReferenceEndpoint):
                 await writer.drain()
                 writer.transport.abort()
                 return False
-            else:  # stall
+            else:  # stall: silent until the connection is gone (close() aborts it), so the handler ends then
                 await writer.drain()
-                await asyncio.Event().wait()
+                await writer.wait_closed()
+                return False
             await writer.drain()
         return True
 

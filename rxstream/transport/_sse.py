@@ -8,7 +8,7 @@ bodies that are read only when asked for, which is what lets demand reach the so
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
@@ -19,7 +19,7 @@ from reactivex.disposable import Disposable
 
 from ..core._context_store import ContextStore
 from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
-from ..core._errors import FrameTooLargeError
+from ..core._errors import FrameTooLargeError, StreamTimeoutError
 from ..core._redaction import redact_http_logs
 from ..core._values import Response
 from ..operators._pipeline import responses_pipeline, sse_pipeline
@@ -93,6 +93,7 @@ class _Session(Reconnector[SSEEvent]):
     async def attempt(self, client: httpx.AsyncClient) -> Ending:
         """One request, from the POST (or resuming GET) to the end of its body: how it ended."""
         self.begin_attempt()
+        self.restart_requested = False
         method, url, body, extra, skip = self.request()
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
@@ -105,6 +106,8 @@ class _Session(Reconnector[SSEEvent]):
                 await self.read(response, skip)
         except httpx.TransportError as error:
             return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
+        if self.restart_requested:
+            return Ending(gap=True)
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
         # the end of the answer (a finish reason came, without [DONE]).
         finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
@@ -122,7 +125,7 @@ class _Session(Reconnector[SSEEvent]):
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
                 skip = self.push(events, skip)
-                if self.disposed:
+                if self.disposed or self.restart_requested:
                     return
                 if demand is not None and not demand.ready:
                     await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
@@ -142,12 +145,12 @@ class _Session(Reconnector[SSEEvent]):
                 continue
             self.delivered += 1
             self.emit(event)
-            if self.disposed:
+            if self.disposed or self.restart_requested:
                 return 0
         return skip
 
     def request_restart(self, index: int) -> bool:
-        # A server resumes after an event id, never from a chunk index: a gap reorder cannot
+        # A chat server resumes after an event id, never from a chunk index: a gap reorder cannot
         # close (a parser other than parse_sse, which numbers by position) is its 40002 error.
         return False
 
@@ -162,6 +165,32 @@ class _ResponsesSession(_Session):
 
     creation = "POST"  # what asking again would send, for the errors
 
+    stalled: StreamTimeoutError | None = None  # the watchdog's, while it ends this try (not the stream)
+
+    def time_out(self, error: StreamTimeoutError) -> None:
+        # A background response that went silent is resumed like one that dropped: the server
+        # keeps it, and asking again costs nothing new. The deadline, and a stall of a response
+        # that cannot be resumed, end the stream.
+        if error.deadline or not self.accepted or not self.resumable() or self.task is None:
+            super().time_out(error)
+            return
+        self.stalled = error
+        self.task.cancel()
+
+    async def attempt(self, client: httpx.AsyncClient) -> Ending:
+        return await self.unless_stalled(super().attempt(client))
+
+    async def unless_stalled(self, attempt: Awaitable[Ending]) -> Ending:
+        """How ``attempt`` ended; a stall ``time_out`` cancelled it for is an ``Ending`` too."""
+        try:
+            return await attempt
+        except asyncio.CancelledError:
+            stalled, self.stalled = self.stalled, None
+            if stalled is None or self.disposed or self.timed_out is not None or self.task is None:
+                raise
+            self.task.uncancel()  # only this try was cancelled: its body or socket is closed, the stream goes on
+            return Ending(stalled=stalled.timeout)
+
     def resumable(self) -> bool:
         # Before any 200 no response exists, so the POST may be sent again (a 429, a 5xx, no connection).
         return not self.accepted or (self.background and self.stats.response_id is not None)
@@ -169,6 +198,11 @@ class _ResponsesSession(_Session):
     @property
     def background(self) -> bool:
         return self.options.json is not None and self.options.json.get("background") is True
+
+    def request_restart(self, index: int) -> bool:
+        # A gap beyond reorder's window: the events from ``index`` on, once more, by sequence
+        # number, as after a drop. The rest of this body is not read.
+        return Reconnector.request_restart(self, index)
 
     def why_not_resumable(self) -> str:
         if not self.background:
@@ -237,8 +271,11 @@ def from_sse(
     ``api="responses"`` is the OpenAI Responses API (``POST /v1/responses``, read with
     ``parse_responses``): once the POST is answered, a retry never POSTs again. A response
     created with ``"background": true`` is resumed with ``GET <url>/<id>?stream=true&starting_after=<n>``,
-    ``n`` the sequence number of the last event delivered in order, so each event comes once;
-    any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply).
+    ``n`` the sequence number of the last event delivered in order, so each event comes once, and so
+    is one whose events leave a gap reorder cannot close (one missing while ``window`` later ones
+    came), and one silent for ``stream_timeout`` seconds (``StreamTimeoutError`` once the retries are
+    spent); any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply), any
+    other such gap an ``InvalidChunkError``, any other stall a ``StreamTimeoutError``.
     """
     options = _Options(
         token=token,

@@ -168,7 +168,9 @@ class _ResponsesSession(WebSocketAttempts, ResponsesOverSSE):
 
     async def stream(self) -> None:
         while not self.accepted:
-            ending = await self.attempt_websocket(self.uri, self.options.max_size, self.options.proxy)
+            ending = await self.unless_stalled(
+                self.attempt_websocket(self.uri, self.options.max_size, self.options.proxy)
+            )
             self.accepted = self.accepted or self.progressed()  # a peer may stream before reading the request
             if self.disposed or not await self.follow(ending):
                 return
