@@ -14,6 +14,7 @@ from ._accumulate import accumulate
 from ._backpressure_buffer import Overflow, backpressure_buffer
 from ._fast_path import FastPath
 from ._finalize import Timer, finalize
+from ._fragment_path import FragmentPath
 from ._parse import Payload, parse
 from ._parse_sse import parse_sse
 from ._reorder import reorder
@@ -47,13 +48,14 @@ def sse_pipeline(
     timer: Timer = time.perf_counter,
 ) -> Operator[SSEEvent, Response]:
     """parse_sse → reorder → backpressure_buffer → accumulate → finalize, fused: SSE events in, one Response out."""
-    return fuse(
+    stages = fuse(
         parse_sse(choice),
         reorder(window),
         backpressure_buffer(max_pending),
         accumulate(),
         finalize(timer),
     )
+    return _WithFragmentPath(*stages.factories)
 
 
 class _WithFastPath(Operator[Payload, Response]):
@@ -61,3 +63,12 @@ class _WithFastPath(Operator[Payload, Response]):
 
     def head(self, stages: list[Any]) -> abc.ObserverBase[Payload]:
         return FastPath(*stages)
+
+
+class _WithFragmentPath(Operator[SSEEvent, Response]):
+    """The fused five, with parse_sse handing lone argument fragments to a ``FragmentPath``."""
+
+    def head(self, stages: list[Any]) -> abc.ObserverBase[SSEEvent]:
+        parse = stages[0]
+        parse.fragment_path = FragmentPath(*stages[1:])
+        return parse  # type: ignore[no-any-return]
