@@ -20,9 +20,9 @@ class FragmentPath:
     delivered, the buffer passes it through, accumulate adds the arguments to their call and
     finalize waits for the last chunk. ``take`` does that on the stages' own state, sparing a
     Delta and the calls from stage to stage, whenever they would do no more; otherwise (a chunk
-    reorder would not deliver now, a queue in the buffer, the first chunk, a call whose first
-    fragment has not come, a stream that has ended) parse emits the chunk the ordinary way.
-    tests/test_tool_calls.py checks that the two ways give the same result.
+    reorder would not deliver now, a queue in the buffer, a call whose first fragment has not
+    come, a stream that has ended) parse emits the chunk the ordinary way.
+    tests/test_fragment_path.py checks that the two ways give the same result.
     """
 
     __slots__ = ("reorder", "held", "queue", "consumer", "transcript", "calls", "finalize")
@@ -45,15 +45,16 @@ class FragmentPath:
         if (
             chunk.index != reorder.next_index
             or self.held
-            or self.queue  # the buffer would queue it, or pass it on only if the consumer is ready
+            or self.queue  # the buffer passes a chunk on with nothing queued and the consumer ready
             or not (consumer is None or consumer.ready)
-            or self.finalize.transcript is None  # the first chunk starts finalize's timer
             or self.finalize.stopped
         ):
             return False
         ((call, _, _, arguments),) = chunk.tool_calls  # type: ignore[misc]  # one fragment, parse_sse says
         so_far = self.calls.get(call)
-        if so_far is None:  # Transcript.add starts a call
+        if so_far is None:
+            # Transcript.add starts a call. (Once one has started, accumulate has passed finalize
+            # a chunk, so that the first chunk, which starts finalize's timer, always goes the ordinary way.)
             return False
         # Transcript.add, for this one fragment; then reorder.deliver, for a chunk that is not final with nothing held
         self.transcript.chunks += 1
