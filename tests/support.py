@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from reactivex import Observable
 
+from rxstream import IncompleteStreamError
 from rxstream.protocol._sse import SSEEvent, sse_events
 
 
@@ -40,6 +41,14 @@ class Outcome:
     items: list[Any] = field(default_factory=list)
     error: Exception | None = None
     completed: bool = False
+
+
+def assert_same_outcome(one: Outcome, other: Outcome) -> None:
+    """The same items, the same error, and for an incomplete stream the same partial response."""
+    assert one.items == other.items
+    assert repr(one.error) == repr(other.error)
+    if isinstance(one.error, IncompleteStreamError) and isinstance(other.error, IncompleteStreamError):
+        assert one.error.partial == other.error.partial
 
 
 def run(observable: Observable[Any]) -> Outcome:

@@ -24,7 +24,7 @@ from rxstream import operators as rxo
 from rxstream.core._demand import subscribe_upstream
 from rxstream.transport._sources import last_of
 
-from .support import Outcome, frame, frames_for, run
+from .support import Outcome, assert_same_outcome, frame, frames_for, run
 
 
 def redact_digits() -> Callable[[Observable[rxstream.Chunk]], Observable[rxstream.Chunk]]:
@@ -245,13 +245,7 @@ def test_fused_pipeline_equals_the_operators_piped_one_by_one(
             rxo.finalize(timer=lambda: 0.0),
         )
 
-    one, other = run_paced(fused, pause_at, frames), run_paced(piped, pause_at, frames)
-    assert one.items == other.items
-    assert repr(one.error) == repr(other.error)
-    if isinstance(one.error, rxstream.IncompleteStreamError) and isinstance(
-        other.error, rxstream.IncompleteStreamError
-    ):
-        assert one.error.partial == other.error.partial
+    assert_same_outcome(run_paced(fused, pause_at, frames), run_paced(piped, pause_at, frames))
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "piped"])

@@ -90,7 +90,7 @@ class Transcript:
         "chunks",
         "finish_reason",
         "usage",
-        "_tool_calls",
+        "calls_so_far",
         "_refusal",
         "reasoning_signatures",
     )
@@ -103,7 +103,8 @@ class Transcript:
         self.chunks = 0
         self.finish_reason: str | None = None
         self.usage: Mapping[str, Any] | None = None
-        self._tool_calls: dict[int, ToolCallSoFar] = {}
+        # by the stream's index; public for sse_pipeline's fragment path, which appends to a call's arguments directly
+        self.calls_so_far: dict[int, ToolCallSoFar] = {}
         self._refusal: Rope | None = None
         self.reasoning_signatures: list[str] = []
 
@@ -125,7 +126,7 @@ class Transcript:
         if text:
             self.text_rope.append(text)
         if tool_calls is not None:
-            calls = self._tool_calls
+            calls = self.calls_so_far
             for index, id, name, arguments in tool_calls:
                 call = calls.get(index)
                 if call is None:
@@ -167,7 +168,8 @@ class Transcript:
     def tool_calls(self) -> tuple[ToolCall, ...]:
         """The tool calls so far, in index order, each with the arguments received so far."""
         return tuple(
-            ToolCall(index, call.id, call.name, str(call.arguments)) for index, call in sorted(self._tool_calls.items())
+            ToolCall(index, call.id, call.name, str(call.arguments))
+            for index, call in sorted(self.calls_so_far.items())
         )
 
     @property

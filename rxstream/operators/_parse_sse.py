@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from reactivex import abc
@@ -12,6 +12,9 @@ from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import _new_chunk
+
+if TYPE_CHECKING:
+    from ._fragment_path import FragmentPath
 
 _new_fragment = tuple.__new__  # as _new_chunk: the C constructor, not the named tuple's Python one
 
@@ -35,6 +38,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.usage: dict[str, Any] = {}  # Anthropic's usage from message_start, which message_delta updates
         self.done = False
         shared.resume.finished = self.finished
+        self.fragment_path: FragmentPath | None = None  # sse_pipeline's, past the stages it fuses
 
     def on_next(self, event: SSEEvent) -> None:
         if self.stopped or event.event not in CHUNK_EVENTS:
@@ -77,20 +81,35 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if type(choice) is not dict or choice.get("index", 0) != self.choice:
                 continue
             delta = choice.get("delta") or {}
-            content = delta.get("content") or ""
-            reasoning = delta.get("reasoning_content") or None
-            refusal = delta.get("refusal") or None
             finish_reason = choice.get("finish_reason")
-            if (
-                type(content) is not str
-                or not (reasoning is None or type(reasoning) is str)
-                or not (refusal is None or type(refusal) is str)
-            ):
-                raise ValueError(
-                    "fields 'delta.content', 'delta.reasoning_content' and 'delta.refusal' must be strings"
-                )
             tool_calls = delta.get("tool_calls")
-            fragments = None if tool_calls is None else openai_tool_calls(tool_calls)
+            if tool_calls is not None and len(delta) == 1:  # tool-call fragments alone, as most events of a call are
+                fragments = common_fragment(tool_calls)
+                if fragments is not None and finish_reason is None and usage is None:  # one fragment, nothing else
+                    chunk = _new_chunk(
+                        Chunk,
+                        (index, "", False, message.get("created"), None, None, None, None, None, None, fragments, None),
+                    )
+                    if self.fragment_path is None or not self.fragment_path.take(chunk):
+                        return chunk
+                    self.next_index = index + 1  # deliver's bookkeeping, for the chunk the path took
+                    self.shared.stats.chunks += 1
+                    return None
+                content, reasoning, refusal = "", None, None
+                fragments = fragments or openai_tool_calls(tool_calls)
+            else:
+                content = delta.get("content") or ""
+                reasoning = delta.get("reasoning_content") or None
+                refusal = delta.get("refusal") or None
+                if (
+                    type(content) is not str
+                    or not (reasoning is None or type(reasoning) is str)
+                    or not (refusal is None or type(refusal) is str)
+                ):
+                    raise ValueError(
+                        "fields 'delta.content', 'delta.reasoning_content' and 'delta.refusal' must be strings"
+                    )
+                fragments = None if tool_calls is None else openai_tool_calls(tool_calls)
             if finish_reason is not None:
                 self.finish_reason = finish_reason
             if content or reasoning or refusal or fragments or finish_reason or usage:
@@ -185,6 +204,22 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             self.done = True
             self.deliver(Chunk(self.next_index, "", True, finish_reason=self.finish_reason))
         self.complete()
+
+
+def common_fragment(items: Any) -> tuple[ToolCallFragment, ...] | None:
+    """``delta.tool_calls`` in the shape of every fragment after a call's first, one entry with
+    an ``index`` and ``function.arguments`` only, checked in a few steps; None for any other
+    shape, which ``openai_tool_calls`` checks in full (and gives the same fragment for this one)."""
+    if type(items) is list and len(items) == 1:
+        item = items[0]
+        if type(item) is dict and len(item) == 2:
+            index = item.get("index")
+            function = item.get("function")
+            if type(index) is int and index >= 0 and type(function) is dict and len(function) == 1:
+                arguments = function.get("arguments")
+                if type(arguments) is str:
+                    return (_new_fragment(ToolCallFragment, (index, None, None, arguments)),)
+    return None
 
 
 def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:

@@ -14,6 +14,7 @@ from ._accumulate import accumulate
 from ._backpressure_buffer import Overflow, backpressure_buffer
 from ._fast_path import FastPath
 from ._finalize import Timer, finalize
+from ._fragment_path import FragmentPath
 from ._parse import Payload, parse
 from ._parse_responses import parse_responses
 from ._parse_sse import parse_sse
@@ -109,13 +110,14 @@ def sse_pipeline(
             final chunk (a ``FrameError`` or the source's error is its ``__cause__``);
             ``partial`` keeps what arrived.
     """
-    return fuse(
+    stages = fuse(
         parse_sse(choice),
         reorder(window),
         backpressure_buffer(max_pending),
         accumulate(),
         finalize(timer),
     )
+    return _WithFragmentPath(*stages.factories)
 
 
 def responses_pipeline(
@@ -139,3 +141,12 @@ class _WithFastPath(Operator[Payload, Response]):
 
     def head(self, stages: list[Any]) -> abc.ObserverBase[Payload]:
         return FastPath(*stages)
+
+
+class _WithFragmentPath(Operator[SSEEvent, Response]):
+    """The fused five, with parse_sse handing lone argument fragments to a ``FragmentPath``."""
+
+    def head(self, stages: list[Any]) -> abc.ObserverBase[SSEEvent]:
+        parse = stages[0]
+        parse.fragment_path = FragmentPath(*stages[1:])
+        return parse  # type: ignore[no-any-return]

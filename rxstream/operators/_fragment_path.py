@@ -1,0 +1,64 @@
+"""The fused SSE pipeline's fragment path: a tool call's argument fragment from parse_sse to its call's arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core._values import Chunk
+from ._accumulate import AccumulateStage
+from ._backpressure_buffer import BufferStage
+from ._finalize import FinalizeStage
+from ._reorder import ReorderStage
+
+
+class FragmentPath:
+    """What ``parse_sse`` hands, in ``sse_pipeline``, the chunk of an event that is one common
+    argument fragment and nothing else: every fragment of a call after its first, as
+    OpenAI-compatible servers send them, and most events of a tool call.
+
+    For such a chunk the stages below parse only keep their books: reorder notes it as
+    delivered, the buffer passes it through, accumulate adds the arguments to their call and
+    finalize waits for the last chunk. ``take`` does that on the stages' own state, sparing a
+    Delta and the calls from stage to stage, whenever they would do no more; otherwise (a chunk
+    reorder would not deliver now, a queue in the buffer, a call whose first fragment has not
+    come, a stream that has ended) parse emits the chunk the ordinary way.
+    tests/test_fragment_path.py checks that the two ways give the same result.
+    """
+
+    __slots__ = ("reorder", "held", "queue", "consumer", "transcript", "calls", "finalize")
+
+    def __init__(
+        self, reorder: ReorderStage, buffer: BufferStage[Any], accumulate: AccumulateStage, finalize: FinalizeStage
+    ) -> None:
+        self.reorder = reorder
+        self.held = reorder.held
+        self.queue = buffer.queue
+        self.consumer = buffer.consumer
+        self.transcript = accumulate.transcript
+        self.calls = accumulate.transcript.calls_so_far
+        self.finalize = finalize
+
+    def take(self, chunk: Chunk) -> bool:
+        """Whether it took ``chunk``, a lone fragment with no id or name, where the stages below would have."""
+        reorder = self.reorder
+        consumer = self.consumer
+        if (
+            chunk.index != reorder.next_index
+            or self.held
+            or self.queue  # the buffer passes a chunk on with nothing queued and the consumer ready
+            or not (consumer is None or consumer.ready)
+            or self.finalize.stopped
+        ):
+            return False
+        ((call, _, _, arguments),) = chunk.tool_calls  # type: ignore[misc]  # one fragment, parse_sse says
+        so_far = self.calls.get(call)
+        if so_far is None:
+            # Transcript.add starts a call. (Once one has started, accumulate has passed finalize
+            # a chunk, so that the first chunk, which starts finalize's timer, always goes the ordinary way.)
+            return False
+        # Transcript.add, for this one fragment; then reorder.deliver, for a chunk that is not final with nothing held
+        self.transcript.chunks += 1
+        if arguments:
+            so_far.arguments.append(arguments)
+        reorder.record(chunk.index, chunk)
+        return True

@@ -1,0 +1,246 @@
+"""The lone argument fragment's shortcuts change nothing: parse_sse's few-step check of the common
+fragment gives what the full validation gives (and leaves every other shape, malformed ones with
+their FrameError, to it), and sse_pipeline's fragment path gives what the five operators piped one
+by one give, however the stream goes and however fast the consumer takes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex import Observable
+
+import rxstream
+from rxstream import operators as rxo
+from rxstream.core._values import ToolCallFragment
+from rxstream.operators._finalize import Timer
+from rxstream.operators._fragment_path import FragmentPath
+from rxstream.operators._parse_sse import common_fragment
+from rxstream.protocol._sse import SSEEvent
+
+from .support import Outcome, assert_same_outcome, run
+from .test_pipeline import run_paced
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=4)  # JSON text is UTF-8: no lone surrogates
+NOT_AN_INDEX = st.sampled_from([-1, True, False, "0", 1.5, None, [0]])
+NOT_A_STRING = st.sampled_from([None, 5, True, ["x"], {"a": "b"}])
+COMMON = st.fixed_dictionaries({"index": st.integers(0, 2), "function": st.fixed_dictionaries({"arguments": TEXT})})
+FIRST = st.builds(
+    lambda index, arguments: {
+        "index": index,
+        "id": f"call_{index}",
+        "type": "function",
+        "function": {"name": f"tool_{index}", "arguments": arguments},
+    },
+    st.integers(0, 2),
+    TEXT,
+)
+# near the common shape, one thing off: a field of the wrong type, one more or one less
+ODD = st.one_of(
+    st.fixed_dictionaries({"index": NOT_AN_INDEX, "function": st.fixed_dictionaries({"arguments": TEXT})}),
+    st.fixed_dictionaries({"index": st.integers(0, 2), "function": st.fixed_dictionaries({"arguments": NOT_A_STRING})}),
+    st.fixed_dictionaries({"index": st.integers(0, 2), "function": NOT_A_STRING | st.just({})}),
+    st.fixed_dictionaries({"index": st.integers(0, 2)}),
+    st.fixed_dictionaries({"function": st.fixed_dictionaries({"arguments": TEXT})}),
+    st.fixed_dictionaries(
+        {"index": st.integers(0, 2), "function": st.fixed_dictionaries({"arguments": TEXT})},
+        optional={"id": st.none() | st.just("call_x") | NOT_A_STRING, "type": st.just("function")},
+    ),
+    st.fixed_dictionaries(
+        {"index": st.integers(0, 2), "function": st.fixed_dictionaries({"arguments": TEXT, "name": st.none() | TEXT})}
+    ),
+    NOT_AN_INDEX,
+)
+ENTRY = st.one_of(COMMON, FIRST, ODD, ODD)
+TOOL_CALLS = st.one_of(
+    st.lists(ENTRY, min_size=1, max_size=1),
+    st.lists(ENTRY, max_size=3),
+    ENTRY,  # not a list at all
+)
+
+
+MALFORMED_OR_NEAR = [
+    [{"index": True, "function": {"arguments": "x"}}],
+    [{"index": -1, "function": {"arguments": "x"}}],
+    [{"index": "0", "function": {"arguments": "x"}}],
+    [{"index": 0, "function": {"arguments": None}}],
+    [{"index": 0, "function": {"arguments": 5}}],
+    [{"index": 0, "function": "x"}],
+    [{"index": 0, "function": None}],
+    [{"index": 0, "id": "call_x", "function": {"arguments": "x"}}],
+    [{"index": 0, "id": 7, "function": {"arguments": "x"}}],
+    [{"index": 0, "function": {"arguments": "x", "name": "f"}}],
+    [{"index": 0, "function": {"name": 5, "arguments": "x"}}],
+    [{"index": 0, "type": "function"}],
+    [{"function": {"arguments": "x"}}],
+    [{"index": 0, "function": {"arguments": "x"}}, {"index": 1, "function": {"arguments": "y"}}],
+    [],
+    [0],
+    {"index": 0, "function": {"arguments": "x"}},
+]
+
+
+def event(delta: dict[str, Any], finish_reason: str | None = None, **fields: Any) -> SSEEvent:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    return SSEEvent(orjson.dumps({"id": "chatcmpl-1", "created": 1727346178, "choices": [choice], **fields}).decode())
+
+
+def test_the_common_fragment_is_recognised_and_nothing_near_it() -> None:
+    assert common_fragment([{"index": 2, "function": {"arguments": '{"a'}}]) == (
+        ToolCallFragment(2, None, None, '{"a'),
+    )
+    assert common_fragment([{"index": 0, "function": {"arguments": ""}}]) == (ToolCallFragment(0),)
+    for odd in MALFORMED_OR_NEAR:
+        assert common_fragment(odd) is None, odd
+
+
+def parsed(events: list[SSEEvent]) -> Outcome:
+    return run(rxstream.from_frames(events).pipe(rxo.parse_sse()))
+
+
+def same_as_in_full(entries: list[Any]) -> None:
+    """A delta with ``tool_calls`` alone takes the few-step check; with ``"content": null`` beside it
+    (the same delta) the full one. Same chunks, and the same FrameError for a malformed entry."""
+    alone = parsed([event({"tool_calls": tool_calls}) for tool_calls in entries])
+    in_full = parsed([event({"tool_calls": tool_calls, "content": None}) for tool_calls in entries])
+    assert alone.items == in_full.items
+    assert type(alone.error) is type(in_full.error)
+    if isinstance(alone.error, rxstream.FrameError) and isinstance(in_full.error, rxstream.FrameError):
+        assert (alone.error.reason, alone.error.number) == (in_full.error.reason, in_full.error.number)
+
+
+@pytest.mark.parametrize("tool_calls", MALFORMED_OR_NEAR)
+def test_a_fragment_near_the_common_shape_is_checked_in_full(tool_calls: Any) -> None:
+    same_as_in_full([[{"index": 0, "function": {"arguments": "x"}}], tool_calls])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(TOOL_CALLS, min_size=1, max_size=4))
+def test_parse_sse_checks_lone_fragments_as_the_full_validation_does(entries: list[Any]) -> None:
+    same_as_in_full(entries)
+
+
+@st.composite
+def chat_streams(draw: st.DrawFn) -> list[SSEEvent]:
+    """Chat-completion streams where most events are lone fragments, some of calls not started yet,
+    among text, calls' first fragments, odd or malformed entries, finish reasons and usage, with
+    or without the final [DONE], and now and then more after it."""
+    events = [event({"role": "assistant", "content": None})] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(0, 30))):
+        kind = draw(st.sampled_from(["common"] * 8 + ["first"] * 2 + ["text", "odd", "several", "usage", "finish"]))
+        if kind == "common":
+            events.append(event({"tool_calls": [draw(COMMON)]}))
+        elif kind == "first":
+            events.append(event({"tool_calls": [draw(FIRST)]}))
+        elif kind == "text":
+            events.append(event({"content": draw(TEXT)}))
+        elif kind == "odd":
+            events.append(event({"tool_calls": draw(TOOL_CALLS)}))
+        elif kind == "several":
+            events.append(event({"tool_calls": draw(st.lists(COMMON | FIRST, min_size=2, max_size=3))}))
+        elif kind == "usage":  # on a fragment, which is then not a lone one
+            events.append(event({"tool_calls": [draw(COMMON)]}, usage={"total_tokens": draw(st.integers(0, 9))}))
+        else:
+            events.append(event({"tool_calls": [draw(COMMON)]}, draw(st.sampled_from(["tool_calls", "length"]))))
+    if draw(st.booleans()):
+        events.append(event({}, "tool_calls"))
+    if draw(st.integers(0, 3)):
+        events.append(SSEEvent("[DONE]"))
+        if not draw(st.integers(0, 4)):
+            events.append(event({"tool_calls": [draw(COMMON)]}))
+    return events
+
+
+def paced(
+    pipeline: Callable[[Timer], Callable[[Observable[Any]], Observable[Any]]],
+    events: list[SSEEvent],
+    pause_at: int | None,
+) -> Outcome:
+    """``run_paced``, with a timer that reads how many events the source has given: the stats'
+    times then say when the first chunk and the last reached finalize."""
+    read = 0
+
+    def source() -> Iterator[SSEEvent]:
+        nonlocal read
+        for item in events:
+            read += 1
+            yield item
+
+    return run_paced(pipeline(lambda: float(read)), pause_at, source())
+
+
+@settings(max_examples=300, deadline=None)
+@given(chat_streams(), st.integers(1, 8), st.integers(1, 3), st.none() | st.integers(0, 30))
+def test_sse_pipeline_equals_the_operators_piped_one_by_one(
+    events: list[SSEEvent], window: int, max_pending: int, pause_at: int | None
+) -> None:
+    """Same response, same stats, same error, whatever arrives and however fast the consumer takes it:
+    a consumer that pauses fills the buffer, which the fragment path must leave to the stages."""
+
+    def fused(timer: Timer) -> Callable[[Observable[Any]], Observable[Any]]:
+        return rxstream.sse_pipeline(window=window, max_pending=max_pending, timer=timer)
+
+    def piped(timer: Timer) -> Callable[[Observable[Any]], Observable[Any]]:
+        return lambda source: source.pipe(
+            rxo.parse_sse(),
+            rxo.reorder(window),
+            rxo.backpressure_buffer(max_pending),
+            rxo.accumulate(),
+            rxo.finalize(timer),
+        )
+
+    assert_same_outcome(paced(fused, events, pause_at), paced(piped, events, pause_at))
+
+
+def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only equal, but taken: the property above would hold as well if the path took nothing."""
+    taken: list[int] = []
+    take = FragmentPath.take
+
+    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
+        took = take(self, chunk)
+        if took:
+            taken.append(chunk.index)
+        return took
+
+    monkeypatch.setattr(FragmentPath, "take", counted)
+    events = [
+        event({"content": "Let me look. "}),  # 0: the first chunk, which starts finalize's timer
+        event({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),  # 1: call 1 has not started
+        event({"tool_calls": [{"index": 0, "id": "call_0", "function": {"name": "f", "arguments": '{"a": '}}]}),
+        event({"tool_calls": [{"index": 0, "function": {"arguments": "1"}}]}),  # 3
+        event({"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}),  # 4
+        event(
+            {"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}, "tool_calls"
+        ),  # 5: with its finish reason
+        SSEEvent("[DONE]"),
+    ]
+    response = run(rxstream.from_frames(events).pipe(rxstream.sse_pipeline())).items[0]
+    assert taken == [3, 4]
+    assert [(call.index, call.id, call.name, call.arguments) for call in response.tool_calls] == [
+        (0, "call_0", "f", '{"a": 1}'),
+        (1, "", "", "{}"),
+    ]
+    assert response.text == "Let me look. " and response.finish_reason == "tool_calls"
+    assert response.chunks == 7 and response.stats.chunks == 7
+
+
+def test_a_fragment_beside_anything_else_in_its_delta_goes_the_full_way() -> None:
+    """Only a delta of tool calls alone is a lone fragment: text, reasoning or a refusal beside one is kept."""
+    common = [{"index": 0, "function": {"arguments": "1"}}]
+    events = [
+        event({"tool_calls": [{"index": 0, "id": "call_0", "function": {"name": "f", "arguments": '{"a": '}}]}),
+        event({"tool_calls": common, "content": "Checking. "}),
+        event({"tool_calls": common, "reasoning_content": "maybe "}),
+        event({"tool_calls": common, "refusal": "not that"}),
+        event({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
+        event({}, "tool_calls"),
+        SSEEvent("[DONE]"),
+    ]
+    response = run(rxstream.from_frames(events).pipe(rxstream.sse_pipeline())).items[0]
+    assert (response.text, response.reasoning, response.refusal) == ("Checking. ", "maybe ", "not that")
+    assert [(call.id, call.arguments) for call in response.tool_calls] == [("call_0", '{"a": 111}')]
