@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -337,3 +338,33 @@ async def test_connect_sse_from_the_command_line() -> None:
     document = orjson.loads(out)
     assert document["text"] == "hello from the command line" and document["reasoning"] == "hmm"
     assert document["stats"]["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    "event, field",
+    [
+        ({"choices": [{"index": 0, "delta": [1]}]}, "delta"),
+        ({"choices": [{"index": 0, "delta": "text"}]}, "delta"),
+        ({"type": "content_block_delta", "index": 0, "delta": ["text_delta"]}, "delta"),
+        ({"type": "content_block_start", "index": 0, "content_block": 7}, "content_block"),
+        ({"type": "message_start", "message": None}, "message"),
+        ({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": [3]}, "usage"),
+    ],
+)
+async def test_a_field_that_must_be_an_object_and_is_not_is_a_frame_error(event: dict[str, Any], field: str) -> None:
+    events = [SSEEvent(data=orjson.dumps({"choices": [{"index": 0, "delta": {"content": "kept"}}]}).decode())]
+    if "type" in event:
+        events = [
+            SSEEvent(
+                data=orjson.dumps(
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "kept"}}
+                ).decode()
+            )
+        ]
+    events.append(SSEEvent(data=orjson.dumps(event).decode()))
+    with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        await rxstream.from_frames(events).pipe(rxstream.sse_pipeline())
+    error = caught.value.__cause__
+    assert isinstance(error, rxstream.FrameError) and error.number == 2
+    assert f"field '{field}' must be an object" in error.reason
+    assert caught.value.partial.text == "kept"

@@ -80,7 +80,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         for choice in choices:
             if type(choice) is not dict or choice.get("index", 0) != self.choice:
                 continue
-            delta = choice.get("delta") or {}
+            delta = mapping(choice, "delta", optional=True)
             finish_reason = choice.get("finish_reason")
             tool_calls = delta.get("tool_calls")
             if tool_calls is not None and len(delta) == 1:  # tool-call fragments alone, as most events of a call are
@@ -142,7 +142,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         if kind == "error":
             raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
         if kind == "content_block_delta":
-            delta = message["delta"]
+            delta = mapping(message, "delta")
             delta_kind = delta.get("type")
             if delta_kind == "text_delta":
                 return Chunk(index, string(delta, "text"))
@@ -158,7 +158,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if delta_kind == "signature_delta":
                 return Chunk(index, "", signature=string(delta, "signature"))
         elif kind == "content_block_start":
-            block = message["content_block"]
+            block = mapping(message, "content_block")
             if block.get("type") == "tool_use":
                 return Chunk(
                     index,
@@ -170,14 +170,14 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if block.get("type") == "thinking" and block.get("thinking"):
                 return Chunk(index, "", reasoning=string(block, "thinking"))
         elif kind == "message_start":
-            usage = message["message"].get("usage")
+            usage = mapping(message, "message").get("usage")
             if type(usage) is dict:
                 self.usage = usage
                 return Chunk(index, "", usage=usage)
         elif kind == "message_delta":
-            self.finish_reason = message["delta"].get("stop_reason")
+            self.finish_reason = mapping(message, "delta").get("stop_reason")
             # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
-            update = message.get("usage") or {}
+            update = mapping(message, "usage", optional=True)
             self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}
             return Chunk(index, "", finish_reason=self.finish_reason, usage=self.usage or None)
         elif kind == "message_stop":
@@ -244,6 +244,16 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
             )
         fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
     return tuple(fragments) or None
+
+
+def mapping(fields: dict[str, Any], name: str, optional: bool = False) -> dict[str, Any]:
+    """Field ``name`` of ``fields``, an object; when ``optional``, missing or null is an empty one."""
+    value = fields.get(name)
+    if value is None and optional:
+        return {}
+    if type(value) is not dict:
+        raise ValueError(f"field {name!r} must be an object, not {value!r:.40}")
+    return value
 
 
 def string(fields: dict[str, Any], name: str) -> str:
