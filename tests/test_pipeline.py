@@ -175,15 +175,8 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
 
 SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image"]
 FOREIGN_KINDS = ["bad timestamp", "bool index", "not json"]
-PIECES = [
-    "",
-    "a",
-    "bc",
-    "é",
-    "部分",
-    "x y",
-    '"\\\n',
-]  # escapes in the JSON; str frames count multi-byte ones by encoding
+# ASCII, multi-byte (str frames count their bytes by encoding) and characters the JSON escapes
+PIECES = ["", "a", "bc", "é", "部分", "🙂", "x y", '"\\\n', "\x00"]
 
 
 @st.composite
@@ -204,17 +197,17 @@ def streams(draw: st.DrawFn, window: int) -> list[tuple[str, int, str, bool]]:
     keys = [index + choices[6 * index] % (jitter + 1) for index in range(count)]
     sent = []
     for index in sorted(range(count), key=lambda index: (keys[index], index)):
-        copies, kind, piece, fault, what = choices[6 * index + 1 : 6 * index + 6]
+        copies, kind, piece, fault, fault_kind = choices[6 * index + 1 : 6 * index + 6]
         data = PIECES[piece % len(PIECES)]
-        kind_of = SOUND_KINDS[kind % len(SOUND_KINDS)]
         faulty = fault >= 256 - faults  # (the binary shrinks towards zeros: towards no fault)
-        if faulty and what % 3 == 0:
+        if faulty and fault_kind % 3 == 0:
             continue  # lost
-        if faulty and what % 3 == 1:
-            kind_of = FOREIGN_KINDS[kind % len(FOREIGN_KINDS)]
-        sent.append((kind_of, index, data, index == final))
-        if copies % 8 == 7 or (faulty and what % 3 == 2):  # sent twice, the copy perhaps differing
-            sent.append((kind_of, index, data + "?" * (faulty and what % 3 == 2), index == final))
+        foreign = faulty and fault_kind % 3 == 1
+        sent_as = FOREIGN_KINDS[kind % len(FOREIGN_KINDS)] if foreign else SOUND_KINDS[kind % len(SOUND_KINDS)]
+        sent.append((sent_as, index, data, index == final))
+        conflicting = faulty and fault_kind % 3 == 2
+        if copies % 8 == 7 or conflicting:  # sent twice, the copy differing if conflicting
+            sent.append((sent_as, index, data + "?" * conflicting, index == final))
     return sent
 
 

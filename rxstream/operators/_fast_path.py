@@ -12,7 +12,7 @@ from ..core._values import PLAIN_TAIL, Chunk
 from ._accumulate import AccumulateStage
 from ._backpressure_buffer import BufferStage
 from ._finalize import FinalizeStage
-from ._parse import ParseStage, Payload, _new_chunk, frame_size
+from ._parse import ParseStage, Payload, _new_chunk
 from ._reorder import ReorderStage
 
 # Chunks the fast path delivers before it hands them over to reorder and the transcript: it
@@ -40,10 +40,10 @@ class FastPath(BatchObserver[Payload]):
     delivers, in index order, and hands the run to ``ReorderStage.record_run`` and
     ``Transcript.extend`` (every ``HAND_OVER_EVERY`` chunks, and whenever it leaves), so the
     window of delivered chunks and the rope's compaction are reorder's and the transcript's
-    alone, and it counts bytes with parse's ``frame_size``. Two things it still does inline,
-    each also done by its stage, because a call per frame costs more than the loop can spare
-    (measured in benchmarks/README.md, "The fast path contained"): parse's plain-frame check,
-    and reorder's simple hold and its release of held plain chunks.
+    alone. Three things it still does inline, each also done by its stage, because a call
+    per frame costs more than the loop can spare (measured in benchmarks/README.md, "The
+    fast path contained"): parse's plain-frame check and byte count, and reorder's simple
+    hold and its release of held plain chunks.
     """
 
     def __init__(
@@ -97,7 +97,7 @@ class FastPath(BatchObserver[Payload]):
         try:
             for frame in frames:
                 # parse's check for a plain chunk, as ParseStage.on_next makes it, inline: calling
-                # a function shared with parse would cost ~55-80 ns a frame (benchmarks/README.md)
+                # a function shared with parse would cost ~40-110 ns a frame (benchmarks/README.md)
                 try:
                     message = loads(frame)
                     body = message["chunk"]
@@ -116,9 +116,13 @@ class FastPath(BatchObserver[Payload]):
                     plain = False
                 if not plain:
                     break
-                # parse's bookkeeping, as ParseStage.on_next does it
+                # parse's bookkeeping, as ParseStage.on_next does it (inline too: ~15-45 ns a call)
                 count += 1
-                size += frame_size(frame)
+                size += (
+                    len(frame.encode("utf-8", "surrogatepass"))
+                    if type(frame) is str and not frame.isascii()
+                    else len(frame)
+                )
                 if index == next_index:
                     # Only if the buffer would pass it through. The consumer's demand is read
                     # for every chunk: the iterable a source reads from may be what changes it.
@@ -148,7 +152,7 @@ class FastPath(BatchObserver[Payload]):
                     and (final_index is None or index < final_index)
                 ):
                     # reorder.hold, for a plain chunk that it would simply hold: inline, since
-                    # most frames of a shuffled stream come here and a call would cost them ~30-50 ns
+                    # most frames of a shuffled stream come here and a call would cost them ~10-50 ns
                     held[index] = data
                     early += 1
                 else:

@@ -41,12 +41,6 @@ def decode_chunk(message: Any) -> Chunk:
     return _new_chunk(Chunk, (index, data, is_final, timestamp, text, image_url, None, None, None, None, None, None))
 
 
-def frame_size(frame: Payload) -> int:
-    """A frame's size in bytes, as it came: what ``Stats.bytes`` counts."""
-    # str.isascii is O(1) in CPython: only non-ASCII text frames pay for encoding to count bytes
-    return len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
-
-
 class ParseStage(Stage[Payload, Chunk]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared) -> None:
         super().__init__(downstream, shared)
@@ -69,9 +63,9 @@ class ParseStage(Stage[Payload, Chunk]):
             return
         try:
             # The common shape, checked inline; anything else takes decode_chunk's field-by-field path.
-            # rxstream.pipeline's FastPath repeats this check for a plain chunk, inline: keep them
-            # in step (tests/test_pipeline.py compares the two ways). Not one function for both:
-            # the call would cost the fast path ~55-80 ns a frame, 7-11% (benchmarks/README.md).
+            # rxstream.pipeline's FastPath repeats this check and the stats below for a plain
+            # chunk, inline: keep them in step (tests/test_pipeline.py compares the two ways). Not
+            # a function both call: the calls would cost the fast path 5-16% (benchmarks/README.md).
             body = message["chunk"]
             index = body["index"]
             data = body["data"]
@@ -99,7 +93,10 @@ class ParseStage(Stage[Payload, Chunk]):
                 return
         stats = self.stats
         stats.chunks += 1
-        stats.bytes += frame_size(frame)
+        # str.isascii is O(1) in CPython: only non-ASCII text frames pay for encoding to count bytes
+        stats.bytes += (
+            len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
+        )
         self.emit(chunk)
 
 
