@@ -111,30 +111,34 @@ def test_a_response_with_drops_is_not_complete() -> None:
     assert response.text == "ad" and not response.complete and response.stats is stats
 
 
+PAUSE_AT = 10  # past the first chunk, which the fused pipeline's fast path leaves to the stages
+
+
 @pytest.mark.parametrize(
     ("overflow", "read", "kept", "ending"),
     [
-        ("block", MAX_PENDING, range(N), None),  # the source waits; all comes once the consumer is ready
-        ("drop_newest", N, range(MAX_PENDING), "the stream ended before its final chunk"),
-        ("drop_oldest", N, range(N - MAX_PENDING, N), None),
-        ("error", MAX_PENDING + 1, range(MAX_PENDING), "BufferOverflowError"),
+        ("block", PAUSE_AT + MAX_PENDING, [*range(N)], None),  # the source waits; all comes once the consumer is ready
+        ("drop_newest", N, [*range(PAUSE_AT + MAX_PENDING)], "the stream ended before its final chunk"),
+        ("drop_oldest", N, [*range(PAUSE_AT), *range(N - MAX_PENDING, N)], None),
+        ("error", PAUSE_AT + MAX_PENDING + 1, [*range(PAUSE_AT + MAX_PENDING)], "BufferOverflowError"),
     ],
 )
-def test_a_consumer_not_ready_holds_the_whole_chain_back(
-    five: Callable[..., FiveOperators], overflow: Overflow, read: int, kept: range, ending: str | None
+def test_a_consumer_that_stops_taking_holds_the_whole_chain_back(
+    five: Callable[..., FiveOperators], overflow: Overflow, read: int, kept: list[int], ending: str | None
 ) -> None:
-    """The consumer below the response is not ready from the start: the buffer queues the chunks
-    (the fused pipeline's fast path must leave them to it), and the source reads no further than
-    the strategy lets it, until the consumer is ready again."""
+    """The consumer below the response stops being ready as frame PAUSE_AT is read: the buffer
+    queues what comes from then on (the fused pipeline's fast path must leave it to it), and the
+    source reads no further than the strategy lets it, until the consumer is ready again."""
+    demand = rxstream.Demand()
     pulled: list[int] = []
 
     def frames() -> Iterator[bytes]:
         for i in range(N):
             pulled.append(i)
+            if i == PAUSE_AT:
+                demand.pause()
             yield frame(i, f"<{i}>", i == N - 1)
 
-    demand = rxstream.Demand()
-    demand.pause()
     responses: list[rxstream.Response] = []
     errors: list[Exception] = []
     stream = rxstream.from_frames(frames()).pipe(five(max_pending=MAX_PENDING, overflow=overflow))
