@@ -16,8 +16,8 @@ from ._parse import ParseStage, Payload, _new_chunk
 from ._reorder import ReorderStage
 
 # Chunks the fast path delivers before it hands them over to reorder and the transcript: it
-# keeps their data in a list of its own, and this bounds the list (and the strings it holds
-# apart) over a long batch. What the stages do with them is theirs.
+# keeps their data in a list of its own until then, and this bounds the list over a long
+# batch. What the stages do with them (reorder's window, the rope's compaction) is theirs.
 HAND_OVER_EVERY = 256
 
 
@@ -38,9 +38,9 @@ class FastPath(BatchObserver[Payload]):
 
     What the stages keep, they keep: the fast path collects the data of the chunks it
     delivers, in index order, and hands the run to ``ReorderStage.record_run`` and
-    ``Transcript.extend`` (every ``HAND_OVER_EVERY`` chunks, and whenever it leaves), so the
-    window of delivered chunks and the rope's compaction are reorder's and the transcript's
-    alone. Three things it still does inline, each also done by its stage, because a call
+    ``Transcript.extend`` (every ``HAND_OVER_EVERY`` chunks, and before anything goes the
+    ordinary way or the stream ends), so the window of delivered chunks and the rope's
+    compaction are reorder's and the transcript's alone. Three things it still does inline, each also done by its stage, because a call
     per frame costs more than the loop can spare (measured in benchmarks/README.md, "The
     fast path contained"): parse's plain-frame check and byte count, and reorder's simple
     hold and its release of held plain chunks.
@@ -63,7 +63,10 @@ class FastPath(BatchObserver[Payload]):
         self.finalize = finalize
         self.upstream = parse.shared.upstream
         # The data of the chunks delivered since they were last handed to reorder and the
-        # transcript: consecutive, from reorder.next_index on.
+        # transcript, in index order, up to reorder.next_index. They are handed over before
+        # anything goes the ordinary way (so the stages find their state whole when they act)
+        # and every HAND_OVER_EVERY, not whenever the loop ends: a source that pushes one frame
+        # a call would pay the hand-over for each.
         self.run: list[str] = []
 
     def on_next(self, frame: Payload) -> None:
@@ -116,7 +119,7 @@ class FastPath(BatchObserver[Payload]):
                     plain = False
                 if not plain:
                     break
-                # parse's bookkeeping, as ParseStage.on_next does it (inline too: ~15-45 ns a call)
+                # parse's bookkeeping, as ParseStage.on_next does it (inline too: ~5-50 ns a call)
                 count += 1
                 size += (
                     len(frame.encode("utf-8", "surrogatepass"))
@@ -152,7 +155,7 @@ class FastPath(BatchObserver[Payload]):
                     and (final_index is None or index < final_index)
                 ):
                     # reorder.hold, for a plain chunk that it would simply hold: inline, since
-                    # most frames of a shuffled stream come here and a call would cost them ~10-50 ns
+                    # most frames of a shuffled stream come here and a call would cost them ~10-70 ns
                     held[index] = data
                     early += 1
                 else:
@@ -162,11 +165,12 @@ class FastPath(BatchObserver[Payload]):
             else:
                 return False
         finally:
-            self.hand_over()
             stats.chunks += count
             stats.bytes += size
             stats.out_of_order += early
             stats.reorder_depth = max(depth, len(held))
+            reorder.next_index = next_index
+        self.hand_over()  # the stages take it from here
         if not plain:
             self.parse.on_next(frame)
         elif stuck is not None:
@@ -185,7 +189,9 @@ class FastPath(BatchObserver[Payload]):
             run.clear()
 
     def on_error(self, error: Exception) -> None:
+        self.hand_over()
         self.parse.on_error(error)
 
     def on_completed(self) -> None:
+        self.hand_over()
         self.parse.on_completed()

@@ -66,11 +66,10 @@ class ReorderStage(Stage[Chunk, Chunk]):
             self.forget()
 
     def record_run(self, run: list[str]) -> None:
-        """Note plain chunks from ``next_index`` on, given by their data, as delivered: the fast
-        path's record, for the chunks it delivered without a Chunk."""
+        """Note plain chunks up to ``next_index``, given by their data, as delivered: the
+        record of the chunks the fast path delivered without a Chunk (it moves ``next_index``)."""
         delivered = self._delivered
         delivered += run
-        self.next_index += len(run)
         if len(delivered) > 2 * self.window:
             self.forget()
 
