@@ -1,4 +1,6 @@
-"""Tests not marked ``network`` run in memory: ``pytest -m "not network"`` is the fast subset.
+"""Shared fixtures, and the guard of the fast subset.
+
+Tests not marked ``network`` run in memory: ``pytest -m "not network"`` is the fast subset.
 
 So that a missing mark cannot go unnoticed, a test without it may not bind or connect a
 socket, nor start a subprocess: each attempt raises, and the test fails with a message saying
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from .support import FiveOperators, fused, piped
 
 
 class UnmarkedNetworkUse(RuntimeError):
@@ -47,3 +51,13 @@ def in_memory_unless_marked_network(
             'mark it @pytest.mark.network (or its module with pytestmark = pytest.mark.network) so that pytest -m "not network" stays in memory',
             pytrace=False,
         )
+
+
+@pytest.fixture(params=[piped, fused], ids=["piped", "fused"], scope="session")
+def five(request: pytest.FixtureRequest) -> Callable[..., FiveOperators]:
+    """The five operators, made from ``rxstream.pipeline``'s arguments: piped one by one, or fused
+    (``rxstream.pipeline`` itself, whose fast path takes the plain chunks). A test of the whole
+    chain runs both ways, and both must behave alike. (Session-scoped: hypothesis runs a test's
+    examples on one fixture value.)"""
+    chain: Callable[..., FiveOperators] = request.param
+    return chain

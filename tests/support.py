@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,8 +12,14 @@ from typing import Any
 import orjson
 from reactivex import Observable
 
+import rxstream
 from rxstream import IncompleteStreamError
+from rxstream import operators as rxo
+from rxstream.operators._backpressure_buffer import Overflow
+from rxstream.operators._finalize import Timer
 from rxstream.protocol._sse import SSEEvent, sse_events
+
+FiveOperators = Callable[[Observable[Any]], Observable[rxstream.Response]]
 
 
 def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:
@@ -105,3 +112,27 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str
         name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:] if line)
     }
     return head[0], headers, await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+def piped(
+    window: int = 64, max_pending: int = 5, overflow: Overflow = "block", timer: Timer = time.perf_counter
+) -> FiveOperators:
+    """The five operators piped one by one, as ``rxstream.pipeline`` would fuse them with the same arguments."""
+
+    def apply(source: Observable[Any]) -> Observable[rxstream.Response]:
+        return source.pipe(
+            rxo.parse(),
+            rxo.reorder(window),
+            rxo.backpressure_buffer(max_pending, overflow),
+            rxo.accumulate(),
+            rxo.finalize(timer),
+        )
+
+    return apply
+
+
+def fused(
+    window: int = 64, max_pending: int = 5, overflow: Overflow = "block", timer: Timer = time.perf_counter
+) -> FiveOperators:
+    """``rxstream.pipeline``: the five operators fused, with the fast path in front."""
+    return rxstream.pipeline(window, max_pending, overflow, timer)

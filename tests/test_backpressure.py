@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,8 +13,9 @@ from reactivex import Observer
 import rxstream
 from rxstream import operators as rxo
 from rxstream.core._demand import subscribe_upstream
+from rxstream.operators._backpressure_buffer import Overflow
 
-from .support import frame
+from .support import FiveOperators, frame
 
 N = 40
 MAX_PENDING = 5
@@ -58,10 +59,10 @@ async def test_block_never_lets_the_producer_run_more_than_max_pending_ahead() -
     assert max(ahead) == MAX_PENDING  # what the buffer holds while the consumer is busy
 
 
-async def test_without_demand_the_same_producer_runs_to_the_end() -> None:
+async def test_without_demand_the_same_producer_runs_to_the_end(five: Callable[..., FiveOperators]) -> None:
     """The control for the test above: an eager consumer lets the producer finish at once."""
     producer = Producer()
-    response = await rxstream.from_async_iterable(producer.frames()).pipe(rxstream.pipeline(max_pending=MAX_PENDING))
+    response = await rxstream.from_async_iterable(producer.frames()).pipe(five(max_pending=MAX_PENDING))
     assert response.text == "".join(f"<{i}>" for i in range(N)) and response.stats.buffer_high_water == 0
 
 
@@ -108,6 +109,51 @@ def test_a_response_with_drops_is_not_complete() -> None:
     subscribe_upstream(stream, Observer(responses.append), None, stats=stats, demand=None)
     (response,) = responses
     assert response.text == "ad" and not response.complete and response.stats is stats
+
+
+PAUSE_AT = 10  # past the first chunk, which the fused pipeline's fast path leaves to the stages
+
+
+@pytest.mark.parametrize(
+    ("overflow", "read", "kept", "ending"),
+    [
+        ("block", PAUSE_AT + MAX_PENDING, [*range(N)], None),  # the source waits; all comes once the consumer is ready
+        ("drop_newest", N, [*range(PAUSE_AT + MAX_PENDING)], "the stream ended before its final chunk"),
+        ("drop_oldest", N, [*range(PAUSE_AT), *range(N - MAX_PENDING, N)], None),
+        ("error", PAUSE_AT + MAX_PENDING + 1, [*range(PAUSE_AT + MAX_PENDING)], "BufferOverflowError"),
+    ],
+)
+def test_a_consumer_that_stops_taking_holds_the_whole_chain_back(
+    five: Callable[..., FiveOperators], overflow: Overflow, read: int, kept: list[int], ending: str | None
+) -> None:
+    """The consumer below the response stops being ready as frame PAUSE_AT is read: the buffer
+    queues what comes from then on (the fused pipeline's fast path must leave it to it), and the
+    source reads no further than the strategy lets it, until the consumer is ready again."""
+    demand = rxstream.Demand()
+    pulled: list[int] = []
+
+    def frames() -> Iterator[bytes]:
+        for i in range(N):
+            pulled.append(i)
+            if i == PAUSE_AT:
+                demand.pause()
+            yield frame(i, f"<{i}>", i == N - 1)
+
+    responses: list[rxstream.Response] = []
+    errors: list[Exception] = []
+    stream = rxstream.from_frames(frames()).pipe(five(max_pending=MAX_PENDING, overflow=overflow))
+    subscribe_upstream(stream, Observer(responses.append, errors.append), None, stats=rxstream.Stats(), demand=demand)
+    assert len(pulled) == read and not responses and not errors
+    demand.resume()
+    text = "".join(f"<{i}>" for i in kept)
+    if ending is None:
+        (response,) = responses
+        assert response.text == text and response.complete == (overflow == "block")
+        assert response.stats.dropped == N - len(kept)
+    else:
+        (error,) = errors
+        assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == text
+        assert ending in str(error)
 
 
 async def test_demand_reaches_a_synchronous_source() -> None:

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -9,12 +10,23 @@ import rxstream
 from rxstream import operators as rxo
 from rxstream.core._errors import QUOTE_LIMIT
 
-from .support import frame, run
+from .support import FiveOperators, frame, run
 
 
 def parse_all(frames: list[Any]) -> tuple[list[rxstream.Chunk], Exception | None]:
     outcome = run(rxstream.from_frames(frames).pipe(rxo.parse()))
     return outcome.items, outcome.error
+
+
+KEPT = [frame(0, "kept "), frame(1, "too").decode()]  # plain chunks, which the fused pipeline's fast path takes
+
+
+def frame_error(five: Callable[..., FiveOperators], frames: list[Any]) -> BaseException | None:
+    """The error that ended the five operators on ``frames``, each way keeping what came before it."""
+    error = run(rxstream.from_frames(frames).pipe(five())).error
+    assert isinstance(error, rxstream.IncompleteStreamError)
+    assert error.partial.text == ("kept too" if frames[:2] == KEPT else "")  # nothing received is lost
+    return error.__cause__
 
 
 def test_valid_frames_become_typed_chunks() -> None:
@@ -61,26 +73,25 @@ def test_optional_fields_default() -> None:
         (b'{"chunk": {"index": 0, "data": "' + b"\xff\xfe" + b'", "is_final": false}}', "invalid JSON"),
     ],
 )
-def test_malformed_frames_name_the_field(raw: bytes, field: str) -> None:
-    chunks, error = parse_all([frame(0, "kept"), raw])
-    assert chunks == [rxstream.Chunk(0, "kept", False, 1672531200)]  # what came before is delivered
+def test_malformed_frames_name_the_field(five: Callable[..., FiveOperators], raw: bytes, field: str) -> None:
+    error = frame_error(five, [*KEPT, raw])
     assert isinstance(error, rxstream.FrameError)
-    assert error.frame == raw and error.number == 2
-    assert field in str(error) and "frame 2" in str(error)
+    assert error.frame == raw and error.number == 3
+    assert field in str(error) and "frame 3" in str(error)
 
 
-def test_error_quotes_at_most_200_characters() -> None:
+def test_error_quotes_at_most_200_characters(five: Callable[..., FiveOperators]) -> None:
     raw = b'{"chunk": {"index": "' + b"x" * 10_000 + b'"}}'
-    _, error = parse_all([raw])
+    error = frame_error(five, [raw])
     assert isinstance(error, rxstream.FrameError)
     quoted = str(error).split("the frame was ")[1]
     assert quoted.startswith(repr(raw.decode()[:QUOTE_LIMIT]) + "... (10024 characters in all)")
     assert len(str(error)) < 600
 
 
-def test_a_frame_that_is_not_text_is_a_frame_error() -> None:
-    _, error = parse_all([12])
-    assert isinstance(error, rxstream.FrameError) and "must be bytes" in str(error)
+def test_a_frame_that_is_not_text_is_a_frame_error(five: Callable[..., FiveOperators]) -> None:
+    error = frame_error(five, [*KEPT, 12])
+    assert isinstance(error, rxstream.FrameError) and "must be bytes" in str(error) and error.number == 3
 
 
 json_values = st.recursive(

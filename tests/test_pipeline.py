@@ -12,7 +12,7 @@ import pytest
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reactivex import Observable, abc
+from reactivex import Observable, abc, compose
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.internal.exceptions import SequenceContainsNoElementsError
@@ -22,9 +22,10 @@ import rxstream
 from rxstream import Demand, Stats
 from rxstream import operators as rxo
 from rxstream.core._demand import subscribe_upstream
+from rxstream.core._transcript import COMPACT_EVERY
 from rxstream.transport._sources import last_of
 
-from .support import Outcome, assert_same_outcome, frame, frames_for, run
+from .support import FiveOperators, Outcome, assert_same_outcome, frame, frames_for, fused, piped, run
 
 
 def redact_digits() -> Callable[[Observable[rxstream.Chunk]], Observable[rxstream.Chunk]]:
@@ -86,10 +87,8 @@ def test_rx_operators_mix_in() -> None:
     assert outcome.items == [["a", "b", "c"]]
 
 
-async def test_await_returns_the_response() -> None:
-    response = await rxstream.from_frames(frames_for(["Hello", ", ", "world"], order=[2, 0, 1])).pipe(
-        rxstream.pipeline()
-    )
+async def test_await_returns_the_response(five: Callable[..., FiveOperators]) -> None:
+    response = await rxstream.from_frames(frames_for(["Hello", ", ", "world"], order=[2, 0, 1])).pipe(five())
     assert isinstance(response, rxstream.Response)
     assert response.text == "Hello, world" and response.complete and response.chunks == 3
     stats = response.stats
@@ -99,28 +98,28 @@ async def test_await_returns_the_response() -> None:
     assert 0 <= stats.time_to_first_chunk <= stats.duration
 
 
-async def test_async_iterable_source() -> None:
+async def test_async_iterable_source(five: Callable[..., FiveOperators]) -> None:
     async def frames() -> AsyncIterator[bytes]:
         for raw in frames_for(["x", "y"]):
             yield raw
 
-    response = await rxstream.from_async_iterable(frames()).pipe(rxstream.pipeline())
+    response = await rxstream.from_async_iterable(frames()).pipe(five())
     assert response.text == "xy"
 
 
-def test_times_come_from_the_injected_clock() -> None:
+def test_times_come_from_the_injected_clock(five: Callable[..., FiveOperators]) -> None:
     ticks = iter(range(100))
-    outcome = run(rxstream.from_frames(frames_for(["a", "b"])).pipe(rxstream.pipeline(timer=lambda: next(ticks))))
+    outcome = run(rxstream.from_frames(frames_for(["a", "b"])).pipe(five(timer=lambda: next(ticks))))
     assert (outcome.items[0].stats.time_to_first_chunk, outcome.items[0].stats.duration) == (1, 2)
 
 
-def test_multimodal_parts_in_index_order() -> None:
+def test_multimodal_parts_in_index_order(five: Callable[..., FiveOperators]) -> None:
     frames = [
         frame(2, "", True, image_url="https://img/2.png"),
         frame(0, "Look: "),
         frame(1, "", text="a cat", image_url="https://img/1.png"),
     ]
-    response = run(rxstream.from_frames(frames).pipe(rxstream.pipeline())).items[0]
+    response = run(rxstream.from_frames(frames).pipe(five())).items[0]
     assert response.text == "Look: a cat"
     assert response.parts == (
         rxstream.Part("text", "Look: a cat"),
@@ -129,30 +128,30 @@ def test_multimodal_parts_in_index_order() -> None:
     )
 
 
-def test_upstream_failure_keeps_the_partial_response() -> None:
+def test_upstream_failure_keeps_the_partial_response(five: Callable[..., FiveOperators]) -> None:
     def frames() -> Iterator[bytes]:
         yield frame(0, "kept ")
         yield frame(1, "too")
         raise ConnectionResetError("socket closed")
 
-    error = run(rxstream.from_frames(frames()).pipe(rxstream.pipeline())).error
+    error = run(rxstream.from_frames(frames()).pipe(five())).error
     assert isinstance(error, rxstream.IncompleteStreamError)
     assert isinstance(error.__cause__, ConnectionResetError) and error.partial.text == "kept too"
     assert "ConnectionResetError: socket closed" in str(error)
 
 
-def test_stream_without_final_chunk_is_incomplete() -> None:
-    error = run(rxstream.from_frames([frame(0, "a"), frame(1, "b")]).pipe(rxstream.pipeline())).error
+def test_stream_without_final_chunk_is_incomplete(five: Callable[..., FiveOperators]) -> None:
+    error = run(rxstream.from_frames([frame(0, "a"), frame(1, "b")]).pipe(five())).error
     assert isinstance(error, rxstream.IncompleteStreamError) and error.__cause__ is None
     assert error.partial.text == "ab" and error.partial.chunks == 2
 
 
-def test_a_15_mib_response_in_64_byte_chunks() -> None:
+def test_a_15_mib_response_in_64_byte_chunks(five: Callable[..., FiveOperators]) -> None:
     """Linear-time assembly: quadratic string building would take minutes here."""
     piece = "0123456789abcdef" * 3 + "é" * 16  # 64 characters, multi-byte in UTF-8
     count = 15 * 2**20 // 64
     raw = [frame(i, piece, i == count - 1) for i in range(count)]
-    response = run(rxstream.from_frames(raw).pipe(rxstream.pipeline())).items[0]
+    response = run(rxstream.from_frames(raw).pipe(five())).items[0]
     assert len(response.text) == 15 * 2**20 and response.text[:64] == piece and response.text[-64:] == piece
     assert response.chunks == count
 
@@ -174,27 +173,41 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
     return frame(index, data, is_final)
 
 
-FRAME_KINDS = st.sampled_from(
-    ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image", "bad timestamp", "bool index", "not json"]
-)
+SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image"]
+FOREIGN_KINDS = ["bad timestamp", "bool index", "not json"]
+# ASCII, multi-byte (str frames count their bytes by encoding) and characters the JSON escapes
+PIECES = ["", "a", "bc", "é", "部分", "🙂", "x y", '"\\\n', "\x00"]
 
 
 @st.composite
-def streams(draw: st.DrawFn) -> list[tuple[str, int, str, bool]]:
-    """Mostly whole streams, shuffled a little, with the odd duplicate, gap, misplaced final or foreign frame."""
-    count = draw(st.integers(0, 40))
-    jitter = draw(st.integers(0, 8))
-    keys = [index + draw(st.integers(0, jitter)) for index in range(count)]
-    final = draw(st.sampled_from([count - 1] * 4 + [None, count // 2, count]))
-    pieces = [draw(st.text(max_size=3)) for _ in range(count)]
+def streams(draw: st.DrawFn, window: int) -> list[tuple[str, int, str, bool]]:
+    """Mostly whole streams, shuffled a little, with the odd duplicate, and in some the odd gap,
+    misplaced final, conflicting resend or foreign frame, more or less rare; short ones, and ones
+    long enough for the transcript to compact and the fast path to hand over several times.
+
+    What happens to each index comes from a few bytes of one drawn binary (a draw per choice
+    would make the long streams slow); they shrink towards a plain chunk, sent once in order.
+    """
+    count = draw(st.integers(COMPACT_EVERY + 1, 3 * COMPACT_EVERY) if draw(st.booleans()) else st.integers(0, 40))
+    faults = draw(st.sampled_from([0, 0, 1, 4, 32]))  # in 256: a fault ends a stream, and long ones should get far
+    final = draw(st.sampled_from([count - 1] * 4 + [None, count // 2, count])) if faults else count - 1
+    # how far a chunk may come early: within the window, or (a fault) perhaps beyond it
+    jitter = draw(st.integers(0, window - 1) | st.integers(0, window + 8) if faults else st.integers(0, window - 1))
+    choices = draw(st.binary(min_size=6 * count, max_size=6 * count))
+    keys = [index + choices[6 * index] % (jitter + 1) for index in range(count)]
     sent = []
     for index in sorted(range(count), key=lambda index: (keys[index], index)):
-        copies = draw(st.sampled_from([1] * 12 + [0, 2]))  # 0: lost, 2: sent twice
-        for _ in range(copies):
-            data = (
-                pieces[index] if draw(st.integers(0, 9)) else pieces[index] + "?"
-            )  # now and then a conflicting resend
-            sent.append((draw(FRAME_KINDS), index, data, index == final))
+        copies, kind, piece, fault, fault_kind = choices[6 * index + 1 : 6 * index + 6]
+        data = PIECES[piece % len(PIECES)]
+        faulty = fault >= 256 - faults  # (the binary shrinks towards zeros: towards no fault)
+        if faulty and fault_kind % 3 == 0:
+            continue  # lost
+        foreign = faulty and fault_kind % 3 == 1
+        sent_as = FOREIGN_KINDS[kind % len(FOREIGN_KINDS)] if foreign else SOUND_KINDS[kind % len(SOUND_KINDS)]
+        sent.append((sent_as, index, data, index == final))
+        conflicting = faulty and fault_kind % 3 == 2
+        if copies % 8 == 7 or conflicting:  # sent twice, the copy differing if conflicting
+            sent.append((sent_as, index, data + "?" * conflicting, index == final))
     return sent
 
 
@@ -225,31 +238,21 @@ def run_paced(
 
 
 @settings(max_examples=300, deadline=None)
-@given(streams(), st.integers(1, 12), st.integers(1, 3), st.none() | st.integers(0, 40))
+@given(st.data(), st.integers(1, 12) | st.integers(13, 64), st.integers(1, 3), st.none() | st.integers(0, 800))
 def test_fused_pipeline_equals_the_operators_piped_one_by_one(
-    sent: list[tuple[str, int, str, bool]], window: int, max_pending: int, pause_at: int | None
+    data: st.DataObject, window: int, max_pending: int, pause_at: int | None
 ) -> None:
     """The fast path changes nothing: same response, same stats, same error, whatever arrives
     (out of order, duplicated, not a plain chunk, not a chunk at all) and however fast the consumer takes it."""
-    frames = [frame_as(kind, index, data, final) for kind, index, data, final in sent]
-
-    def fused(source: Observable[Any]) -> Observable[Any]:
-        return source.pipe(rxstream.pipeline(window=window, max_pending=max_pending, timer=lambda: 0.0))
-
-    def piped(source: Observable[Any]) -> Observable[Any]:
-        return source.pipe(
-            rxo.parse(),
-            rxo.reorder(window),
-            rxo.backpressure_buffer(max_pending),
-            rxo.accumulate(),
-            rxo.finalize(timer=lambda: 0.0),
-        )
-
-    assert_same_outcome(run_paced(fused, pause_at, frames), run_paced(piped, pause_at, frames))
+    sent = data.draw(streams(window))
+    frames = [frame_as(kind, index, piece, final) for kind, index, piece, final in sent]
+    chains = [chain(window=window, max_pending=max_pending, timer=lambda: 0.0) for chain in (fused, piped)]
+    if data.draw(st.booleans()):  # frames pushed one at a time (an Rx operator in between), not handed over in batches
+        chains = [compose(ops.map(lambda raw: raw), chain) for chain in chains]
+    assert_same_outcome(*(run_paced(chain, pause_at, frames) for chain in chains))
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "piped"])
-def test_a_source_stops_reading_its_iterable_once_disposed(fused: bool) -> None:
+def test_a_source_stops_reading_its_iterable_once_disposed(five: Callable[..., FiveOperators]) -> None:
     """The fast path loops over a source's frames itself; a subscription disposed while it
     does (here by ``take_until``, signalled from the iterable) still stops the reading there."""
     cancel: reactivex.Subject[None] = reactivex.Subject()
@@ -262,12 +265,7 @@ def test_a_source_stops_reading_its_iterable_once_disposed(fused: bool) -> None:
                 cancel.on_next(None)
             yield frame(index, "x", index == 999)
 
-    def respond(source: Observable[bytes]) -> Observable[rxstream.Response]:
-        if fused:
-            return source.pipe(rxstream.pipeline())
-        return source.pipe(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize())
-
-    outcome = run(rxstream.from_frames(produce()).pipe(respond, ops.take_until(cancel)))
+    outcome = run(rxstream.from_frames(produce()).pipe(five(), ops.take_until(cancel)))
     assert outcome.completed and outcome.items == []
     assert pulled == list(range(11))  # the frame yielded after the signal is the last one read
 

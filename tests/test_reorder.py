@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +13,7 @@ from reactivex.subject import Subject
 import rxstream
 from rxstream import operators as rxo
 
-from .support import Outcome, frame, frames_for, run
+from .support import FiveOperators, Outcome, frame, frames_for, run
 
 WINDOW = 8
 pieces_st = st.lists(st.text(min_size=0, max_size=6), min_size=1, max_size=40)
@@ -28,25 +30,31 @@ def bounded_permutation(draw: st.DrawFn, n: int, window: int) -> list[int]:
     return sorted(range(n), key=lambda i: i + offsets[i])
 
 
-def reassemble(frames: list[bytes], window: int = WINDOW) -> rxstream.Response | Exception:
-    outcome = run(rxstream.from_frames(frames).pipe(rxstream.pipeline(window=window)))
+def reassemble(
+    five: Callable[..., FiveOperators], frames: list[bytes], window: int = WINDOW
+) -> rxstream.Response | Exception:
+    outcome = run(rxstream.from_frames(frames).pipe(five(window=window)))
     return outcome.items[0] if outcome.items else outcome.error  # type: ignore[return-value]
 
 
 @given(st.data(), pieces_st)
-def test_bounded_permutation_reassembles_exactly(data: st.DataObject, pieces: list[str]) -> None:
+def test_bounded_permutation_reassembles_exactly(
+    five: Callable[..., FiveOperators], data: st.DataObject, pieces: list[str]
+) -> None:
     order = data.draw(bounded_permutation(len(pieces), WINDOW))
-    response = reassemble(frames_for(pieces, order))
+    response = reassemble(five, frames_for(pieces, order))
     assert isinstance(response, rxstream.Response)
     assert response.text == "".join(pieces) and response.complete and response.chunks == len(pieces)
     assert response.stats.reorder_depth < WINDOW
 
 
 @given(st.data(), pieces_st.filter(lambda p: len(p) >= 2))
-def test_missing_index_fails_with_the_contiguous_prefix(data: st.DataObject, pieces: list[str]) -> None:
+def test_missing_index_fails_with_the_contiguous_prefix(
+    five: Callable[..., FiveOperators], data: st.DataObject, pieces: list[str]
+) -> None:
     missing = data.draw(st.integers(0, len(pieces) - 1))
     order = [i for i in data.draw(bounded_permutation(len(pieces), WINDOW)) if i != missing]
-    error = reassemble(frames_for(pieces, order))
+    error = reassemble(five, frames_for(pieces, order))
     assert isinstance(error, rxstream.IncompleteStreamError)
     assert isinstance(error.__cause__, (rxstream.InvalidChunkError, type(None)))
     assert error.partial.text == "".join(pieces[:missing]) and not error.partial.complete
@@ -54,7 +62,9 @@ def test_missing_index_fails_with_the_contiguous_prefix(data: st.DataObject, pie
 
 
 @given(st.data(), pieces_st)
-def test_duplicates_anywhere_never_change_the_text(data: st.DataObject, pieces: list[str]) -> None:
+def test_duplicates_anywhere_never_change_the_text(
+    five: Callable[..., FiveOperators], data: st.DataObject, pieces: list[str]
+) -> None:
     order = data.draw(bounded_permutation(len(pieces), WINDOW))
     sent = list(order)
     for _ in range(data.draw(st.integers(0, 10))):
@@ -62,47 +72,59 @@ def test_duplicates_anywhere_never_change_the_text(data: st.DataObject, pieces: 
         i = data.draw(st.integers(0, len(sent) - 1))
         sent.insert(data.draw(st.integers(i + 1, len(sent))), sent[i])
     last_needed = max(sent.index(i) for i in range(len(pieces)))
-    response = reassemble(frames_for(pieces, sent))
+    response = reassemble(five, frames_for(pieces, sent))
     assert isinstance(response, rxstream.Response) and response.text == "".join(pieces)
     assert response.stats.duplicates == sum(1 for i in sent[: last_needed + 1]) - len(pieces)
 
 
-def test_duplicate_with_different_content_is_invalid_chunk() -> None:
-    error = reassemble([frame(0, "a"), frame(1, "b"), frame(1, "B"), frame(2, "c", True)])
+def test_duplicate_with_different_content_is_invalid_chunk(five: Callable[..., FiveOperators]) -> None:
+    error = reassemble(five, [frame(0, "a"), frame(1, "b"), frame(1, "B"), frame(2, "c", True)])
     assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == "ab"
     assert isinstance(error.__cause__, rxstream.InvalidChunkError)
     assert error.__cause__.code == 40002 and error.__cause__.received == 1
 
 
-def test_held_duplicate_with_different_content_is_invalid_chunk() -> None:
-    error = reassemble([frame(1, "b"), frame(1, "x"), frame(0, "a")])
+def test_held_duplicate_with_different_content_is_invalid_chunk(five: Callable[..., FiveOperators]) -> None:
+    error = reassemble(five, [frame(1, "b"), frame(1, "x"), frame(0, "a")])
     assert isinstance(error, rxstream.IncompleteStreamError) and isinstance(error.__cause__, rxstream.InvalidChunkError)
 
 
-def test_a_resend_with_another_timestamp_is_a_duplicate() -> None:
+def test_a_resend_with_another_timestamp_is_a_duplicate(five: Callable[..., FiveOperators]) -> None:
     resend = b'{"chunk": {"index": 0, "data": "a", "is_final": false}, "timestamp": 99}'
-    response = reassemble([frame(0, "a"), resend, frame(1, "b", True)])
+    response = reassemble(five, [frame(0, "a"), resend, frame(1, "b", True)])
     assert isinstance(response, rxstream.Response) and response.text == "ab" and response.stats.duplicates == 1
 
 
-def test_index_beyond_the_window_is_invalid_chunk() -> None:
-    error = reassemble([frame(0, "a"), frame(1 + WINDOW, "far")])
+def test_a_resend_is_compared_while_at_most_a_window_behind(five: Callable[..., FiveOperators]) -> None:
+    pieces = [f"<{i}>" for i in range(5 * WINDOW)]
+    *sent, last = frames_for(pieces)
+    behind = len(sent) - WINDOW  # the oldest index a resend of which is still compared with the original
+    response = reassemble(five, [*sent, frame(behind - 1, "changed"), last])
+    assert isinstance(response, rxstream.Response) and response.text == "".join(pieces)
+    assert response.stats.duplicates == 1  # too far behind to tell: taken for a duplicate
+    error = reassemble(five, [*sent, frame(behind, "changed"), last])
+    assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == "".join(pieces[:-1])
+    assert isinstance(error.__cause__, rxstream.InvalidChunkError) and error.__cause__.received == behind
+
+
+def test_index_beyond_the_window_is_invalid_chunk(five: Callable[..., FiveOperators]) -> None:
+    error = reassemble(five, [frame(0, "a"), frame(1 + WINDOW, "far")])
     assert isinstance(error, rxstream.IncompleteStreamError)
     cause = error.__cause__
     assert isinstance(cause, rxstream.InvalidChunkError) and (cause.expected, cause.received) == (1, 1 + WINDOW)
     assert "expected index 1" in str(cause) and "request it again" in str(cause)
 
 
-def test_huge_index_allocates_nothing() -> None:
-    error = reassemble([frame(0, "a"), frame(10**12, "far")], window=10**13)
+def test_huge_index_allocates_nothing(five: Callable[..., FiveOperators]) -> None:
+    error = reassemble(five, [frame(0, "a"), frame(10**12, "far")], window=10**13)
     assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == "a"
     assert isinstance(error.__cause__, rxstream.InvalidChunkError)  # the upstream ended with the gap
 
 
-def test_chunk_after_the_final_index_is_invalid_chunk() -> None:
-    error = reassemble([frame(2, "c", True), frame(3, "d"), frame(0, "a"), frame(1, "b")])
+def test_chunk_after_the_final_index_is_invalid_chunk(five: Callable[..., FiveOperators]) -> None:
+    error = reassemble(five, [frame(2, "c", True), frame(3, "d"), frame(0, "a"), frame(1, "b")])
     assert isinstance(error, rxstream.IncompleteStreamError) and isinstance(error.__cause__, rxstream.InvalidChunkError)
-    error = reassemble([frame(3, "d"), frame(0, "a"), frame(1, "b", True)])
+    error = reassemble(five, [frame(3, "d"), frame(0, "a"), frame(1, "b", True)])
     assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == "a"
 
 

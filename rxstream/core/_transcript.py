@@ -14,7 +14,7 @@ class Rope:
     """A string built by appending, in linear time, with bounded per-piece overhead, and in
     about its own size of memory.
 
-    Appended strings wait in ``pending``; every ``COMPACT_EVERY`` of them are joined into a
+    Appended strings wait in a list; every ``COMPACT_EVERY`` of them are joined into a
     block, and the blocks are added to the text once they make up an eighth of it. On
     CPython, ``+=`` on a string that only a local variable refers to resizes it in place
     (realloc, which for a large string remaps pages instead of copying them), so the text
@@ -23,24 +23,31 @@ class Rope:
     in place.
     """
 
-    __slots__ = ("pending", "_blocks", "_blocks_length", "_text")
+    __slots__ = ("_pending", "_blocks", "_blocks_length", "_text")
 
     def __init__(self) -> None:
-        self.pending: list[str] = []  # public for the pipeline's fast path, which appends to it directly
+        self._pending: list[str] = []
         self._blocks: list[str] = []
         self._blocks_length = 0
         self._text = ""
 
     def append(self, text: str) -> None:
-        pending = self.pending
+        pending = self._pending
         pending.append(text)
         if len(pending) >= COMPACT_EVERY:
-            self.compact()
+            self._compact()
 
-    def compact(self) -> None:
+    def extend(self, texts: list[str]) -> None:
+        """Append each of ``texts``, in order."""
+        pending = self._pending
+        pending += texts
+        if len(pending) >= COMPACT_EVERY:
+            self._compact()
+
+    def _compact(self) -> None:
         """Join the pending strings into a block; add the blocks to the text once they are an eighth of it."""
-        block = "".join(self.pending)
-        self.pending.clear()
+        block = "".join(self._pending)
+        self._pending.clear()
         self._blocks.append(block)
         self._blocks_length += len(block)
         if self._blocks_length * 8 >= len(self._text):
@@ -56,13 +63,13 @@ class Rope:
 
     @property
     def length(self) -> int:
-        return len(self._text) + self._blocks_length + sum(map(len, self.pending))
+        return len(self._text) + self._blocks_length + sum(map(len, self._pending))
 
     def __str__(self) -> str:
         """The whole string. The rope keeps it as its text, so reading it again costs nothing
         until more is appended (and then the first append copies it, since the caller holds it)."""
-        if self.pending:
-            self.compact()
+        if self._pending:
+            self._compact()
         if self._blocks:
             self._add_blocks()
         return self._text
@@ -84,7 +91,7 @@ class Transcript:
     on each call: read them once at the end, or follow the deltas."""
 
     __slots__ = (
-        "text_rope",
+        "_text_rope",
         "_reasoning",
         "_marks",
         "chunks",
@@ -96,7 +103,7 @@ class Transcript:
     )
 
     def __init__(self) -> None:
-        self.text_rope = Rope()  # public for the pipeline's fast path, which appends to it directly
+        self._text_rope = Rope()
         self._reasoning = Rope()
         # Where non-text parts stand: (offset in the text, kind, image url or offset in the reasoning).
         self._marks: list[tuple[int, PartKind, Any]] = []
@@ -112,19 +119,24 @@ class Transcript:
         """Add one plain-text chunk's text (possibly empty): the hot path."""
         self.chunks += 1
         if text:
-            self.text_rope.append(text)
+            self._text_rope.append(text)
+
+    def extend(self, texts: list[str]) -> None:
+        """Add a run of plain-text chunks' texts, in order: the pipeline's fast path hands them over so."""
+        self.chunks += len(texts)
+        self._text_rope.extend(texts)
 
     def add(self, chunk: Chunk, text: str) -> None:
         """Add a chunk with more than text: reasoning, an image, tool calls, a refusal, a finish reason or usage."""
         # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
         _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature = chunk
         if reasoning:
-            if not self._marks or self._marks[-1][:2] != (self.text_rope.length, "reasoning"):
-                self._marks.append((self.text_rope.length, "reasoning", self._reasoning.length))
+            if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
+                self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
             self._reasoning.append(reasoning)
         self.chunks += 1
         if text:
-            self.text_rope.append(text)
+            self._text_rope.append(text)
         if tool_calls is not None:
             calls = self.calls_so_far
             for index, id, name, arguments in tool_calls:
@@ -137,7 +149,7 @@ class Transcript:
                 if arguments:
                     call.arguments.append(arguments)
         if image_url is not None:
-            self._marks.append((self.text_rope.length, "image", image_url))
+            self._marks.append((self._text_rope.length, "image", image_url))
         if refusal:
             if self._refusal is None:
                 self._refusal = Rope()
@@ -150,11 +162,11 @@ class Transcript:
             self.usage = usage
 
     def __len__(self) -> int:
-        return self.text_rope.length
+        return self._text_rope.length
 
     @property
     def text(self) -> str:
-        return str(self.text_rope)
+        return str(self._text_rope)
 
     @property
     def reasoning(self) -> str:

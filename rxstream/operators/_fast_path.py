@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from orjson import loads
 
 from ..core._demand import BatchObserver
-from ..core._transcript import COMPACT_EVERY
-from ..core._values import Chunk
+from ..core._values import PLAIN_TAIL, Chunk
 from ._accumulate import AccumulateStage
 from ._backpressure_buffer import BufferStage
 from ._finalize import FinalizeStage
 from ._parse import ParseStage, Payload, _new_chunk
 from ._reorder import ReorderStage
+
+# Chunks the fast path delivers before it hands them over to reorder and the transcript: it
+# keeps their data in a list of its own until then, and this bounds the list over a long
+# batch. What the stages do with them (reorder's window, the rope's compaction) is theirs.
+HAND_OVER_EVERY = 256
 
 
 class FastPath(BatchObserver[Payload]):
@@ -31,6 +35,15 @@ class FastPath(BatchObserver[Payload]):
     chunk beyond the window, a queue in the buffer, the first or the last chunk) goes to
     parse, or from parse's point on, the ordinary way. tests/test_pipeline.py checks that
     the two ways give the same result.
+
+    What the stages keep, they keep: the fast path collects the data of the chunks it
+    delivers, in index order, and hands the run to ``ReorderStage.record_run`` and
+    ``Transcript.extend`` (every ``HAND_OVER_EVERY`` chunks, and before anything goes the
+    ordinary way or the stream ends), so the window of delivered chunks and the rope's
+    compaction are reorder's and the transcript's alone. Three things it still does inline, each also done by its stage, because a call
+    per frame costs more than the loop can spare (measured in benchmarks/README.md, "The
+    fast path contained"): parse's plain-frame check and byte count, and reorder's simple
+    hold and its release of held plain chunks.
     """
 
     def __init__(
@@ -44,16 +57,17 @@ class FastPath(BatchObserver[Payload]):
         self.parse = parse
         self.stats = parse.stats
         self.reorder = reorder
-        self.held = reorder.held
-        self.window = reorder.window
-        self.delivered = reorder.delivered
         self.queue = buffer.queue
         self.consumer = buffer.consumer
         self.transcript = accumulate.transcript
-        self.rope = accumulate.transcript.text_rope
-        self.pending_text = accumulate.transcript.text_rope.pending
         self.finalize = finalize
         self.upstream = parse.shared.upstream
+        # The data of the chunks delivered since they were last handed to reorder and the
+        # transcript, in index order, up to reorder.next_index. They are handed over before
+        # anything goes the ordinary way (so the stages find their state whole when they act)
+        # and every HAND_OVER_EVERY, not whenever the loop ends: a source that pushes one frame
+        # a call would pay the hand-over for each.
+        self.run: list[str] = []
 
     def on_next(self, frame: Payload) -> None:
         self.on_next_batch(iter((frame,)))
@@ -68,10 +82,10 @@ class FastPath(BatchObserver[Payload]):
         """
         stats = self.stats
         reorder = self.reorder
-        held = self.held
-        window = self.window
-        delivered = self.delivered
-        pending = self.pending_text
+        held = reorder.held
+        window = reorder.window
+        run = self.run
+        deliver = run.append
         consumer = self.consumer
         queue = self.queue
         # Past the first chunk, which starts finalize's timer. (Once the stream has ended, what
@@ -80,11 +94,13 @@ class FastPath(BatchObserver[Payload]):
         upstream = self.upstream
         next_index = reorder.next_index
         final_index = reorder.final_index
-        count = size = early = appended = 0
+        count = size = early = 0
         depth = stats.reorder_depth
-        released: Chunk | str = ""
+        stuck: Chunk | None = None  # a held chunk, not plain, that is next: reorder delivers it
         try:
             for frame in frames:
+                # parse's check for a plain chunk, as ParseStage.on_next makes it, inline: calling
+                # a function shared with parse would cost ~40-110 ns a frame (benchmarks/README.md)
                 try:
                     message = loads(frame)
                     body = message["chunk"]
@@ -103,46 +119,43 @@ class FastPath(BatchObserver[Payload]):
                     plain = False
                 if not plain:
                     break
-                # parse's bookkeeping, as ParseStage.on_next does it
+                # parse's bookkeeping, as ParseStage.on_next does it (inline too: ~5-50 ns a call)
                 count += 1
                 size += (
                     len(frame.encode("utf-8", "surrogatepass"))
                     if type(frame) is str and not frame.isascii()
                     else len(frame)
                 )
-                released = data
                 if index == next_index:
                     # Only if the buffer would pass it through. The consumer's demand is read
                     # for every chunk: the iterable a source reads from may be what changes it.
                     if not started or not (consumer is None or (consumer.ready and not queue)):
                         break
-                    if held and len(held) > depth:  # held only grows between releases: it is deepest before one
-                        depth = len(held)
-                    # reorder's deliver and drain, accumulate and transcript.append, for this
-                    # chunk and the held ones after it while they are plain
-                    while isinstance(released, str):
-                        if index < window:
-                            delivered.append(released)
-                        else:
-                            delivered[index % window] = released
-                        index += 1
-                        appended += 1
-                        pending.append(released)
-                        if not held or index not in held:
+                    deliver(data)
+                    next_index += 1
+                    if held and next_index in held:
+                        # reorder's drain, while the held chunks are plain (inline, as the hold below)
+                        if len(held) > depth:  # held only grows between releases: it is deepest before one
+                            depth = len(held)
+                        while next_index in held:
+                            released = held.pop(next_index)
+                            if type(released) is not str:
+                                stuck = cast(Chunk, released)
+                                break
+                            deliver(released)
+                            next_index += 1
+                        if stuck is not None:
                             break
-                        released = held.pop(index)
-                    next_index = index
-                    if len(pending) >= COMPACT_EVERY:
-                        self.rope.compact()
-                    if not isinstance(released, str):  # a held chunk that is not plain: the ordinary way
-                        break
+                    if len(run) >= HAND_OVER_EVERY:
+                        self.hand_over()
                 elif (
                     index > next_index
                     and index not in held
                     and index - next_index < window
                     and (final_index is None or index < final_index)
                 ):
-                    # reorder.hold, for a plain chunk that it would simply hold
+                    # reorder.hold, for a plain chunk that it would simply hold: inline, since
+                    # most frames of a shuffled stream come here and a call would cost them ~10-70 ns
                     held[index] = data
                     early += 1
                 else:
@@ -156,21 +169,29 @@ class FastPath(BatchObserver[Payload]):
             stats.bytes += size
             stats.out_of_order += early
             stats.reorder_depth = max(depth, len(held))
-            self.transcript.chunks += appended
             reorder.next_index = next_index
+        self.hand_over()  # the stages take it from here
         if not plain:
             self.parse.on_next(frame)
-        elif isinstance(released, str):
-            self.parse.emit(
-                _new_chunk(Chunk, (index, data, False, timestamp, None, None, None, None, None, None, None, None))
-            )
-        else:
-            reorder.deliver(released)
+        elif stuck is not None:
+            reorder.deliver(stuck)
             reorder.drain()
+        else:
+            self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, *PLAIN_TAIL)))
         return True
 
+    def hand_over(self) -> None:
+        """Note the chunks delivered so far with reorder and add their text to the transcript."""
+        run = self.run
+        if run:
+            self.reorder.record_run(run)
+            self.transcript.extend(run)
+            run.clear()
+
     def on_error(self, error: Exception) -> None:
+        self.hand_over()
         self.parse.on_error(error)
 
     def on_completed(self) -> None:
+        self.hand_over()
         self.parse.on_completed()

@@ -18,11 +18,12 @@ class ReorderStage(Stage[Chunk, Chunk]):
         # Chunks that came early, by index. The pipeline's fast path holds a plain chunk as
         # its data alone; ``release`` makes it a Chunk again if it leaves the ordinary way.
         self.held: dict[int, Chunk | str] = {}
-        # The last `window` chunks delivered, by index modulo window: enough to tell a resent
-        # duplicate from a conflicting one without keeping the whole stream. It grows as
-        # chunks are delivered, so a huge window costs nothing up front. A plain chunk the
-        # pipeline's fast path delivered is kept as its data alone.
-        self.delivered: list[Chunk | str] = []
+        # The chunks delivered lately, in index order, the last being chunk next_index - 1: the
+        # last `window` of them at least (all, until there are that many; see ``forget``), enough to tell a resent duplicate
+        # from a conflicting one without keeping the whole stream. It grows as chunks are
+        # delivered, so a huge window costs nothing up front. A plain chunk the pipeline's
+        # fast path delivered is kept as its data alone.
+        self._delivered: list[Chunk | str] = []
         shared.resume.position = lambda: self.next_index
 
     def on_next(self, chunk: Chunk) -> None:
@@ -34,9 +35,8 @@ class ReorderStage(Stage[Chunk, Chunk]):
             self.deliver(chunk)
             self.drain()
         elif index < self.next_index:
-            self.drop_duplicate(
-                chunk, self.delivered[index % self.window] if self.next_index - index <= self.window else None
-            )
+            behind = self.next_index - index
+            self.drop_duplicate(chunk, self._delivered[-behind] if behind <= self.window else None)
         else:
             self.hold(chunk)
 
@@ -57,13 +57,26 @@ class ReorderStage(Stage[Chunk, Chunk]):
         if chunk.is_final:
             self.complete()
 
-    def record(self, index: int, delivered: Chunk | str) -> None:
-        """Note chunk ``index`` as delivered (the fast path passes a plain chunk's data)."""
-        if index < self.window:
-            self.delivered.append(delivered)
-        else:
-            self.delivered[index % self.window] = delivered
+    def record(self, index: int, chunk: Chunk) -> None:
+        """Note chunk ``index`` as delivered."""
+        delivered = self._delivered
+        delivered.append(chunk)
         self.next_index = index + 1
+        if len(delivered) > 2 * self.window:
+            self.forget()
+
+    def record_run(self, run: list[str]) -> None:
+        """Note plain chunks up to ``next_index``, given by their data, as delivered: the
+        record of the chunks the fast path delivered without a Chunk (it moves ``next_index``)."""
+        delivered = self._delivered
+        delivered += run
+        if len(delivered) > 2 * self.window:
+            self.forget()
+
+    def forget(self) -> None:
+        """Keep the last ``window`` delivered chunks, all a duplicate can be compared with: trimmed
+        once they are twice that, the list costs a chunk O(1) and at most twice the window."""
+        del self._delivered[: -self.window]
 
     def drop_duplicate(self, chunk: Chunk, earlier: Chunk | str | None) -> None:
         if isinstance(earlier, str):
@@ -76,6 +89,9 @@ class ReorderStage(Stage[Chunk, Chunk]):
         self.shared.stats.duplicates += 1
 
     def hold(self, chunk: Chunk) -> None:
+        # rxstream.pipeline's FastPath holds a plain chunk that passes every check below, and
+        # releases held plain chunks as drain does, inline (a call costs it more than these
+        # do: benchmarks/README.md); tests/test_pipeline.py compares the two ways.
         index = chunk.index
         if index in self.held:
             self.drop_duplicate(chunk, self.held[index])
