@@ -34,10 +34,12 @@ def current_rss() -> int:
 
 
 async def _response_memory(uri: str) -> dict[str, int]:
-    # Everything is imported. Growth is the peak after the stream against the resident size
-    # now; for a tiny response the start-up peak can hide it, which is why the quick run reads ~0.
+    # Everything imported first: rxstream imports its WebSocket source (and websockets) when it
+    # is first used. Growth is the peak after the stream against the resident size now; for a
+    # tiny response the start-up peak can hide it, which is why the quick run reads ~0.
+    stream = rxstream.stream
     before = current_rss()
-    response = await rxstream.stream(uri, request={}, stream_timeout=60)
+    response = await stream(uri, request={}, stream_timeout=60)
     return {
         "growth": max(peak_rss() - before, 0),
         "size": len(response.text.encode()),
