@@ -153,22 +153,46 @@ def output_index(event: dict[str, Any]) -> int:
 
 
 def parse_responses() -> Operator[Payload | SSEEvent, Chunk]:
-    """OpenAI Responses stream events into ``Chunk``s: each event's JSON text (an SSE event's
-    data, or one WebSocket message; an ``SSEEvent`` gives its ``data``).
+    """OpenAI Responses stream events into ``Chunk``s numbered by their ``sequence_number``.
 
-    A chunk's index is the event's ``sequence_number``, so reorder puts the events in order,
-    drops resent ones and resumes after the last one delivered. A stream numbered from 1
-    gets an empty chunk at 0. Text comes from ``response.output_text.delta``, reasoning from
+    .. marble::
+        :alt: parse_responses
+
+        -c--t--t--d--|
+        [ parse_responses() ]
+        -0--1--2--3--|
+
+        -c--t--x--|
+        [ parse_responses() ]
+        -0--1--(2#)
+
+    ``c`` is ``response.created``, ``t`` an ``output_text.delta``, ``d``
+    ``response.completed`` (the final chunk, ``3``) and ``x`` ``response.failed``; the digits
+    are the chunks' indices, each event's ``sequence_number``. Every event gives a chunk
+    (``x`` an empty one, then the error),
+    empty when it adds nothing, so reorder sees no gap; a stream numbered from 1 gets an
+    empty chunk at 0.
+
+    Text comes from ``response.output_text.delta``, reasoning from
     ``response.reasoning_summary_text.delta`` and ``response.reasoning_text.delta``, the
     refusal from ``response.refusal.delta``, and each function call (keyed by its
     ``output_index``) from its ``response.output_item.added`` (``call_id`` and ``name``) and
     ``response.function_call_arguments.delta`` events. The response id goes to
-    ``stats.response_id`` (``Response.id``). ``response.completed`` is the final chunk
-    (finish reason its status, ``"completed"``), and so is ``response.incomplete`` (finish
-    reason its ``incomplete_details.reason``, such as ``"max_output_tokens"``); both give
-    their ``usage``. ``response.failed`` and ``error`` end the stream with a
-    ``ResponseFailedError`` carrying the server's code and message once everything numbered
-    before them is delivered (an ``error`` event without a number, at once). Other event types add nothing. A malformed event is a
-    ``FrameError``.
+    ``stats.response_id`` (``Response.id``). ``response.completed`` and
+    ``response.incomplete`` are the final chunk, with their ``usage`` and as finish reason the
+    status (``"completed"``) or ``incomplete_details.reason`` (such as
+    ``"max_output_tokens"``). Other event types add nothing.
+
+    Returns:
+        An operator that takes an observable of events, each its JSON text (``str`` or
+        ``bytes``: an SSE event's data, or one WebSocket message) or an ``SSEEvent``, and
+        returns an observable of ``Chunk``s indexed by sequence number, the last one final.
+
+    Raises:
+        ResponseFailedError: (to the observer, ending the stream) a ``response.failed`` or
+            ``error`` event, with the server's code and message, once every event numbered
+            before it has been delivered (an ``error`` event without a number: at once).
+        FrameError: (to the observer, ending the stream) an event that is not valid JSON or
+            not the expected shape.
     """
     return Operator(ParseResponsesStage)

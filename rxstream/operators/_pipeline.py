@@ -125,8 +125,39 @@ def responses_pipeline(
     max_pending: int = 5,
     timer: Timer = time.perf_counter,
 ) -> Operator[Payload | SSEEvent, Response]:
-    """parse_responses → reorder → backpressure_buffer → accumulate → finalize, fused: OpenAI Responses
-    events (SSE events, or the JSON text of each) in, one Response out."""
+    """parse_responses → reorder → backpressure_buffer → accumulate → finalize, fused into one operator.
+
+    .. marble::
+        :alt: responses_pipeline
+
+        -c--t--t--d--|
+        [ responses_pipeline() ]
+        -----------(R|)
+
+        -c--t--|
+        [ responses_pipeline() ]
+        -------#
+
+    ``c`` is ``response.created``, ``t`` an ``output_text.delta`` and ``d``
+    ``response.completed``; ``R`` is the ``Response``, with the deltas' text, the response
+    id and the usage. In the second diagram the input ends before ``response.completed``:
+    ``IncompleteStreamError``, whose ``partial`` holds both deltas' text.
+
+    Args:
+        window: reorder's ``window``, in sequence numbers.
+        max_pending: backpressure_buffer's ``max_pending`` (``overflow`` is ``"block"``).
+        timer: finalize's ``timer``.
+
+    Returns:
+        An operator that takes an observable of OpenAI Responses events (``SSEEvent``s, or
+        each event's JSON text) and returns an observable of one ``Response``.
+
+    Raises:
+        ValueError: (at the call) ``window`` or ``max_pending`` is below 1.
+        IncompleteStreamError: (to the observer) the stream ended or failed before its
+            final event (a ``ResponseFailedError``, a ``FrameError`` or the source's error is
+            its ``__cause__``); ``partial`` keeps what arrived.
+    """
     return fuse(
         parse_responses(),
         reorder(window),
