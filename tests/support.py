@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from reactivex import Observable
+from websockets.utils import accept_key
 
 import rxstream
 from rxstream import IncompleteStreamError
@@ -136,3 +137,16 @@ def fused(
 ) -> FiveOperators:
     """``rxstream.pipeline``: the five operators fused, with the fast path in front."""
     return rxstream.pipeline(window, max_pending, overflow, timer)
+
+
+async def websocket_upgrade(reader: asyncio.StreamReader) -> bytes:
+    """Read a client's WebSocket handshake and give the 101 answer to it, for a raw asyncio peer
+    that writes the answer itself (with what it sends next, or in pieces, as it likes)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    key = next(
+        line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:")
+    )
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
+    )

@@ -14,11 +14,11 @@ from reactivex.observer import Observer
 from websockets.asyncio.client import connect
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import CLIENT, OPEN, SERVER, Protocol
-from websockets.utils import accept_key
 
 from rxstream.protocol._framing import FrameReader
 from rxstream.transport._push_connection import PushConnection
 from rxstream.transport._websocket import from_websocket
+from tests.support import websocket_upgrade
 
 Seen = list[tuple[str, bytes]]
 
@@ -189,17 +189,7 @@ async def serve_raw(write: Write, frames: bytes) -> tuple[asyncio.Server, list[F
     received: list[Frame] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in request.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        response = (
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
-        )
-        await write(writer, response, frames + wire(close_frame(1000, "")))
+        await write(writer, await websocket_upgrade(reader), frames + wire(close_frame(1000, "")))
         protocol = Protocol(SERVER, state=OPEN)
         while protocol.close_rcvd is None and (data := await asyncio.wait_for(reader.read(65536), 5)):
             protocol.receive_data(data)

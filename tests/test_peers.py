@@ -4,8 +4,6 @@ websockets or raw asyncio, with none of the reference server's manners (issue 12
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import time
 import tracemalloc
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 import rxstream
-from tests.support import frame
+from tests.support import frame, websocket_upgrade
 
 pytestmark = pytest.mark.network
 
@@ -27,7 +25,6 @@ TOKEN = "peer-token-value"
 PIECES = [f"piece {i} " for i in range(20)]
 TEXT = "".join(PIECES)
 BOUND = 2.0  # seconds beyond stream_timeout within which any error must be reported
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -117,19 +114,7 @@ class RawPeer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key")
-        )
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-            + accept
-            + b"\r\n\r\n"
-            + self.after
-        )
+        writer.write(await websocket_upgrade(reader) + self.after)
         deadline = time.monotonic() + self.seconds
         while self.flood and time.monotonic() < deadline:
             writer.write(self.flood)
@@ -313,18 +298,7 @@ class FaultyPeer(RawPeer):
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
         first = len(self.writers) == 1
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key")
-        )
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-            + accept
-            + b"\r\n\r\n"
-        )
+        writer.write(await websocket_upgrade(reader))
         start = 0
         if not (first and self.before_reading):
             start = orjson.loads(await read_client_message(reader)).get("resume_from", 0)

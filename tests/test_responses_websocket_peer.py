@@ -10,8 +10,6 @@ oracle for what the request message looks like.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 import socket
 import struct
@@ -33,6 +31,7 @@ from websockets.http11 import Request, Response
 import rxstream
 from rxstream.transport._websocket import http_url_of
 from tests.responses_events import Message, response_events, sse_body
+from tests.support import websocket_upgrade
 from tests.test_responses_sse import (
     EVENTS,
     ITEMS,
@@ -310,17 +309,10 @@ async def test_a_peer_that_streams_and_closes_before_the_request_went_out_is_not
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal handshakes
         handshakes += 1
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        key = next(
-            line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("sec-websocket-key")
-        )
-        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        upgrade = await websocket_upgrade(reader)
         frames = b"".join(Frame(Opcode.TEXT, orjson.dumps(event)).serialize(mask=False) for event in EVENTS[:5])
         close = Frame(Opcode.CLOSE, struct.pack("!H", 1011)).serialize(mask=False)
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + frames + close
-        )
+        writer.write(upgrade + frames + close)
         await reader.read()  # until the client has gone
         writer.close()
 
