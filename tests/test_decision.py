@@ -1,4 +1,4 @@
-"""The recovery decision both network sources follow, row by row (rxstream.decision)."""
+"""The recovery decision both network sources follow, row by row (rxstream/protocol/_decision.py)."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ class Reconnector(Generic[_T]):
     def emit(self, item: _T) -> None:
         """Push one item downstream; ``dispose`` from inside it must not cancel the task mid-push.
 
-        Nothing goes out once disposed: the sources are ``flow.Source``s, subscribed without
+        Nothing goes out once disposed: the sources are ``core._demand.Source``s, subscribed without
         RxPY's ``AutoDetachObserver``, which would otherwise drop it.
         """
         if self.disposed:

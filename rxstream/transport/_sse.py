@@ -256,7 +256,7 @@ def from_sse(
     ``stream_timeout`` seconds without an event while there is demand end it, and so does
     ``deadline`` seconds from the start when given (``StreamTimeoutError``); an event above
     ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule, as
-    the WebSocket source decides (``rxstream.decision``): a 408 or 429 (waiting at least
+    the WebSocket source decides (the same ``decide``): a 408 or 429 (waiting at least
     ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, or a
     body that ends before the final chunk (one that ends right after the finish reason is
     final: parse_sse says so through ``Resume.finished``); any other 4xx fails at once. Each
