@@ -129,15 +129,17 @@ class ResponseFailedError(StreamError):
         *,
         event: str,
         sequence_number: int | None,
+        error_type: str | None = None,
         secrets: Secrets | None = None,
     ) -> None:
         self.code = code
+        self.error_type = error_type
         self.server_message = server_message
         self.sequence_number = sequence_number
         where = "" if sequence_number is None else f" (sequence number {sequence_number})"
         message = (
             f"the server ended the response with {event}{where}: "
-            f"{code or 'no code'}: {quote(server_message, secrets)}. "
+            f"{error_type + ' ' if error_type else ''}{code or 'no code'}: {quote(server_message, secrets)}. "
             "What came before is kept; sending the request again starts a new (paid) response, "
             "so check the code first (a rate limit or server error may pass, an invalid request will not)."
         )

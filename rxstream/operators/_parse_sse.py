@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from reactivex import abc
 
-from ..core._errors import FrameError
+from ..core._errors import FrameError, ResponseFailedError
 from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk, ToolCallFragment
 from ..protocol._sse import SSEEvent
@@ -58,6 +58,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 FrameError(event.data, f"invalid JSON ({error})", number=self.events, secrets=self.shared.secrets)
             )
             return
+        except ResponseFailedError as error:  # the server's own report of why the answer ends here
+            self.fail(error)
+            return
         except (ValueError, TypeError, LookupError) as error:
             self.fail(FrameError(event.data, str(error), number=self.events, secrets=self.shared.secrets))
             return
@@ -69,8 +72,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             raise ValueError("the event is not a JSON object")
         if "type" in message and "choices" not in message:
             return self.decode_anthropic(index, message)
-        if "error" in message:
-            raise ValueError(f"the server reported an error: {message['error']!r:.200}")
+        if message.get("error") is not None:  # OpenAI's error event; OpenRouter's, beside a finish reason "error"
+            raise self.failed("error", message["error"])
+        self.identify(message)
         choices = message.get("choices")
         if type(choices) is not list:
             raise ValueError("field 'choices' is missing or not a list")
@@ -81,7 +85,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if type(choice) is not dict or choice.get("index", 0) != self.choice:
                 continue
             delta = mapping(choice, "delta", optional=True)
-            finish_reason = choice.get("finish_reason")
+            finish_reason = reason(choice, "finish_reason")
+            if finish_reason == "error":  # OpenRouter's mid-stream failure, where its error object is missing
+                raise self.failed("finish_reason error", {})
             tool_calls = delta.get("tool_calls")
             if tool_calls is not None and len(delta) == 1:  # tool-call fragments alone, as most events of a call are
                 fragments = common_fragment(tool_calls)
@@ -140,7 +146,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         message_delta updates it."""
         kind = message["type"]
         if kind == "error":
-            raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
+            raise self.failed("event: error", message.get("error"))
         if kind == "content_block_delta":
             delta = mapping(message, "delta")
             delta_kind = delta.get("type")
@@ -170,12 +176,13 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if block.get("type") == "thinking" and block.get("thinking"):
                 return Chunk(index, "", reasoning=string(block, "thinking"))
         elif kind == "message_start":
+            self.identify(mapping(message, "message"))
             usage = mapping(message, "message").get("usage")
             if type(usage) is dict:
                 self.usage = usage
                 return Chunk(index, "", usage=usage)
         elif kind == "message_delta":
-            self.finish_reason = mapping(message, "delta").get("stop_reason")
+            self.finish_reason = reason(mapping(message, "delta"), "stop_reason")
             # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
             update = mapping(message, "usage", optional=True)
             self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}
@@ -184,6 +191,27 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             self.done = True
             return Chunk(index, "", True, finish_reason=self.finish_reason)
         return None
+
+    def failed(self, event: str, details: Any) -> ResponseFailedError:
+        """The error an in-stream failure report gives: the server's type, code and message, where it gave them."""
+        details = details if type(details) is dict else {"message": details} if type(details) is str else {}
+        code, kind, message = details.get("code"), details.get("type"), details.get("message")
+        return ResponseFailedError(
+            code if type(code) is str else str(code) if type(code) is int else None,
+            message if type(message) is str else "no message",
+            event=event,
+            sequence_number=None,
+            error_type=kind if type(kind) is str else None,
+            secrets=self.shared.secrets,
+        )
+
+    def identify(self, message: dict[str, Any]) -> None:
+        """The sender's id for the response (a chat completion's ``chatcmpl-…``, an Anthropic ``msg_…``), the first one given."""
+        stats = self.shared.stats
+        if stats.response_id is None:
+            identity = message.get("id")
+            if type(identity) is str and identity:
+                stats.response_id = identity
 
     def deliver(self, chunk: Chunk) -> None:
         self.next_index = chunk.index + 1
@@ -244,6 +272,14 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
             )
         fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
     return tuple(fragments) or None
+
+
+def reason(fields: dict[str, Any], name: str) -> str | None:
+    """A finish or stop reason: a string, and an empty one is none (some Ollama versions send ``""`` on every chunk)."""
+    value = fields.get(name)
+    if value is not None and type(value) is not str:
+        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+    return value or None
 
 
 def mapping(fields: dict[str, Any], name: str, optional: bool = False) -> dict[str, Any]:
