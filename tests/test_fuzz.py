@@ -7,11 +7,13 @@ README's development section.
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+import rxstream
 from rxstream.protocol._sse import RETRY_DIGITS, SSEEvent
 
 from .support import decode
@@ -64,3 +66,76 @@ def spec_events(raw: bytes) -> list[SSEEvent]:
 @given(SSE_BODIES, st.lists(st.integers(0, 400), max_size=12))
 def test_sse_decoder_reads_any_bytes_cut_anywhere_as_the_spec_does(raw: bytes, cuts: list[int]) -> None:
     assert decode(raw, [cut for cut in cuts if cut <= len(raw)]) == spec_events(raw)
+
+
+# --- partial JSON and ToolCall.parsed(): one reader, one set of rules ----------------------
+
+JSON_TEXT = st.lists(
+    st.sampled_from(
+        [
+            "{",
+            "}",
+            "[",
+            "]",
+            '"a"',
+            '"é中"',
+            ":",
+            ",",
+            " ",
+            "1",
+            "-",
+            "0",
+            ".5",
+            "e9",
+            "1e999",
+            "NaN",
+            "Infinity",
+            "true",
+            "fals",
+            "null",
+            "123456789012345678901234567890",
+            '"\\ud800"',
+            "\ud800",
+            '"\\u00',
+            "\\",
+            '"',
+        ]
+    ),
+    max_size=24,
+).map("".join)
+JSON_OBJECTS = st.dictionaries(
+    st.text(max_size=5),
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=10,
+    ),
+    max_size=4,
+)
+
+
+@given(JSON_TEXT)
+def test_parsed_and_partial_agree_on_any_text(text: str) -> None:
+    call = rxstream.ToolCall(0, "call_1", "f", text)
+    try:
+        whole = call.parsed()
+    except rxstream.InvalidJSONError:
+        whole = None
+    try:
+        partial = call.partial()
+    except rxstream.InvalidJSONError:
+        assert whole is None  # what parsed() reads, partial() reads too
+        return
+    assert whole is None or whole == partial
+
+
+@given(JSON_OBJECTS.map(lambda value: json.dumps(value, ensure_ascii=False)), st.data())
+def test_every_prefix_of_a_json_object_parses_partially_and_the_whole_exactly(text: str, data: st.DataObject) -> None:
+    call = rxstream.ToolCall(0, "call_1", "f", text)
+    assert call.parsed() == call.partial() == json.loads(text)
+    cut = data.draw(st.integers(0, len(text)))
+    assert type(rxstream.ToolCall(0, "call_1", "f", text[:cut]).partial()) is dict
