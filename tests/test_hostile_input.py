@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import pytest
+from reactivex import Observable
 
 import rxstream
+from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEDecoder, SSEEvent
 
-from .support import decode
+from .responses_events import FunctionCall, encode, response_events
+from .support import Outcome, decode, run
 
 
 # WHATWG, "Interpreting an event stream": retry is set only if "the field value consists of only
@@ -80,3 +87,109 @@ def test_invalid_json_says_where_in_characters() -> None:
     with pytest.raises(rxstream.InvalidJSONError) as caught:
         rxstream.ToolCall(0, "call_1", "f", '{"é中":\n 1 x}').parsed()
     assert caught.value.position == 10 and caught.value.reason == "expected `,` or `}`"
+
+
+# --- the parsers: every bad value a FrameError, fused and piped alike ----------------------
+
+Chain = Callable[[Observable[Any]], Observable[rxstream.Response]]
+SSE_CHAINS: dict[str, Chain] = {
+    "fused": rxstream.sse_pipeline(),
+    "piped": lambda source: source.pipe(
+        rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+    ),
+}
+RESPONSES_CHAINS: dict[str, Chain] = {
+    "fused": rxstream.responses_pipeline(),
+    "piped": lambda source: source.pipe(
+        rxo.parse_responses(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+    ),
+}
+
+
+def cause(outcome: Outcome) -> BaseException:
+    """The typed error a stream failed with (the IncompleteStreamError's cause, before issue 19's design)."""
+    assert outcome.error is not None and not outcome.items
+    if isinstance(outcome.error, rxstream.IncompleteStreamError) and outcome.error.__cause__ is not None:
+        return outcome.error.__cause__
+    return outcome.error
+
+
+DEEP = "[" * 1000 + "1" + "]" * 1000  # as deep as orjson reads (1,024), past what repr can show (RecursionError)
+
+
+def with_deep(data: bytes) -> bytes:
+    """``data`` with its ``"DEEP"`` string replaced by a list nested 1,000 deep (no encoder writes one)."""
+    return data.replace(b'"DEEP"', DEEP.encode())
+
+
+def call_event(arguments: Any) -> SSEEvent:
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    return SSEEvent(orjson.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}).decode())
+
+
+@pytest.mark.parametrize("chain", SSE_CHAINS)
+@pytest.mark.parametrize("arguments", [0, False, 5, True, [], {}])
+def test_tool_call_arguments_that_are_not_a_string_are_a_frame_error(chain: str, arguments: Any) -> None:
+    error = cause(run(SSE_CHAINS[chain](rxstream.from_frames([call_event('{"a"'), call_event(arguments)]))))
+    assert isinstance(error, rxstream.FrameError) and "function.arguments" in error.reason
+
+
+@pytest.mark.parametrize("chain", SSE_CHAINS)
+def test_null_tool_call_arguments_are_none(chain: str) -> None:
+    done = SSEEvent(orjson.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}).decode())
+    events = [call_event(None), call_event('{"a": 1}'), done, SSEEvent("[DONE]")]
+    (response,) = run(SSE_CHAINS[chain](rxstream.from_frames(events))).items
+    assert response.tool_calls == (rxstream.ToolCall(0, "call_1", "f", '{"a": 1}'),)
+
+
+@pytest.mark.parametrize("chain", SSE_CHAINS)
+def test_a_value_nested_1000_deep_where_a_string_belongs_is_a_frame_error(chain: str) -> None:
+    event = SSEEvent(
+        with_deep(orjson.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "DEEP"}]})).decode()
+    )
+    error = cause(run(SSE_CHAINS[chain](rxstream.from_frames([event]))))
+    assert isinstance(error, rxstream.FrameError) and "[[[[" in str(error)
+
+
+@pytest.mark.parametrize("chain", SSE_CHAINS)
+@pytest.mark.parametrize("data", ["\ud800", '{"choices": [], "x": "\udfff"}'])
+def test_a_lone_surrogate_in_an_sse_event_is_a_frame_error(chain: str, data: str) -> None:
+    error = cause(run(SSE_CHAINS[chain](rxstream.from_frames([SSEEvent(data)]))))
+    assert isinstance(error, rxstream.FrameError)
+
+
+def responses_with(change: Callable[[list[dict[str, Any]]], None]) -> list[bytes]:
+    events = response_events([FunctionCall("call_a", "f", ('{"a"', ": 1}"))])
+    change(events)
+    return encode(events)
+
+
+def set_added_arguments(events: list[dict[str, Any]], value: Any) -> None:
+    next(event for event in events if event["type"] == "response.output_item.added")["item"]["arguments"] = value
+
+
+# The fuzzers' hang: `"arguments": 1` in output_item.added made the join fail in the transcript,
+# then in finalize's partial, and no error reached the caller.
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize("value", [1, True, ["x"], "DEEP"])
+def test_responses_item_arguments_that_are_not_a_string_are_a_frame_error(chain: str, value: Any) -> None:
+    events = [with_deep(event) for event in responses_with(lambda events: set_added_arguments(events, value))]
+    error = cause(run(RESPONSES_CHAINS[chain](rxstream.from_frames(events))))
+    assert isinstance(error, rxstream.FrameError) and "item.arguments" in error.reason
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+async def test_responses_item_arguments_that_are_not_a_string_end_an_awaited_stream(chain: str) -> None:
+    events = responses_with(lambda events: set_added_arguments(events, 1))
+    with pytest.raises(rxstream.StreamError):
+        await asyncio.wait_for(RESPONSES_CHAINS[chain](rxstream.from_frames(events)), 5)
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize(("field", "value"), [("status", 1), ("status", ["completed"]), ("incomplete_details", 1)])
+def test_a_responses_status_that_is_not_a_string_is_a_frame_error(chain: str, field: str, value: Any) -> None:
+    events = responses_with(lambda events: events[-1]["response"].__setitem__(field, value))
+    if field == "incomplete_details":
+        events[-1] = events[-1].replace(b"response.completed", b"response.incomplete")
+    error = cause(run(RESPONSES_CHAINS[chain](rxstream.from_frames(events))))
+    assert isinstance(error, rxstream.FrameError)

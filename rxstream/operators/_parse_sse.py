@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from reactivex import abc
 
-from ..core._errors import FrameError, ResponseFailedError
+from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk, ToolCallFragment
 from ..protocol._sse import SSEEvent
@@ -45,7 +45,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             return  # keep-alives (an Anthropic ping) and events that carry no text
         self.events += 1
         stats = self.shared.stats
-        stats.bytes += len(event.data.encode())
+        data = event.data
+        # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
+        stats.bytes += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         index = self.next_index
         if event.data == "[DONE]":
             self.done = True
@@ -258,14 +260,17 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
     for item in items:
         try:
             index = item["index"]
-            function = item.get("function") or {}
-            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
+            function = item.get("function")
+            function = {} if function is None else function
+            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments", "")
         except (LookupError, TypeError, AttributeError):
             raise ValueError(
                 "each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object"
             ) from None
         if type(index) is not int or index < 0:
-            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {index!r:.40}")
+            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {shown(index)}")
+        if arguments is None:  # null arguments are none; 0 or false are as wrong as 5 or true
+            arguments = ""
         if not (id is None or type(id) is str) or not (name is None or type(name) is str) or type(arguments) is not str:
             raise ValueError(
                 "fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings"
@@ -278,7 +283,7 @@ def reason(fields: dict[str, Any], name: str) -> str | None:
     """A finish or stop reason: a string, and an empty one is none (some Ollama versions send ``""`` on every chunk)."""
     value = fields.get(name)
     if value is not None and type(value) is not str:
-        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+        raise ValueError(f"field {name!r} must be a string, not {shown(value)}")
     return value or None
 
 
@@ -288,21 +293,21 @@ def mapping(fields: dict[str, Any], name: str, optional: bool = False) -> dict[s
     if value is None and optional:
         return {}
     if type(value) is not dict:
-        raise ValueError(f"field {name!r} must be an object, not {value!r:.40}")
+        raise ValueError(f"field {name!r} must be an object, not {shown(value)}")
     return value
 
 
 def string(fields: dict[str, Any], name: str) -> str:
     value = fields[name]
     if type(value) is not str:
-        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+        raise ValueError(f"field {name!r} must be a string, not {shown(value)}")
     return value
 
 
 def block_index(message: dict[str, Any]) -> int:
     index = message.get("index")
     if type(index) is not int or index < 0:
-        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {index!r:.40}")
+        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {shown(index)}")
     return index
 
 
