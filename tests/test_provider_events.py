@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from anthropic.lib.streaming._messages import accumulate_event
 from reactivex import Observable
 
 import rxstream
@@ -43,8 +44,9 @@ def delta(content: str | None = None, finish_reason: str | None = None, index: i
     return {"index": index, "delta": {**fields, **more}, "finish_reason": finish_reason}
 
 
-def anthropic(kind: str, **fields: Any) -> SSEEvent:
-    return SSEEvent(orjson.dumps({"type": kind, **fields}).decode(), kind)
+def anthropic(type: str, **fields: Any) -> SSEEvent:
+    """An Anthropic Messages event of ``type``, named so in its event line."""
+    return SSEEvent(orjson.dumps({"type": type, **fields}).decode(), type)
 
 
 def typed(outcome: Outcome) -> tuple[BaseException, rxstream.Response]:
@@ -159,3 +161,92 @@ def test_anthropic_message_id_is_the_response_id(chain: Chain) -> None:
     ]
     (response,) = run(chain(rxstream.from_frames(events))).items
     assert response.id == "msg_01X"
+
+
+# Anthropic's web search tool, streamed (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool,
+# "Streaming"): a server_tool_use block with its input_json_delta, then a web_search_tool_result block,
+# then text; the anthropic SDK keeps them as blocks of their own types, apart from tool_use.
+def web_search_events() -> list[dict[str, Any]]:
+    result = {
+        "type": "web_search_tool_result",
+        "tool_use_id": "srvtoolu_014hJH82Qum7Td6UV8gDXThB",
+        "content": [
+            {"type": "web_search_result", "title": "Q", "url": "https://example.com/q", "encrypted_content": "E"}
+        ],
+    }
+    return [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_01G",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 2679, "output_tokens": 3},
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "I'll search."}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {
+                "type": "server_tool_use",
+                "id": "srvtoolu_014hJH82Qum7Td6UV8gDXThB",
+                "name": "web_search",
+                "input": {},
+            },
+        },
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"query'}},
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '": "quantum 2025"}'},
+        },
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": result},
+        {"type": "content_block_stop", "index": 2},
+        {
+            "type": "content_block_start",
+            "index": 3,
+            "content_block": {"type": "tool_use", "id": "toolu_01A", "name": "save_note", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 3,
+            "delta": {"type": "input_json_delta", "partial_json": '{"text": "Q"}'},
+        },
+        {"type": "content_block_stop", "index": 3},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 510},
+        },
+        {"type": "message_stop"},
+    ]
+
+
+def test_anthropic_server_tool_use_is_kept_apart_from_the_clients_tool_calls(chain: Chain) -> None:
+    events = web_search_events()
+    message: Any = None
+    buffers: dict[int, bytes] = {}
+    for event in events:
+        message = accumulate_event(event=event, current_snapshot=message, json_bufs=buffers)  # type: ignore[arg-type]
+
+    (response,) = run(chain(rxstream.from_frames([anthropic(**event) for event in events]))).items
+    assert [(call.index, call.id, call.name, call.parsed()) for call in response.tool_calls] == [
+        (index, block.id, block.name, block.input)
+        for index, block in enumerate(message.content)
+        if block.type == "tool_use"
+    ]
+    assert [(call.index, call.id, call.name, call.parsed()) for call in response.server_tool_calls] == [
+        (index, block.id, block.name, block.input)
+        for index, block in enumerate(message.content)
+        if block.type == "server_tool_use"
+    ]
+    assert response.text == "".join(block.text for block in message.content if block.type == "text")
+    assert response.tool_calls and response.server_tool_calls and response.complete

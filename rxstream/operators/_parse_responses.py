@@ -66,7 +66,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
                 Chunk, (number, string(event, "delta"), False, None, None, None, None, None, None, None, None, None)
             )
         if kind == "response.function_call_arguments.delta":
-            fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta")))
+            fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta"), False))
             return _new_chunk(Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None))
         if kind == "response.reasoning_summary_text.delta" or kind == "response.reasoning_text.delta":
             return Chunk(number, "", reasoning=string(event, "delta"))

@@ -36,6 +36,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.next_index = 0
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}  # Anthropic's usage from message_start, which message_delta updates
+        self.server_blocks: set[int] = set()  # Anthropic content blocks of tools the server runs itself
         self.done = False
         shared.resume.finished = self.finished
         self.fragment_path: FragmentPath | None = None  # sse_pipeline's, past the stages it fuses
@@ -158,21 +159,22 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 return Chunk(index, "", reasoning=string(delta, "thinking"))
             if delta_kind == "input_json_delta":
                 arguments = string(delta, "partial_json")
-                return (
-                    Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), None, None, arguments),))
-                    if arguments
-                    else None
-                )
+                at = block_index(message)
+                fragment = ToolCallFragment(at, None, None, arguments, at in self.server_blocks)
+                return Chunk(index, "", tool_calls=(fragment,)) if arguments else None
             if delta_kind == "signature_delta":
                 return Chunk(index, "", signature=string(delta, "signature"))
         elif kind == "content_block_start":
             block = mapping(message, "content_block")
-            if block.get("type") == "tool_use":
-                return Chunk(
-                    index,
-                    "",
-                    tool_calls=(ToolCallFragment(block_index(message), string(block, "id"), string(block, "name")),),
-                )
+            block_type = block.get("type")
+            if block_type == "tool_use" or block_type == "server_tool_use":
+                at = block_index(message)
+                server = block_type == "server_tool_use"
+                if server:
+                    self.server_blocks.add(at)
+                fragment = ToolCallFragment(at, string(block, "id"), string(block, "name"), "", server)
+                return Chunk(index, "", tool_calls=(fragment,))
+            # other blocks but text and thinking (a server tool's result, such as web_search_tool_result) carry neither
             if block.get("type") == "text" and block.get("text"):
                 return Chunk(index, string(block, "text"))
             if block.get("type") == "thinking" and block.get("thinking"):
@@ -248,7 +250,7 @@ def common_fragment(items: Any) -> tuple[ToolCallFragment, ...] | None:
             if type(index) is int and index >= 0 and type(function) is dict and len(function) == 1:
                 arguments = function.get("arguments")
                 if type(arguments) is str:
-                    return (_new_fragment(ToolCallFragment, (index, None, None, arguments)),)
+                    return (_new_fragment(ToolCallFragment, (index, None, None, arguments, False)),)
     return None
 
 
@@ -275,7 +277,7 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
             raise ValueError(
                 "fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings"
             )
-        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
+        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments, False)))
     return tuple(fragments) or None
 
 
