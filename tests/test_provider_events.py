@@ -18,6 +18,7 @@ import rxstream
 from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 
+from .responses_events import FunctionCall, Message, encode, response_events
 from .support import Outcome, run
 
 Chain = Callable[[Observable[Any]], Observable[rxstream.Response]]
@@ -250,3 +251,58 @@ def test_anthropic_server_tool_use_is_kept_apart_from_the_clients_tool_calls(cha
     ]
     assert response.text == "".join(block.text for block in message.content if block.type == "text")
     assert response.tool_calls and response.server_tool_calls and response.complete
+
+
+# --- OpenAI Responses: the final events are authoritative where deltas are missing ----------
+
+RESPONSES_CHAINS: dict[str, Chain] = {
+    "fused": rxstream.responses_pipeline(),
+    "piped": lambda source: source.pipe(
+        rxo.parse_responses(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+    ),
+}
+CALL_AND_TEXT = (Message(("Hel", "lo")), FunctionCall("call_a", "get_weather", ('{"ci', 'ty": "Paris"}')))
+
+
+def without(*kinds: str) -> list[bytes]:
+    """The response's events without those of ``kinds``, numbered again so that no gap is left."""
+    kept = [event for event in response_events(CALL_AND_TEXT) if event["type"] not in kinds]
+    return encode([{**event, "sequence_number": number} for number, event in enumerate(kept)])
+
+
+# gpt-5.3-codex-spark sends a call's arguments only in response.function_call_arguments.done, no delta
+# (https://github.com/BerriAI/litellm/issues/27144, https://github.com/earendil-works/pi/issues/2745);
+# the API reference gives the whole value in each *.done event and in response.completed's output
+# (https://platform.openai.com/docs/api-reference/responses-streaming).
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        ("response.function_call_arguments.delta",),
+        ("response.function_call_arguments.delta", "response.function_call_arguments.done"),
+        ("response.output_text.delta",),
+        ("response.output_text.delta", "response.output_text.done", "response.output_item.done"),
+        (
+            "response.output_text.delta",
+            "response.function_call_arguments.delta",
+            "response.output_text.done",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+        ),
+    ],
+)
+def test_responses_final_events_give_what_no_delta_did(chain: str, dropped: tuple[str, ...]) -> None:
+    (response,) = run(RESPONSES_CHAINS[chain](rxstream.from_frames(without(*dropped)))).items
+    assert response.complete and response.text == "Hello"
+    assert response.tool_calls == (rxstream.ToolCall(1, "call_a", "get_weather", '{"city": "Paris"}'),)
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize("kind", ["response.output_text.delta", "response.function_call_arguments.delta"])
+def test_deltas_that_disagree_with_the_final_value_are_reported(chain: str, kind: str) -> None:
+    events = response_events(CALL_AND_TEXT)
+    delta = next(event for event in events if event["type"] == kind)
+    delta["delta"] = delta["delta"][:-1]  # a character lost on the way
+    error, partial = typed(run(RESPONSES_CHAINS[chain](rxstream.from_frames(encode(events)))))
+    assert isinstance(error, rxstream.FrameError) and "the deltas carried" in error.reason
+    assert not partial.complete
