@@ -6,11 +6,14 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
-from reactivex import Observable
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 import rxstream
 from rxstream import operators as rxo
@@ -193,3 +196,26 @@ def test_a_responses_status_that_is_not_a_string_is_a_frame_error(chain: str, fi
         events[-1] = events[-1].replace(b"response.completed", b"response.incomplete")
     error = cause(run(RESPONSES_CHAINS[chain](rxstream.from_frames(events))))
     assert isinstance(error, rxstream.FrameError)
+
+
+def rude(events: list[bytes]) -> Observable[bytes]:
+    """A source that pushes every event, whatever its subscriber has said: then a resend of one."""
+
+    def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        for event in [*events, events[3]]:
+            observer.on_next(event)
+        observer.on_completed()
+        return Disposable()
+
+    return reactivex.create(subscribe)
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+def test_a_resend_after_completion_changes_nothing_in_the_emitted_response(chain: str) -> None:
+    events = encode(response_events([FunctionCall("call_a", "f", ('{"a"', ": 1}"))]))
+    emitted: list[tuple[rxstream.Response, rxstream.Stats]] = []
+    RESPONSES_CHAINS[chain](rude(events)).subscribe(
+        lambda response: emitted.append((response, replace(response.stats)))
+    )
+    ((response, stats_when_emitted),) = emitted
+    assert response.stats == stats_when_emitted and response.stats.duplicates == 0
