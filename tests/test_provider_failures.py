@@ -311,7 +311,7 @@ ANTHROPIC = b"".join(
     ]
 )
 RESPONSES = b"".join(
-    b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event))
+    b"event: %s\ndata: %s\n\n" % (str(event["type"]).encode(), orjson.dumps(event))
     for event in [
         {"type": "response.created", "sequence_number": 0, "response": {"id": "resp_1", "status": "in_progress"}},
         {
