@@ -83,18 +83,18 @@ def chunk(content: str | None = None, finish_reason: str | None = None) -> bytes
 CHAT = chunk("The ") + chunk("answer.") + chunk(finish_reason="stop")
 
 
-async def outcome(call: Awaitable[rxstream.Response]) -> tuple[rxstream.Response | rxstream.StreamError, float]:
+async def outcome(awaitable: Awaitable[rxstream.Response]) -> tuple[rxstream.Response | rxstream.StreamError, float]:
     started = time.monotonic()
     try:
-        result: rxstream.Response | rxstream.StreamError = await asyncio.wait_for(call, BOUND)
+        result: rxstream.Response | rxstream.StreamError = await asyncio.wait_for(awaitable, BOUND)
     except rxstream.StreamError as error:
         result = error
     return result, time.monotonic() - started
 
 
 def chat(peer: Peer, **extra: Any) -> Awaitable[rxstream.Response]:
-    options: dict[str, Any] = {"token": TOKEN, "json": {"model": "m"}, "clock": rxstream.VirtualClock(), **extra}
-    return rxstream.stream_sse(peer.url, **options)
+    """The chat stream at ``peer``, its retries' waits on a virtual clock."""
+    return call("chat", peer, clock=rxstream.VirtualClock(), **extra)
 
 
 def assert_empty_partial(error: rxstream.StreamError) -> None:
@@ -264,20 +264,33 @@ def keep_alives(seconds: float, then: bytes) -> Answer:
     return answer
 
 
-async def test_keep_alives_longer_than_stream_timeout_then_content_give_the_answer() -> None:
-    async with serve(keep_alives(1.0, CHAT + b"data: [DONE]\n\n")) as peer:
-        response, took = await outcome(chat(peer, stream_timeout=0.4))
-    assert isinstance(response, rxstream.Response) and response.text == "The answer." and response.complete
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_keep_alives_longer_than_stream_timeout_then_content_give_the_answer(api: str) -> None:
+    body, text = (CHAT + b"data: [DONE]\n\n", "The answer.") if api == "chat" else (RESPONSES, "Hi.")
+    async with serve(keep_alives(1.0, body)) as peer:
+        response, took = await outcome(call(api, peer, stream_timeout=0.4))
+    assert isinstance(response, rxstream.Response) and response.text == text and response.complete
     assert peer.posts == 1 and took >= 1.0
 
 
-async def test_keep_alives_alone_end_at_content_timeout_saying_queued() -> None:
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_keep_alives_alone_end_at_content_timeout_saying_queued(api: str) -> None:
     async with serve(keep_alives(30, b"")) as peer:
-        error, took = await outcome(chat(peer, stream_timeout=0.4, content_timeout=1.0))
+        error, took = await outcome(call(api, peer, stream_timeout=0.4, content_timeout=1.0))
     assert isinstance(error, rxstream.StreamTimeoutError) and (error.kind, error.queued) == ("content", True)
     assert "queued: only keep-alives for 1 s" in str(error)
     assert_empty_partial(error)
     assert peer.posts == 1 and 1.0 <= took < 1.0 + BOUND / 2
+
+
+def call(api: str, peer: Peer, **extra: Any) -> Awaitable[rxstream.Response]:
+    """The chat or the Responses stream at ``peer``, as a caller would ask for it."""
+    options: dict[str, Any] = {"token": TOKEN, "json": {"model": "m"}, **extra}
+    return (
+        rxstream.stream_responses(peer.url, **options)
+        if api == "responses"
+        else rxstream.stream_sse(peer.url, **options)
+    )
 
 
 # -- done is done: the final event with the connection then held open ------------------------------
@@ -339,13 +352,7 @@ async def test_the_final_event_completes_at_once_and_releases_a_connection_held_
     api: str, body: bytes, text: str
 ) -> None:
     async with serve(held_open(body), path="/v1/responses" if api == "responses" else "/v1/chat") as peer:
-        options: dict[str, Any] = {"token": TOKEN, "json": {"model": "m"}, "stream_timeout": 3.0}
-        call = (
-            rxstream.stream_responses(peer.url, **options)
-            if api == "responses"
-            else rxstream.stream_sse(peer.url, **options)
-        )
-        response, took = await outcome(call)
+        response, took = await outcome(call("chat" if api == "anthropic" else api, peer, stream_timeout=3.0))
         ended = time.monotonic()
         for _ in range(50):  # the handler sees the close within moments
             if peer.released:
