@@ -117,6 +117,21 @@ class PostgresStore:
         self._closed = False
         names = [sql.Identifier(schema, table + suffix) for suffix in ("", "_sessions", "_schema")]
         self._turns, self._sessions, self._version = names
+        fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
+        # Numbers and booleans as psycopg picks; strings and JSON as binary bytea, not hex text twice their size.
+        values = sql.SQL(", ").join(
+            sql.SQL("%s" if isinstance(value, bool | int) else "%b") for value in encode(Response("", True, 0))
+        )
+        self._save = sql.SQL(
+            "WITH counter AS ("
+            " INSERT INTO {sessions} AS s (session_key, session_id, turns) VALUES (%b, %b, 1)"
+            " ON CONFLICT (session_key) DO UPDATE SET turns = s.turns + 1 RETURNING turns)"
+            " INSERT INTO {turns} (session_key, number, saved_at, {fields}) SELECT %b, turns, %s, {values} FROM counter"
+            " RETURNING number"
+        ).format(sessions=self._sessions, turns=self._turns, fields=fields, values=values)
+        self._history = sql.SQL(
+            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
+        ).format(fields=fields, turns=self._turns)
 
     def __repr__(self) -> str:
         options = ", read_only=True" if self.read_only else ""
@@ -145,22 +160,10 @@ class PostgresStore:
         self._check_writable()
         saved_at = time.time()
         fields = tuple(value.encode() if isinstance(value, str) else value for value in encode(response))
-        statement = sql.SQL(
-            "WITH counter AS ("
-            " INSERT INTO {sessions} AS s (session_key, session_id, turns) VALUES (%b, %b, 1)"
-            " ON CONFLICT (session_key) DO UPDATE SET turns = s.turns + 1 RETURNING turns)"
-            " INSERT INTO {turns} (session_key, number, saved_at, {fields}) SELECT %b, turns, %s, {values} FROM counter"
-            " RETURNING number"
-        ).format(
-            sessions=self._sessions,
-            turns=self._turns,
-            fields=sql.SQL(", ").join(map(sql.Identifier, FIELDS)),
-            values=sql.SQL(", ").join(sql.SQL("%s" if isinstance(value, bool | int) else "%b") for value in fields),
-        )
         key = session_key(session_id)
 
         async def save(connection: Connection) -> Turn:
-            cursor = await connection.execute(statement, (key, session_id.encode(), key, saved_at, *fields))
+            cursor = await connection.execute(self._save, (key, session_id.encode(), key, saved_at, *fields))
             (number,) = await fetch_one(cursor)
             return Turn(session_id, number, response, saved_at)
 
@@ -171,12 +174,9 @@ class PostgresStore:
         check_session_id(session_id)
         if limit is not None and limit < 0:
             raise ValueError("limit must not be negative")
-        statement = sql.SQL(
-            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
-        ).format(fields=sql.SQL(", ").join(map(sql.Identifier, FIELDS)), turns=self._turns)
 
         async def history(connection: Connection) -> list[Turn]:
-            cursor = await connection.execute(statement, (session_key(session_id), limit), binary=True)
+            cursor = await connection.execute(self._history, (session_key(session_id), limit), binary=True)
             rows = await cursor.fetchall()
             return [
                 decode(session_id, number, saved_at, fields, store=self.location)
@@ -232,8 +232,10 @@ class PostgresStore:
             await self._open()
             async with self._pool.connection() as connection:
                 if not self._ready:
-                    async with self._preparing, connection.transaction():
-                        await self._prepare(connection)
+                    async with self._preparing:
+                        if not self._ready:  # another task may have checked while this one waited
+                            async with connection.transaction():
+                                await self._prepare(connection)
                 if not self._ready:  # read-only, and nothing saved yet
                     return absent  # type: ignore[return-value]  # reads pass their empty answer
                 async with self._transaction(connection, single_statement):
