@@ -26,7 +26,7 @@ FULL = {
     "response": 15_000_000,
     "held_back": 100_000,
     "imports": 21,
-    "saves": 1000,
+    "saves": 500,
     "turns": 1000,
 }
 QUICK = {

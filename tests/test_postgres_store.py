@@ -227,6 +227,8 @@ def test_history_and_demo_commands_over_a_postgresql_url(schema: str) -> None:
         "demo", "--size", "200", "--delay", "0", "--faults", "reorder=3", "--db", url, "--schema", schema
     )
     assert demo.returncode == 0, demo.stderr
+    assert f"rxstream history demo --db postgresql://{parts.username or 'postgres'}@" in demo.stdout
+    assert demo.stdout.rstrip().endswith(f" --schema {schema}")
     history = rxstream_cli("history", "demo", "--db", url, "--schema", schema)
     assert history.returncode == 0, history.stderr
     assert history.stdout.splitlines()[0].startswith("--- turn 1 · ") and history.stdout.splitlines()[1] in demo.stdout

@@ -41,5 +41,6 @@ async def run(args: argparse.Namespace) -> int:
     print(stats_table(response.stats))
     print(
         f"\nsaved as a turn of session {args.session!r} in {where(store)}: rxstream history {args.session} --db {where(store)}"
+        + ("" if args.schema == "public" else f" --schema {args.schema}")
     )
     return 0 if response.complete else 1
