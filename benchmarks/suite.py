@@ -12,7 +12,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, responses, sse_decoder, tool_calls
+from . import imports, in_memory, loopback, memory, responses, sse_decoder, stores, tool_calls
 from .measure import Result
 
 FULL = {
@@ -27,6 +27,8 @@ FULL = {
     "held_back": 100_000,
     "imports": 21,
     "sse_bytes": 1_000_000,
+    "saves": 500,
+    "turns": 1000,
 }
 QUICK = {
     "fragments": 200,
@@ -40,6 +42,8 @@ QUICK = {
     "held_back": 2_000,
     "imports": 1,
     "sse_bytes": 20_000,
+    "saves": 20,
+    "turns": 20,
 }
 
 
@@ -54,6 +58,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
     results.extend(await responses.over_http(sizes["responses"], sizes["repetitions"]))
     results.extend(sse_decoder.run(sizes["sse_bytes"], sizes["repetitions"]))
+    results.extend(await stores.run(sizes["saves"], sizes["turns"], sizes["repetitions"]))
     return results
 
 
