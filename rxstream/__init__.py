@@ -41,7 +41,7 @@ from .core._errors import (
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
-from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
+from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment, Usage
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
 from .protocol._sse import SSEDecoder, SSEEvent, sse_events
@@ -142,6 +142,7 @@ __all__ = [
     "to_async_iterable",
     "ToolCall",
     "ToolCallFragment",
+    "Usage",
     "Transcript",
     "TransportError",
     "Turn",

@@ -7,6 +7,7 @@ test cites where. Over HTTP the same bodies go through from_sse, whose tests liv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -306,3 +307,95 @@ def test_deltas_that_disagree_with_the_final_value_are_reported(chain: str, kind
     error, partial = typed(run(RESPONSES_CHAINS[chain](rxstream.from_frames(encode(events)))))
     assert isinstance(error, rxstream.FrameError) and "the deltas carried" in error.reason
     assert not partial.complete
+
+
+# --- usage under one set of names (issue 19), the raw dict kept ---------------------------
+
+
+# OpenAI's usage object (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage),
+# sent in include_usage's last chunk, whose choices are [] (https://platform.openai.com/docs/api-reference/chat/create#chat-create-stream_options);
+# DeepSeek's cache counts (https://api-docs.deepseek.com/guides/kv_cache).
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (
+            {
+                "prompt_tokens": 120,
+                "completion_tokens": 40,
+                "total_tokens": 160,
+                "prompt_tokens_details": {"cached_tokens": 100},
+                "completion_tokens_details": {"reasoning_tokens": 30},
+            },
+            (120, 40, 160, 30, 100),
+        ),
+        (
+            {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12, "prompt_cache_hit_tokens": 8},
+            (9, 3, 12, None, 8),
+        ),
+        ({"prompt_tokens": 9, "completion_tokens": 3}, (9, 3, 12, None, None)),
+    ],
+)
+def test_chat_completion_usage_by_common_names_with_the_raw_dict_kept(
+    chain: Chain, usage: dict[str, Any], expected: tuple[int | None, ...]
+) -> None:
+    events = [chat(delta("Hi")), chat(delta("", "stop")), chat(usage=usage), SSEEvent("[DONE]")]
+    (response,) = run(chain(rxstream.from_frames(events))).items
+    found = response.stats.usage
+    assert isinstance(found, rxstream.Usage) and found == usage  # the raw dict, as sent
+    names = (found.input_tokens, found.output_tokens, found.total_tokens, found.reasoning_tokens, found.cached_tokens)
+    assert names == expected
+
+
+# Anthropic counts cache reads and writes apart from input_tokens
+# (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance).
+def test_anthropic_usage_counts_cached_input_as_input(chain: Chain) -> None:
+    start_usage = {
+        "input_tokens": 5,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 20,
+        "output_tokens": 1,
+    }
+    events = [
+        anthropic("message_start", message={"id": "msg_1", "usage": start_usage}),
+        anthropic("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 42}),
+        anthropic("message_stop"),
+    ]
+    (response,) = run(chain(rxstream.from_frames(events))).items
+    usage = response.stats.usage
+    assert usage is not None and usage["input_tokens"] == 5 and usage["output_tokens"] == 42
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens, usage.cached_tokens) == (1025, 42, 1067, 1000)
+
+
+# The Responses API's usage (https://platform.openai.com/docs/api-reference/responses/object#responses/object-usage).
+def test_responses_usage_by_common_names() -> None:
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 30,
+        "output_tokens_details": {"reasoning_tokens": 8},
+        "total_tokens": 42,
+    }
+    (response,) = run(
+        rxstream.from_frames(encode(response_events(CALL_AND_TEXT, usage=usage))).pipe(rxstream.responses_pipeline())
+    ).items
+    found = response.stats.usage
+    assert found == usage and found is not None
+    assert (
+        found.input_tokens,
+        found.output_tokens,
+        found.total_tokens,
+        found.reasoning_tokens,
+        found.cached_tokens,
+    ) == (
+        12,
+        30,
+        42,
+        8,
+        4,
+    )
+
+
+def test_stats_given_a_plain_usage_dict_keep_it_as_usage_and_serialize_as_a_dict() -> None:
+    stats = rxstream.Stats(usage={"prompt_tokens": 2, "completion_tokens": 1})  # type: ignore[arg-type]  # as a store reads it back
+    assert isinstance(stats.usage, rxstream.Usage) and stats.usage.total_tokens == 3
+    assert orjson.loads(orjson.dumps(asdict(stats)))["usage"] == {"prompt_tokens": 2, "completion_tokens": 1}

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ._values import Chunk, Part, PartKind, Response, Stats, ToolCall
+from ._values import Chunk, Part, PartKind, Response, Stats, ToolCall, Usage
 
 COMPACT_EVERY = 256
 
@@ -216,7 +216,7 @@ class Transcript:
         """The response so far, with a copy of ``stats`` as they are now: nothing that comes after
         (a late resend, a source that ignores being stopped) may change a response once emitted."""
         if self.usage is not None:
-            stats.usage = dict(self.usage)
+            stats.usage = Usage(self.usage)
         stats = replace(stats)
         text = self.text  # joined once: a 15 MB response must not be copied twice more for its parts
         return Response(
