@@ -12,11 +12,13 @@ import re
 
 from hypothesis import given
 from hypothesis import strategies as st
+from websockets.protocol import CLIENT, OPEN, Protocol
 
 import rxstream
 from rxstream.protocol._sse import RETRY_DIGITS, SSEEvent
 
 from .support import decode
+from .test_framing import events_into, read, split
 
 # --- the SSE decoder, against the WHATWG rules written out plainly -------------------------
 
@@ -139,3 +141,47 @@ def test_every_prefix_of_a_json_object_parses_partially_and_the_whole_exactly(te
     assert call.parsed() == call.partial() == json.loads(text)
     cut = data.draw(st.integers(0, len(text)))
     assert type(rxstream.ToolCall(0, "call_1", "f", text[:cut]).partial()) is dict
+
+
+# --- the WebSocket frame reader, against websockets' own on hostile bytes -------------------
+
+
+@st.composite
+def raw_frames(draw: st.DrawFn) -> bytes:
+    """Frame headers of every kind, valid or not (reserved bits, unknown opcodes, a mask, lengths
+    in each encoding, control frames too long, close codes), with payloads that may be cut short."""
+    first = draw(
+        st.sampled_from([0x81, 0x82, 0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x83, 0x8B, 0x09])
+        | st.integers(0, 255)
+    )
+    masked = draw(st.booleans()) and draw(st.booleans())  # one frame in four
+    length = draw(st.integers(0, 130) | st.sampled_from([65535, 65536, 2**20 + 1]))
+    if length < 126:
+        header = bytes([first, masked << 7 | length])
+    elif length < 65536:
+        header = bytes([first, masked << 7 | 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([first, masked << 7 | 127]) + length.to_bytes(8, "big")
+    mask = draw(st.binary(min_size=4, max_size=4)) if masked else b""
+    payload = draw(st.sampled_from([b"\x03\xe8", b"\x03\xe8bye", b"\xff\xff", b"\xc3"]) | st.binary(max_size=8))
+    return (
+        header + mask + (payload * (length // max(len(payload), 1) + 1))[: draw(st.sampled_from([length, length // 2]))]
+    )
+
+
+@given(st.lists(raw_frames(), max_size=6).map(b"".join), st.lists(st.integers(min_value=0), max_size=8))
+def test_frame_reader_reads_hostile_bytes_as_websockets_does(data: bytes, cuts: list[int]) -> None:
+    pieces = split(data, cuts)
+    seen, protocol, _ = read(pieces, max_size=2**20)
+    alone = Protocol(CLIENT, state=OPEN, max_size=2**20)
+    alone_seen: list[tuple[str, bytes]] = []
+    fragments: list[bytes] = []
+    for piece in pieces:
+        alone.receive_data(piece)
+        events_into(alone, alone_seen, fragments)
+    assert seen == alone_seen
+    assert (protocol.state, protocol.close_code, type(protocol.parser_exc)) == (
+        alone.state,
+        alone.close_code,
+        type(alone.parser_exc),
+    )

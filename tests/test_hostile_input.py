@@ -14,6 +14,8 @@ import pytest
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from websockets.exceptions import ProtocolError
+from websockets.frames import CloseCode
 
 import rxstream
 from rxstream import operators as rxo
@@ -21,6 +23,7 @@ from rxstream.protocol._sse import SSEDecoder, SSEEvent
 
 from .responses_events import FunctionCall, encode, response_events
 from .support import Outcome, decode, run
+from .test_framing import read as read_frames
 
 
 # WHATWG, "Interpreting an event stream": retry is set only if "the field value consists of only
@@ -41,6 +44,11 @@ def test_a_cr_at_the_end_of_a_read_ends_its_line_and_its_lf_is_not_a_second_one(
     assert decoder.feed(b"\n\r") == [SSEEvent("a")]  # the LF is the CR's; the next CR is the blank line
     assert decoder.feed(b"\ndata: b\r\r") == [SSEEvent("b")]
     assert decoder.end() == []
+
+
+def test_a_cr_inside_a_read_is_no_cr_at_its_end() -> None:
+    # found by tests/test_fuzz.py: a read with a CR inside, ending elsewhere, made the next read's LF vanish
+    assert decode(b":\rdata: 1\n\n", [9]) == [SSEEvent("1")]  # cut before the LFs
 
 
 def test_a_long_line_in_one_byte_reads_is_held_as_it_came() -> None:
@@ -219,3 +227,17 @@ def test_a_resend_after_completion_changes_nothing_in_the_emitted_response(chain
     )
     ((response, stats_when_emitted),) = emitted
     assert response.stats == stats_when_emitted and response.stats.duplicates == 0
+
+
+# --- the WebSocket frame reader ---------------------------------------------------------------
+
+
+# Found by tests/test_fuzz.py: a frame of an unknown opcode, which websockets refuses from its header
+# (RFC 6455 §5.2), was held by the reader until its payload came: the connection failed late, or never.
+@pytest.mark.parametrize("header", [b"\x03\x01", b"\x8b\x05", b"\x0f\x7e\x01\x00"])
+def test_a_frame_of_an_unknown_opcode_fails_the_connection_at_once(header: bytes) -> None:
+    seen, protocol, reader = read_frames([b"\x81\x02hi" + header])
+    assert seen == [("message", b"hi")]
+    assert isinstance(protocol.parser_exc, ProtocolError) and str(protocol.parser_exc) == "invalid opcode"
+    assert protocol.close_sent is not None and protocol.close_sent.code == CloseCode.PROTOCOL_ERROR
+    assert reader.passing
