@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .core._context_store import ContextStore, Turn
 from .core._demand import Demand
 from .core._errors import (
+    APIStatusError,
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
@@ -22,6 +23,7 @@ from .core._errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
     InvalidTurnError,
@@ -34,6 +36,7 @@ from .core._errors import (
     StreamTimeoutError,
     TransportError,
     TurnNotSavedError,
+    UnexpectedContentTypeError,
 )
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
@@ -83,6 +86,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "APIStatusError",
     "AuthenticationError",
     "BufferOverflowError",
     "chat_request",
@@ -101,6 +105,7 @@ __all__ = [
     "fuse",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
     "InvalidTurnError",
@@ -141,5 +146,6 @@ __all__ = [
     "TransportError",
     "Turn",
     "TurnNotSavedError",
+    "UnexpectedContentTypeError",
     "VirtualClock",
 ]

@@ -315,7 +315,7 @@ def test_history_command_without_a_database_creates_none(tmp_path: Path) -> None
     assert result.returncode == 1 and result.stdout == ""
     assert (
         result.stderr
-        == "rxstream history: error: cannot use the session store at rxstream.db: no such file; check the path and its permissions.\n"
+        == "rxstream history: error: StoreUnavailableError: cannot use the session store at rxstream.db: no such file; check the path and its permissions.\n"
     )
     assert list(tmp_path.iterdir()) == []
     asyncio.run(saved_database(tmp_path / "rxstream.db"))
