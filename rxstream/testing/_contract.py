@@ -9,6 +9,8 @@ input hypothesis could shrink the failure to.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +41,9 @@ RULES = {
     "demand": "a paused consumer stops the source, which goes on when it resumes, to the same outcome",
     "fused equals piped": "a Stage gives the same fused with other stages as piped between them",
 }
+
+
+LINGER = 0.002  # seconds a consumer stays in a signal that came from another thread
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def comparable(value: Any) -> Any:
     transcript) is compared by its type, each drive having its own."""
     if isinstance(value, (tuple, list)):
         return tuple(map(comparable, value))
-    if type(value).__eq__ is object.__eq__:  # type: ignore[comparison-overlap]
+    if value is not None and type(value).__eq__ is object.__eq__:  # type: ignore[comparison-overlap]
         return type(value).__name__
     return value
 
@@ -118,6 +123,7 @@ class Consumer(abc.ObserverBase[Any]):
         self.busy = False
         self.paused = False
         self.subscription: abc.DisposableBase | None = None
+        self.thread = threading.current_thread()
 
     def enter(self, what: str) -> None:
         if self.busy:
@@ -133,6 +139,8 @@ class Consumer(abc.ObserverBase[Any]):
             return  # what comes after disposal, when an operator still has it at hand, is no one's
         self.enter("on_next")
         try:
+            if threading.current_thread() is not self.thread:
+                time.sleep(LINGER)  # a signal from another thread: stay a moment, for one that overlaps to be seen
             self.trace.items.append(value)
             if self.pause and len(self.trace.items) == self.case.pause_after:
                 self.paused = True
@@ -303,11 +311,12 @@ def caused_by(error: BaseException, cause: BaseException) -> bool:
     return False
 
 
-def chunk_sequences(max_chunks: int = 10) -> st.SearchStrategy[tuple[Chunk, ...]]:
-    """Chunks 0..n-1 in order, the last final: what an operator between reorder and accumulate takes."""
-    return st.lists(TEXT, min_size=1, max_size=max_chunks).map(
-        lambda texts: tuple(Chunk(index, text, index == len(texts) - 1) for index, text in enumerate(texts))
-    )
+@st.composite
+def chunk_sequences(draw: st.DrawFn, max_chunks: int = 10) -> tuple[Chunk, ...]:
+    """Chunks 0..n-1 in order, the last final, or not (a stream cut short): what an operator between reorder and accumulate takes."""
+    texts = draw(st.lists(TEXT, min_size=1, max_size=max_chunks))
+    final = len(texts) - 1 if draw(st.booleans()) else None
+    return tuple(Chunk(index, text, index == final) for index, text in enumerate(texts))
 
 
 UPSTREAM_ERRORS: st.SearchStrategy[Callable[[], Exception]] = st.sampled_from(

@@ -70,9 +70,9 @@ class Stream:
 
 
 @st.composite
-def split_anywhere(draw: st.DrawFn, text: str) -> list[str]:
+def split_anywhere(draw: st.DrawFn, text: str, *, max_cuts: int = 6) -> list[str]:
     """``text`` cut at any points, empty pieces included (servers send them)."""
-    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=6)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=max_cuts)))
     return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
@@ -128,10 +128,23 @@ def chunk_frame(index: int, data: str, is_final: bool, **extra: Any) -> bytes:
 
 
 @st.composite
-def chunk_streams(draw: st.DrawFn, *, min_chunks: int = 1, max_chunks: int = 30, multimodal: bool = True) -> Stream:
-    """Chunk frames 0..n-1 in order, the last final: text, and with ``multimodal`` a ``text`` field or an image now and then."""
+def chunk_streams(
+    draw: st.DrawFn,
+    *,
+    min_chunks: int = 1,
+    max_chunks: int = 30,
+    multimodal: bool = True,
+    text: st.SearchStrategy[str] | None = None,
+) -> Stream:
+    """Chunk frames 0..n-1 in order, the last final: text, and with ``multimodal`` a ``text``
+    field or an image now and then. With ``text``, one text drawn from it, cut anywhere into the chunks."""
+    if text is not None:
+        pieces = draw(split_anywhere(draw(text), max_cuts=max_chunks - 1))
+        last = len(pieces) - 1
+        frames = tuple(chunk_frame(index, piece, index == last) for index, piece in enumerate(pieces))
+        return Stream("chunks", frames, response_of([("text", piece) for piece in pieces], len(pieces)))
     count = draw(st.integers(min_chunks, max_chunks))
-    frames: list[bytes] = []
+    chunks: list[bytes] = []
     runs: list[tuple[PartKind, str]] = []
     for index in range(count):
         data = draw(TEXT)
@@ -143,16 +156,11 @@ def chunk_streams(draw: st.DrawFn, *, min_chunks: int = 1, max_chunks: int = 30,
                     {}, optional={"text": TEXT, "image_url": st.sampled_from(["https://img/a.png"])}
                 )
             )
-        frames.append(chunk_frame(index, data, index == count - 1, **extra))
+        chunks.append(chunk_frame(index, data, index == count - 1, **extra))
         runs.append(("text", data + extra.get("text", "")))
         if "image_url" in extra:
             runs.append(("image", extra["image_url"]))
-    return Stream("chunks", tuple(frames), response_of(runs, count))
-
-
-def chunk_texts(stream: Stream) -> list[str]:
-    """The text each frame of a chunk stream carries, by index."""
-    return [chunk["data"] + chunk.get("text", "") for chunk in (orjson.loads(raw)["chunk"] for raw in stream.frames)]
+    return Stream("chunks", tuple(chunks), response_of(runs, count))
 
 
 # --- OpenAI chat completions -----------------------------------------------------------------
@@ -234,7 +242,9 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
         ]
         refusal = "".join(delta.get("refusal", "") for delta in deltas)
         expected.append((runs, len(deltas) + 1, calls, refusal, finish_reason))  # its deltas and its finish reason
-    messages = [{**base, "choices": [event]} for event in draw(interleave(per_choice, {}))]
+    # each choice starts after the one before it, as OpenAI sends them (the SDK's accumulator counts on it)
+    in_order = {choice: choice - 1 for choice in range(1, choices)}
+    messages = [{**base, "choices": [event]} for event in draw(interleave(per_choice, in_order))]
     usage = None
     if draw(st.booleans()):
         prompt, completion = draw(st.integers(0, 10_000)), draw(st.integers(0, 10_000))
