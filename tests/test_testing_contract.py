@@ -23,14 +23,22 @@ Chunks = Observable[rxstream.Chunk]
 QUICK = settings(max_examples=60, derandomize=True, database=None)
 
 
+def shout(chunk: rxstream.Chunk) -> rxstream.Chunk:
+    return chunk._replace(data=chunk.data.upper())
+
+
+def has_text(chunk: rxstream.Chunk) -> bool:
+    return bool(chunk.data)
+
+
 @pytest.mark.parametrize(
     ("make", "slack"),
     [
         (lambda: rxo.reorder(4), 0),
         (rxo.accumulate, 0),
         (lambda: rxo.backpressure_buffer(3), 3),
-        (lambda: ops.map(lambda chunk: chunk._replace(data=chunk.data.upper())), 0),
-        (lambda: ops.filter(lambda chunk: bool(chunk.data)), 0),
+        (lambda: ops.map(shout), 0),
+        (lambda: ops.filter(has_text), 0),
         (lambda: ops.take(2), 0),
     ],
     ids=["reorder", "accumulate", "backpressure_buffer", "map", "filter", "take"],
