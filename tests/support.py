@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: building protocol frames and running observables to the end."""
+"""Helpers shared by the tests: building protocol frames and running observables to the end (rxstream.testing's)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -14,11 +13,16 @@ from reactivex import Observable
 from websockets.utils import accept_key
 
 import rxstream
-from rxstream import IncompleteStreamError
 from rxstream import operators as rxo
 from rxstream.operators._backpressure_buffer import Overflow
 from rxstream.operators._finalize import Timer
 from rxstream.protocol._sse import SSEEvent, sse_events
+from rxstream.testing import Outcome as Outcome
+from rxstream.testing import assert_equal_outcomes, outcome_of
+
+# rxstream.testing's, public: the fused-vs-piped properties compare outcomes exactly (their timers are their own)
+assert_same_outcome = assert_equal_outcomes
+run = outcome_of
 
 FiveOperators = Callable[[Observable[Any]], Observable[rxstream.Response]]
 
@@ -40,38 +44,6 @@ def decode(raw: bytes, cuts: Iterable[int] = ()) -> list[SSEEvent]:
     """The events of an SSE body read in pieces cut at ``cuts``, to its end."""
     bounds = [0, *sorted(cuts), len(raw)]
     return list(sse_events(raw[start:end] for start, end in zip(bounds, bounds[1:], strict=False)))
-
-
-@dataclass
-class Outcome:
-    """Everything an observable emitted, and how it ended."""
-
-    items: list[Any] = field(default_factory=list)
-    error: Exception | None = None
-    completed: bool = False
-
-
-def assert_same_outcome(one: Outcome, other: Outcome) -> None:
-    """The same items, the same error, and for an incomplete stream the same partial response."""
-    assert one.items == other.items
-    assert repr(one.error) == repr(other.error)
-    if isinstance(one.error, IncompleteStreamError) and isinstance(other.error, IncompleteStreamError):
-        assert one.error.partial == other.error.partial
-
-
-def run(observable: Observable[Any]) -> Outcome:
-    """Subscribe and collect; for synchronous sources this returns after the terminal event."""
-    outcome = Outcome()
-
-    def on_error(error: Exception) -> None:
-        outcome.error = error
-
-    def on_completed() -> None:
-        outcome.completed = True
-
-    observable.subscribe(outcome.items.append, on_error, on_completed)
-    assert outcome.completed or outcome.error is not None, "a synchronous run must end"
-    return outcome
 
 
 @asynccontextmanager
