@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ assert_same_outcome = assert_equal_outcomes
 run = outcome_of
 
 FiveOperators = Callable[[Observable[Any]], Observable[rxstream.Response]]
+# Recorded real provider streams, vendored with their licences and provenance (fixtures/real-streams/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real-streams"
 
 
 def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:
