@@ -28,6 +28,7 @@ from rxstream.testing import (
     responses_streams,
     streams,
 )
+from tests.test_responses_differential import expected, got, through_the_sdk
 
 PARSERS: dict[str, Callable[[], Any]] = {
     "chunks": rxo.parse,
@@ -48,6 +49,13 @@ def piped(stream: Stream, window: int = 64) -> Callable[[Observable[Any]], Obser
 @given(streams())
 def test_every_stream_gives_its_expected_response_fused_and_piped(stream: Stream) -> None:
     assert_outcome(assert_same_outcome(stream.pipeline(), piped(stream), stream), stream.expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(responses_streams())
+def test_every_responses_stream_expects_what_the_openai_sdk_makes_of_it(stream: Stream) -> None:
+    final, _ = through_the_sdk(list(stream.messages))
+    assert got(stream.expected) == expected(final)
 
 
 @settings(max_examples=40, deadline=None)

@@ -5,8 +5,9 @@ Hypothesis strategies for valid streams of every protocol with the Response each
 ``disorder`` for a stream as a network delivers it, oracles (``assert_outcome``,
 ``assert_same_outcome``), the operator contract check (``check_operator``), marble tests in
 rxstream's vocabulary (``marbles``), and the builders of OpenAI Responses events. Needs the
-``testing`` extra (``pip install 'rxstream[testing]'``, which brings hypothesis); the pytest
-plugin (``rxstream.testing.plugin``, loaded by pytest on its own) does not.
+``testing`` extra (``pip install 'rxstream[testing]'``, which brings hypothesis), imported
+with the first name used; the pytest plugin (``rxstream.testing._plugin``, which pytest loads
+by its entry point) needs only pytest.
 """
 
 from __future__ import annotations

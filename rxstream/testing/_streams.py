@@ -374,7 +374,8 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
 # --- OpenAI Responses ------------------------------------------------------------------------
 
 RESPONSES_ITEMS: st.SearchStrategy[Item] = st.one_of(
-    st.builds(Message, PIECES, st.booleans()),
+    st.builds(Message, PIECES),
+    st.builds(Message, PIECES.filter(bool), st.just(True)),  # a refusal says something
     st.builds(Reasoning, st.lists(PIECES, max_size=2), st.lists(PIECES, max_size=2)),
     st.builds(
         FunctionCall,
