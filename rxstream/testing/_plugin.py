@@ -13,15 +13,17 @@ import threading
 import zlib
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from ..server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer
 from ..transport._clock import VirtualClock
 
+if TYPE_CHECKING:  # the servers (websockets, httpx) load with the first fixture that starts one, not with pytest
+    from ..server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer
+
 _T = TypeVar("_T")
-Server = TypeVar("Server", ReferenceServer, ReferenceSSEServer, ReferenceResponsesServer)
+Server = TypeVar("Server", "ReferenceServer", "ReferenceSSEServer", "ReferenceResponsesServer")
 
 
 class LoopThread:
@@ -43,6 +45,8 @@ class LoopThread:
 
 def seeded(faults: Faults | str | None, seed: int) -> Faults:
     """``faults`` as given; a ``--faults``-style string gets the test's seed unless it names one."""
+    from ..server import Faults
+
     if isinstance(faults, Faults):
         return faults
     parsed = Faults.parse(faults or "")
@@ -78,6 +82,8 @@ def rxstream_seed(request: pytest.FixtureRequest) -> int:
 def reference_server(rxstream_seed: int) -> Iterator[Callable[..., ReferenceServer]]:
     """Starts a ``ReferenceServer`` (the chunk protocol over WebSocket): ``reference_server(text,
     faults="reorder=8,drop=1", token="t")``; its ``uri`` is where to connect."""
+    from ..server import ReferenceServer
+
     yield from serving(ReferenceServer, rxstream_seed)
 
 
@@ -85,6 +91,8 @@ def reference_server(rxstream_seed: int) -> Iterator[Callable[..., ReferenceServ
 def reference_sse_server(rxstream_seed: int) -> Iterator[Callable[..., ReferenceSSEServer]]:
     """Starts a ``ReferenceSSEServer`` (OpenAI-compatible chat completions): ``reference_sse_server(text,
     faults="abort_after=5")``; its ``url`` is where to POST."""
+    from ..server import ReferenceSSEServer
+
     yield from serving(ReferenceSSEServer, rxstream_seed)
 
 
@@ -92,6 +100,8 @@ def reference_sse_server(rxstream_seed: int) -> Iterator[Callable[..., Reference
 def reference_responses_server(rxstream_seed: int) -> Iterator[Callable[..., ReferenceResponsesServer]]:
     """Starts a ``ReferenceResponsesServer`` (OpenAI Responses over SSE and WebSocket): its ``url``
     and ``websocket_url``."""
+    from ..server import ReferenceResponsesServer
+
     yield from serving(ReferenceResponsesServer, rxstream_seed)
 
 
