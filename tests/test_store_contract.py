@@ -221,7 +221,7 @@ HOSTILE_RESPONSE = rxstream.Response(
     False,
     7,
     (rxstream.Part("text", SQL), rxstream.Part("image", "\x00"), rxstream.Part("reasoning", "\\x00" + SQL)),
-    rxstream.Stats(chunks=7, usage={SQL: "\x00", "nested": {"q": "'\""}}),
+    rxstream.Stats(chunks=7, usage={SQL: "\x00", "nested": {"q": "'\""}}, response_id=SQL + "\x00"),
     f"{SQL} reasoning\x00",
     SQL,
     (rxstream.ToolCall(0, SQL, SQL, SQL + "\x00"),),
