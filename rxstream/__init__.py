@@ -38,28 +38,32 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
+from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
 from .protocol._sse import SSEDecoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
-from .transport._sources import from_async_iterable, from_frames, to_async_iterable
+from .transport._sources import AsyncStream, from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
     from .store._sqlite import SQLiteStore
-    from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
-    from .transport._websocket import from_websocket, stream, stream_text
+    from .transport._calls import ResponseStream, stream, stream_deltas, stream_responses, stream_sse, stream_text
+    from .transport._sse import chat_request, from_sse, responses_request
+    from .transport._websocket import from_websocket
 
 __version__ = "0.1.0"
 
 # Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
-    "stream": "transport._websocket",
-    "stream_text": "transport._websocket",
+    "stream": "transport._calls",
+    "stream_deltas": "transport._calls",
+    "stream_text": "transport._calls",
+    "stream_responses": "transport._calls",
+    "stream_sse": "transport._calls",
+    "ResponseStream": "transport._calls",
     "chat_request": "transport._sse",
     "from_sse": "transport._sse",
-    "stream_sse": "transport._sse",
-    "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
 }
@@ -80,6 +84,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "AsyncStream",
     "AuthenticationError",
     "BufferOverflowError",
     "chat_request",
@@ -88,6 +93,7 @@ __all__ = [
     "ConnectionLostError",
     "ContextStore",
     "CorruptStoreError",
+    "Delta",
     "Demand",
     "FrameError",
     "FrameTooLargeError",
@@ -107,6 +113,7 @@ __all__ = [
     "RateLimitedError",
     "Response",
     "ResponseFailedError",
+    "ResponseStream",
     "responses_pipeline",
     "responses_request",
     "Retry",
@@ -123,6 +130,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "stream",
+    "stream_deltas",
     "stream_responses",
     "stream_sse",
     "stream_text",

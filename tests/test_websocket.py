@@ -26,9 +26,10 @@ from rxstream.core._demand import subscribe_upstream
 from rxstream.core._values import Stats
 from rxstream.operators._fast_path import FastPath
 from rxstream.server import Faults, ReferenceServer, generate
+from rxstream.transport._calls import stream, stream_text
 from rxstream.transport._proxy import environment_proxy
 from rxstream.transport._push_connection import PushConnection
-from rxstream.transport._websocket import from_websocket, stream, stream_text
+from rxstream.transport._websocket import from_websocket
 
 from .support import FIXTURES
 
@@ -277,7 +278,7 @@ async def test_slow_consumer_stops_the_socket_and_the_server_blocks() -> None:
         (connection,) = reference.connections
         assert connection.transport.get_write_buffer_size() > 0  # the server's writes are blocked
         assert sent < 4000 // 2 and [c.index for c in taken] == [0, 1, 2]
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await iterator.aclose()
 
 
 @pytest.mark.network
@@ -296,7 +297,7 @@ async def test_a_slow_consumer_takes_every_chunk_of_small_frames_that_arrive_man
                 await asyncio.sleep(0.001)  # the socket fills meanwhile
     assert [c.index for c in chunks] == list(range(len(reference.pieces)))
     assert "".join(c.data for c in chunks) == text
-    assert iterator.stats.buffer_high_water == 2  # type: ignore[attr-defined]
+    assert iterator.stats.buffer_high_water == 2
 
 
 @pytest.mark.network

@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.responses and args.uri.startswith(("ws://", "wss://")):
             source = from_websocket(args.uri, token=token, request=body, stream_timeout=args.timeout, api=api)
         else:
-            source = from_sse(args.uri, token=token, json=body, stream_timeout=args.timeout, api=api)
+            source = from_sse(args.uri, token=token, request=body, stream_timeout=args.timeout, api=api)
     else:
         source = from_websocket(args.uri, token=token, request=request, stream_timeout=args.timeout)
         parser = parse()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -136,20 +136,16 @@ def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
     return Source(subscribe)
 
 
-class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):
-    """Pulls from an Observable one item per ``__anext__``, publishing that as demand.
+class _Inbox(abc.ObserverBase[_T]):
+    """What an ``AsyncStream`` is pushed: the items not yet taken, how the stream ended, and who waits."""
 
-    ``stats`` is the stream's ``Stats``, which the stages above fill in as they run.
-    """
+    __slots__ = ("demand", "items", "outcome", "waiter")
 
-    def __init__(self, source: Observable[_T]) -> None:
-        self.source = source
-        self.stats = Stats()
+    def __init__(self) -> None:
         self.demand = Demand(ready=False)
         self.items: deque[_T] = deque()
         self.outcome: tuple[Exception | None] | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.subscription: abc.DisposableBase | None = None
 
     def on_next(self, item: _T) -> None:
         self.items.append(item)
@@ -168,36 +164,64 @@ class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+
+class AsyncStream(AsyncIterator[_T]):
+    """An Observable taken one item per ``async for`` step; ``async with`` ends its subscription
+    (and so closes the connection) when the block is left, however early.
+
+    Each step is a request for one item: between steps the demand is paused, so a
+    ``backpressure_buffer`` above (or the source itself) holds back while the loop body is busy.
+    ``stats`` is the stream's ``Stats``, filled in by the stages as they run.
+    """
+
+    __slots__ = ("_source", "_inbox", "_stats", "_subscription")
+
+    def __init__(self, source: Observable[_T]) -> None:
+        self._source = source
+        self._inbox: _Inbox[_T] = _Inbox()
+        self._stats = Stats()
+        self._subscription: abc.DisposableBase | None = None
+
+    @property
+    def stats(self) -> Stats:
+        """The stream's counters and timings so far."""
+        return self._stats
+
     async def __anext__(self) -> _T:
-        if self.subscription is None:
-            self.subscription = subscribe_upstream(self.source, self, None, stats=self.stats, demand=self.demand)
-        while not self.items:
-            if self.outcome is not None:
-                error = self.outcome[0]
+        inbox = self._inbox
+        if self._subscription is None:
+            self._subscription = subscribe_upstream(self._source, inbox, None, stats=self._stats, demand=inbox.demand)
+        while not inbox.items:
+            if inbox.outcome is not None:
+                error = inbox.outcome[0]
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            self.waiter = asyncio.get_running_loop().create_future()
-            self.demand.resume()  # a synchronous source may deliver inside this call
-            if not self.items and self.outcome is None:
-                await self.waiter
-        return self.items.popleft()
+            inbox.waiter = asyncio.get_running_loop().create_future()
+            inbox.demand.resume()  # a synchronous source may deliver inside this call
+            if not inbox.items and inbox.outcome is None:
+                await inbox.waiter
+        return inbox.items.popleft()
 
     async def aclose(self) -> None:
-        if self.subscription is not None:
-            self.subscription.dispose()
-        self.outcome = self.outcome or (None,)
+        """End the subscription: the source stops and its connection closes; the next step ends the loop."""
+        if self._subscription is not None:
+            self._subscription.dispose()
+        self._inbox.outcome = self._inbox.outcome or (None,)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
-def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
-    """Iterate an Observable with ``async for``, taking one item at a time.
+def to_async_iterable(source: Observable[_T]) -> AsyncStream[_T]:
+    """Iterate an Observable with ``async for``, taking one item at a time (see ``AsyncStream``).
 
-    Each ``__anext__`` is a request for one item: between them the demand is paused, so a
-    ``backpressure_buffer`` above (or the source itself) holds back while the loop body
-    is busy. Leaving the loop early and calling ``aclose`` disposes the subscription. The
-    iterator's ``stats`` attribute holds the stream's ``Stats``.
+    Leave the loop early inside ``async with`` (or call ``aclose``) to end the subscription.
     """
-    return _Consumer(source)
+    return AsyncStream(source)
 
 
 async def last_of(observable: Observable[_T]) -> _T:
