@@ -5,6 +5,7 @@ resumed (over SSE) exactly once; the openai SDK reading either transport."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable
 from typing import Any
@@ -261,7 +262,7 @@ async def test_serve_responses_serves_both_transports_and_connect_reads_either()
         assert [url.split(":")[0] for url in urls] == ["http", "ws"]
         for url in urls:
             response = await rxstream.stream_responses(url, request=rxstream.responses_request("m", "hi"))
-            assert response.text == generate(500, seed=2) and response.stats.out_of_order > 0
+            assert response.text == generate(500, seed=2, whole_words=True) and response.stats.out_of_order > 0
             connect = await asyncio.create_subprocess_exec(
                 sys.executable,
                 *("-m", "rxstream", "connect", "--responses", url, "--model", "m", "--prompt", "hi"),
@@ -270,7 +271,10 @@ async def test_serve_responses_serves_both_transports_and_connect_reads_either()
             )
             out, err = await asyncio.wait_for(connect.communicate(), 30)
             assert connect.returncode == 0, err.decode()
-            assert out.decode().strip() == generate(500, seed=2) and "reordered" in err.decode()  # the stats table
+            assert out.decode().strip() == generate(500, seed=2, whole_words=True)
+            assert (
+                re.search(r"finish reason +completed", err.decode()) and "reordered" not in err.decode()
+            )  # chat stats
     finally:
         process.terminate()
         await process.wait()

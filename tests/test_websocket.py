@@ -248,10 +248,13 @@ async def test_rate_limit_spaces_connection_attempts() -> None:
 
 @pytest.mark.network
 async def test_the_server_answers_429_beyond_its_qps() -> None:
+    # The server streams at once: a client that read nothing with a bounded queue would stop reading the
+    # socket, the server's close frame behind the stream, and wait its close_timeout (10 s) to leave.
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     async with server(qps=2) as reference:
-        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+        async with connect(reference.uri, additional_headers=headers, max_queue=None):
             pass
-        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+        async with connect(reference.uri, additional_headers=headers, max_queue=None):
             pass
         with pytest.raises(InvalidStatus) as caught:
             await connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"})
@@ -310,7 +313,9 @@ async def test_a_finished_stream_is_freed_without_the_garbage_collector() -> Non
     gc.disable()
     try:
         before = {id(o) for o in gc.get_objects() if issubclass(type(o), kinds)}
-        async with server() as reference:
+        # Frames a little apart: sent all at once, they all arrive with the request still going out,
+        # and the stream is over, its stages freed, before there is anything to look at.
+        async with server("delay=0.0005") as reference:
             assert (await stream(reference.uri, **client())).text == TEXT
             alive = [weakref.ref(o) for o in gc.get_objects() if issubclass(type(o), kinds) and id(o) not in before]
             assert len(alive) >= 7  # the fast path, five stages, the connection

@@ -10,6 +10,7 @@ from typing import Any
 from ..core._context_store import Turn
 from ..core._values import Part
 from ..store._sqlite import SQLiteStore
+from . import _options
 
 DEFAULT_DB = "rxstream.db"  # in the working directory; the demo saves its turn there too
 
@@ -18,7 +19,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("history", help="print the saved turns of a session")
     parser.add_argument("session_id")
     parser.add_argument("--db", default=DEFAULT_DB, help="the session database (default %(default)s)")
-    parser.add_argument("--limit", type=int, help="only the most recent LIMIT turns")
+    parser.add_argument("--limit", type=_options.positive, help="only the most recent LIMIT turns")
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from reactivex import Observable, abc
 from .. import operators as rxo
 from ..core._context_store import ContextStore
 from ..core._stage import Operator, Shared, fuse
-from ..core._values import Response
+from ..core._values import Chunk, Response
 from ..operators._accumulate import Delta
 from ..operators._finalize import FinalizeStage
 from ..operators._pipeline import pipeline, responses_pipeline, sse_pipeline
@@ -233,7 +233,6 @@ def stream_deltas(
     options are ``from_websocket``'s or ``from_sse``'s (``proxy`` applies to WebSocket, ``replay``
     and ``client`` to SSE).
     """
-    finished: list[Response] = []
     source = _source(
         url,
         api,
@@ -251,7 +250,8 @@ def stream_deltas(
         client=client,
         clock=clock,
     )
-    return ResponseStream(source.pipe(_through_finalize(url, api, choice, finished, False)), finished)
+    deltas: ResponseStream[Delta] = response_stream(source, parser_for(url, api, choice), text_only=False)
+    return deltas
 
 
 def stream_text(
@@ -275,7 +275,6 @@ def stream_text(
 ) -> ResponseStream[str]:
     """The text of the response at ``url`` as it arrives, piece by piece, for ``async for`` (inside
     ``async with``); ``api`` and the options as for ``stream_deltas``."""
-    finished: list[Response] = []
     source = _source(
         url,
         api,
@@ -293,7 +292,8 @@ def stream_text(
         client=client,
         clock=clock,
     )
-    return ResponseStream(source.pipe(_through_finalize(url, api, choice, finished, True)), finished)
+    text: ResponseStream[str] = response_stream(source, parser_for(url, api, choice), text_only=True)
+    return text
 
 
 def _websocket(url: str) -> bool:
@@ -353,18 +353,24 @@ def _source(
     )
 
 
-def _through_finalize(url: str, api: Api, choice: int, finished: list[Response], text_only: bool) -> Operator[Any, Any]:
-    """The five stages for the source's format, finalize passing on the deltas (or their text) it takes."""
+def parser_for(url: str, api: Api, choice: int = 0) -> Operator[Any, Chunk]:
+    """The parse operator for what the URL's source gives: chunk frames, chat events or Responses events."""
     if api == "responses":
-        parser: Operator[Any, Any] = rxo.parse_responses()
-    elif _websocket(url):
-        parser = rxo.parse()
-    else:
-        parser = rxo.parse_sse(choice)
-    return fuse(
+        return rxo.parse_responses()
+    if _websocket(url):
+        return rxo.parse()
+    return rxo.parse_sse(choice)
+
+
+def response_stream(source: Observable[Any], parser: Operator[Any, Chunk], *, text_only: bool) -> ResponseStream[Any]:
+    """``source`` through ``parser``, reorder, the buffer, accumulate and finalize, each delta (or, with
+    ``text_only``, each piece of text) passed on as finalize takes it."""
+    finished: list[Response] = []
+    stages = fuse(
         parser,
         rxo.reorder(),
         rxo.backpressure_buffer(),
         rxo.accumulate(),
         Operator(lambda downstream, shared: _PassThenFinalize(downstream, shared, finished, text_only)),
     )
+    return ResponseStream(source.pipe(stages), finished)
