@@ -2,7 +2,7 @@
 
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
 
-The network sources and the SQLite store are imported when first used, so that
+The network sources and the stores are imported when first used, so that
 ``import rxstream`` costs little more than reactivex and orjson.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .core._context_store import ContextStore, Turn
 from .core._demand import Demand
 from .core._errors import (
+    APIStatusError,
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
@@ -22,8 +23,10 @@ from .core._errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
+    InvalidTurnError,
     RateLimitedError,
     ResponseFailedError,
     StoreClosedError,
@@ -33,6 +36,7 @@ from .core._errors import (
     StreamTimeoutError,
     TransportError,
     TurnNotSavedError,
+    UnexpectedContentTypeError,
 )
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
@@ -46,6 +50,7 @@ from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import AsyncStream, from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
+    from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
     from .transport._calls import ResponseStream, stream, stream_deltas, stream_responses, stream_sse, stream_text
     from .transport._sse import chat_request, from_sse, responses_request
@@ -53,7 +58,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3 and psycopg load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._calls",
@@ -66,6 +71,7 @@ _LAZY = {
     "from_sse": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
+    "PostgresStore": "store._postgres",
 }
 
 
@@ -84,6 +90,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "APIStatusError",
     "AsyncStream",
     "AuthenticationError",
     "BufferOverflowError",
@@ -104,10 +111,13 @@ __all__ = [
     "fuse",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
+    "InvalidTurnError",
     "Operator",
     "Part",
+    "PostgresStore",
     "partial_json",
     "pipeline",
     "RateLimitedError",
@@ -144,5 +154,6 @@ __all__ = [
     "TransportError",
     "Turn",
     "TurnNotSavedError",
+    "UnexpectedContentTypeError",
     "VirtualClock",
 ]

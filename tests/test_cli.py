@@ -16,6 +16,8 @@ import pytest
 import rxstream
 from rxstream.server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer, generate
 
+from .support import loopback, read_request
+
 pytestmark = pytest.mark.network
 
 TOKEN = "cli-token"
@@ -136,7 +138,7 @@ def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
         result = rxstream_cli(*command, cwd=tmp_path)
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == (
-            f"rxstream {command[0]}: error: session id must be valid Unicode text (surrogates not allowed at position 0), "
+            f"rxstream {command[0]}: error: InvalidSessionError: session id must be valid Unicode text (surrogates not allowed at position 0), "
             "not '\\udcff'; name the conversation."
         )
 
@@ -274,7 +276,8 @@ async def test_json_on_failure_prints_the_partial_response_and_the_error(tmp_pat
         result = await asyncio.to_thread(rxstream_cli, *args, env={"RX_TOKEN": TOKEN}, cwd=tmp_path)
     assert result.returncode == 1
     partial = orjson.loads(result.stdout)
-    assert partial["complete"] is False and "FrameError" in partial["error"]
+    assert partial["complete"] is False and partial["error"]["type"] == "FrameError"
+    assert partial["error"]["message"].startswith("frame 11: invalid JSON")
     assert partial["chunks"] == 10 and text.startswith(partial["text"]) and partial["text"]
     history = rxstream_cli("history", "s", cwd=tmp_path)
     assert "INCOMPLETE · 10 chunks" in history.stdout
@@ -298,3 +301,44 @@ async def test_the_reference_server_streams_at_once_to_a_client_that_sends_no_re
     async with ReferenceServer("no request needed", token=TOKEN) as server:
         response = await asyncio.wait_for(rxstream.stream(server.uri, token=TOKEN), 30)
     assert response.text == "no request needed"
+
+
+# The CLI's error line is the cause first: the typed error a program would catch, with the server's
+# words (OpenAI's 401 body, https://platform.openai.com/docs/guides/error-codes), not "stream incomplete".
+async def test_a_refused_stream_is_one_line_naming_the_error_and_the_servers_message() -> None:
+    body = b'{"error": {"message": "Incorrect API key provided: leak-me-not.", "type": "invalid_request_error", "code": "invalid_api_key"}}'
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+
+    async with loopback(refuse) as origin:
+        args = (
+            "connect",
+            origin + "/v1/chat/completions",
+            "--sse",
+            "--model",
+            "m",
+            "--prompt",
+            "hi",
+            "--token-env",
+            "RX_TOKEN",
+        )
+        result = await asyncio.to_thread(rxstream_cli, *args, env={"RX_TOKEN": "leak-me-not"})
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("rxstream connect: error: AuthenticationError: http://127.0.0.1:")
+    assert "(HTTP 401 invalid_api_key: Incorrect API key provided: [redacted].)" in result.stderr
+    assert "leak-me-not" not in result.stderr + result.stdout and "incomplete" not in result.stderr
+
+
+def test_an_http_url_without_sse_is_one_line_with_the_hint_and_no_retries() -> None:
+    result = rxstream_cli("connect", "http://127.0.0.1:9/v1/chat/completions")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "rxstream connect: error: InvalidEndpointError: 'http://127.0.0.1:9/v1/chat/completions'"
+    )
+    assert "--sse" in result.stderr and "reconnecting" not in result.stderr

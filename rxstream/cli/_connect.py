@@ -13,12 +13,11 @@ from ..core._stage import Operator
 from ..core._values import Chunk
 from ..operators import parse, parse_responses, parse_sse
 from ..operators._accumulate import Delta
-from ..store._sqlite import SQLiteStore
 from ..transport._calls import ResponseStream, response_stream
 from ..transport._sse import Api, chat_request, from_sse, responses_request
 from ..transport._websocket import from_websocket
 from . import _options
-from ._history import DEFAULT_DB
+from ._history import add_store_options, open_store, where
 from ._live import Keeping, read_live
 from ._render import LiveText, chat_table, response_json, retry_reporter, stats_table
 
@@ -45,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
         "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
     )
     parser.add_argument("--session", help="save the turn (the partial one too) under this session id")
-    parser.add_argument("--db", default=DEFAULT_DB, help="the session database, with --session (default %(default)s)")
+    add_store_options(parser, "with --session, save the turn in this session database")
     sse = parser.add_argument_group("OpenAI-compatible streaming (DeepSeek, OpenAI, …)")
     sse.add_argument("--sse", action="store_true", help="POST a chat completion and read its Server-Sent Events")
     sse.add_argument(
@@ -79,10 +78,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.session is None:
         outcome = await read_live("connect", deltas, live)
     else:
-        async with SQLiteStore(args.db) as store:
-            outcome = await read_live("connect", deltas, live, Keeping(store, args.session, args.db))
+        async with open_store(args, read_only=False) as store:
+            outcome = await read_live("connect", deltas, live, Keeping(store, args.session, where(store)))
     if args.json:
-        print(response_json(outcome.response, None if outcome.error is None else f"{outcome.error}"))
+        print(response_json(outcome.response, outcome.error))
     elif outcome.error is None:
         live.end_line()
         print(file=sys.stderr)

@@ -8,11 +8,10 @@ from typing import Any
 
 from ..operators import parse
 from ..protocol._decision import RetryPolicy
-from ..store._sqlite import SQLiteStore
 from ..transport._calls import response_stream
 from ..transport._websocket import from_websocket
 from . import _options
-from ._history import DEFAULT_DB
+from ._history import add_store_options, open_store, where
 from ._live import Keeping, read_live
 from ._render import LiveText, retry_reporter, stats_table
 from ._serve import add_content_options, server_from
@@ -30,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
     )
-    parser.add_argument("--db", default=DEFAULT_DB, help="save the turn in this session database (default %(default)s)")
+    add_store_options(parser, "save the turn in this session database")
     parser.add_argument("--session", default="demo", help="the session id to save it under (default %(default)s)")
     parser.set_defaults(faults="reorder=6,drop=1,seed=1", chunk_size=24)
 
@@ -41,7 +40,7 @@ async def run(args: argparse.Namespace) -> int:
     live = LiveText(sys.stdout)
     async with server_from(args, DEMO_TOKEN) as server:
         print(f"rxstream demo: {len(server.pieces)} chunks from {server.uri}, faults: {args.faults}\n", file=sys.stderr)
-        async with SQLiteStore(args.db) as store:
+        async with open_store(args, read_only=False) as store:
             source = from_websocket(
                 server.uri,
                 token=DEMO_TOKEN,
@@ -51,11 +50,14 @@ async def run(args: argparse.Namespace) -> int:
                 on_retry=retry_reporter("demo", live),
             )
             deltas = response_stream(source, parse(), text_only=False)
-            outcome = await read_live("demo", deltas, live, Keeping(store, args.session, args.db))
+            outcome = await read_live("demo", deltas, live, Keeping(store, args.session, where(store)))
     if outcome.error is not None:
         raise outcome.error
     live.end_line()
     print()
     print(stats_table(outcome.response.stats))
-    print(f"\nsaved as a turn of session {args.session!r} in {args.db}: rxstream history {args.session} --db {args.db}")
+    print(
+        f"\nsaved as a turn of session {args.session!r} in {where(store)}: rxstream history {args.session} --db {where(store)}"
+        + ("" if args.schema == "public" else f" --schema {args.schema}")
+    )
     return 0 if outcome.response.complete else 1

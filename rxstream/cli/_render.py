@@ -127,8 +127,9 @@ def table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 
 
-def response_json(response: Response, error: str | None = None) -> str:
-    """The response as JSON; a partial one (``"complete": false``) carries the ``error`` that ended it."""
+def response_json(response: Response, error: Exception | None = None) -> str:
+    """The response as JSON; a partial one (``"complete": false``) carries the ``error`` that ended it:
+    its class (what a program would catch) and its message."""
     document: dict[str, Any] = {
         "id": response.id,
         "text": response.text,
@@ -143,5 +144,5 @@ def response_json(response: Response, error: str | None = None) -> str:
         "stats": asdict(response.stats),
     }
     if error is not None:
-        document["error"] = error
+        document["error"] = {"type": type(error).__name__, "message": str(error)}
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

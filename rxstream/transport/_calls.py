@@ -40,6 +40,7 @@ async def stream(
     token: Token = None,
     headers: Mapping[str, str] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry = None,
@@ -61,6 +62,7 @@ async def stream(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
@@ -79,6 +81,7 @@ async def stream_sse(
     token: Token = None,
     headers: Mapping[str, str] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry = None,
@@ -103,6 +106,7 @@ async def stream_sse(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
@@ -122,6 +126,7 @@ async def stream_responses(
     token: Token = None,
     headers: Mapping[str, str] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry = None,
@@ -137,9 +142,9 @@ async def stream_responses(
     """The whole response of an OpenAI Responses endpoint through ``responses_pipeline()``.
 
     ``request`` holds the fields of ``POST /v1/responses`` (``responses_request``'s, say); ``json``
-    is its former name, deprecated. An ``http(s)://`` URL is read over SSE (``from_sse``'s options;
-    ``client`` applies), a ``ws(s)://`` one in WebSocket mode (``from_websocket``'s; ``proxy``
-    applies). ``store`` and ``session_id`` as for ``stream``.
+    is its former name, deprecated. An ``http(s)://`` URL is read over SSE (``from_sse``'s options),
+    a ``ws(s)://`` one in WebSocket mode (``from_websocket``'s; ``proxy`` applies, and ``client``
+    makes the resuming GET of a background response). ``store`` and ``session_id`` as for ``stream``.
     """
     source = _source(
         url,
@@ -148,6 +153,7 @@ async def stream_responses(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
@@ -215,6 +221,7 @@ def stream_deltas(
     token: Token = None,
     headers: Mapping[str, str] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry = None,
@@ -231,7 +238,7 @@ def stream_deltas(
     ``api="chat"``: the chunk protocol over ``ws(s)://``, an OpenAI-compatible chat completion
     (``choice``) over ``http(s)://``; ``api="responses"``: the OpenAI Responses API over either. The
     options are ``from_websocket``'s or ``from_sse``'s (``proxy`` applies to WebSocket, ``replay``
-    and ``client`` to SSE).
+    to SSE, ``client`` to HTTP requests).
     """
     source = _source(
         url,
@@ -240,6 +247,7 @@ def stream_deltas(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
@@ -262,6 +270,7 @@ def stream_text(
     token: Token = None,
     headers: Mapping[str, str] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry = None,
@@ -282,6 +291,7 @@ def stream_text(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
@@ -308,6 +318,7 @@ def _source(
     token: Token,
     headers: Mapping[str, str] | None,
     stream_timeout: float,
+    content_timeout: float | None,
     deadline: float | None,
     retry: RetryPolicy,
     on_retry: OnRetry,
@@ -327,12 +338,14 @@ def _source(
             token=token,
             headers=headers,
             stream_timeout=stream_timeout,
+            content_timeout=content_timeout,
             deadline=deadline,
             retry=retry,
             on_retry=on_retry,
             rate_limit=rate_limit,
             max_size=max_size,
             proxy=proxy,
+            client=client,
             clock=clock,
         )
     return from_sse(
@@ -342,6 +355,7 @@ def _source(
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,

@@ -7,6 +7,7 @@ published by the stages below it.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, Self, TypeVar
@@ -137,7 +138,9 @@ def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
 
 
 class _Inbox(abc.ObserverBase[_T]):
-    """What an ``AsyncStream`` is pushed: the items not yet taken, how the stream ended, and who waits."""
+    """What an ``AsyncStream`` is pushed: the items not yet taken, how the stream ended, and the
+    demand, paused after each item. It holds no reference to the stream, so the source (a network
+    source's task, which the event loop keeps) never keeps an abandoned iterator alive."""
 
     __slots__ = ("demand", "items", "outcome", "waiter")
 
@@ -171,10 +174,12 @@ class AsyncStream(AsyncIterator[_T]):
 
     Each step is a request for one item: between steps the demand is paused, so a
     ``backpressure_buffer`` above (or the source itself) holds back while the loop body is busy.
-    ``stats`` is the stream's ``Stats``, filled in by the stages as they run.
+    ``stats`` is the stream's ``Stats``, filled in by the stages as they run. A stream dropped
+    without ``aclose`` ends its subscription when it is collected: its task, socket and server
+    connection go with it.
     """
 
-    __slots__ = ("_source", "_inbox", "_stats", "_subscription")
+    __slots__ = ("_source", "_inbox", "_stats", "_subscription", "__weakref__")
 
     def __init__(self, source: Observable[_T]) -> None:
         self._source = source
@@ -191,6 +196,8 @@ class AsyncStream(AsyncIterator[_T]):
         inbox = self._inbox
         if self._subscription is None:
             self._subscription = subscribe_upstream(self._source, inbox, None, stats=self._stats, demand=inbox.demand)
+            release = weakref.finalize(self, self._subscription.dispose)
+            release.atexit = False  # at exit the loop is gone: nothing is left to release
         while not inbox.items:
             if inbox.outcome is not None:
                 error = inbox.outcome[0]

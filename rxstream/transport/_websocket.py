@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+import httpx
 import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -27,13 +28,14 @@ from ..core._demand import (
     current_secrets,
     current_stats,
 )
+from ..core._errors import BODY_LIMIT
 from ..core._redaction import RedactingLogger
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEEvent
 from ._clock import SYSTEM_CLOCK, Clock
 from ._proxy import environment_proxy
 from ._push_connection import CLOSE_TIMEOUT, PushConnection, close_later
-from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, retry_after
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, checked_url, retry_after
 from ._sse import Api
 from ._sse import _Options as SSEOptions
 from ._sse import _ResponsesSession as ResponsesOverSSE
@@ -79,7 +81,11 @@ class WebSocketAttempts(Reconnector[Any]):
             )
         except InvalidStatus as error:
             response = error.response
-            return Ending(status=response.status_code, retry_after=retry_after(response.headers.get("Retry-After")))
+            return Ending(
+                status=response.status_code,
+                retry_after=retry_after(response.headers.get("Retry-After")),
+                body=self.secrets.redact(response.body[:BODY_LIMIT].decode("utf-8", "replace")),
+            )
         except (TimeoutError, OSError, InvalidHandshake) as error:
             return Ending(network=f"cannot connect: {self.secrets.peer_text(str(error))}")
         push = cast(PushConnection, connection)
@@ -105,9 +111,9 @@ class WebSocketAttempts(Reconnector[Any]):
                 stop.set_result(None)
 
         self.stop_reading = stop_reading
-        watchdog = Watchdog(self, loop)
+        idle, content = Watchdog.pair(self, loop)
         try:
-            connection.attach(self.observer, self.demand, stop, watchdog.progress)
+            connection.attach(self.observer, self.demand, stop, idle, content)
             if not stop.done():
                 try:
                     await self.send_request(connection, position)
@@ -116,7 +122,9 @@ class WebSocketAttempts(Reconnector[Any]):
             await stop
         finally:
             self.stop_reading = None
-            watchdog.cancel()
+            idle.cancel()
+            if content is not None:
+                content.cancel()
             connection.detach()
 
 
@@ -210,12 +218,14 @@ def from_websocket(
     max_size: int = 2**24,
     proxy: str | Literal[True] | None = True,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: Callable[[Retry], object] | None = None,
     rate_limit: float = 50.0,
     clock: Clock = SYSTEM_CLOCK,
     api: Api = "chat",
+    client: httpx.AsyncClient | None = None,
 ) -> Observable[bytes]:
     """An Observable of the raw frames (UTF-8 bytes) of the stream at ``uri``.
 
@@ -223,9 +233,12 @@ def from_websocket(
     called again for every connection), ``Accept: application/json-stream`` and
     ``headers``, then ``request`` as the first message; frames that arrive while it is
     being sent are kept. Frames above ``max_size`` end the stream at once
-    (``FrameTooLargeError``); so does ``stream_timeout`` seconds without a frame while there
-    is demand, pings and partial frames not counting, and, when given, ``deadline`` seconds
-    from the start, retries included (``StreamTimeoutError``). Errors are reported at once;
+    (``FrameTooLargeError``); so do, while there is demand, ``stream_timeout`` seconds without
+    any bytes (a ping counts: the connection is alive), ``content_timeout`` seconds without a
+    message (pings do not count; None: no bound) and, when given, ``deadline`` seconds from the
+    start, retries included (``StreamTimeoutError``, its ``kind`` saying which). A URI that is
+    not ``ws(s)://host…`` is an ``InvalidEndpointError`` at once, with a hint for an
+    ``http(s)://`` one (the SSE and Responses sources take those). Errors are reported at once;
     the closing handshake goes on in the background. A 408, 429 or 5xx at the handshake, a
     dropped connection (close codes 1001, 1005, 1006, 1011-1013, 1015, or none) or a stream
     cut short is retried on ``retry``'s schedule, re-authenticating, with ``"resume_from"``
@@ -246,14 +259,17 @@ def from_websocket(
     drop, a response created with ``"background": true`` whose id came is resumed over SSE with
     ``GET http(s)://…/v1/responses/<id>?stream=true&starting_after=<n>``, ``n`` the sequence number
     of the last event delivered in order, so each event comes once (those events come on as
-    their JSON bytes too); any other drop is a ``ConnectionLostError`` saying so.
+    their JSON bytes too); any other drop is a ``ConnectionLostError`` saying so. That GET goes
+    through ``client`` when given, as ``from_sse``'s requests do, else the loop's shared client.
     """
+    checked_url(uri, websocket=True)
     settings: dict[str, Any] = {
         "token": token,
         "headers": dict(headers) if headers else None,
         "max_size": max_size,
         "proxy": proxy,
         "stream_timeout": stream_timeout,
+        "content_timeout": content_timeout,
         "deadline": deadline,
         "retry": retry,
         "on_retry": on_retry,
@@ -264,7 +280,7 @@ def from_websocket(
     options: SourceOptions
     session: type[WebSocketAttempts]
     if api == "responses":
-        options, session = _ResponsesOptions(json=body, replay="never", client=None, **settings), _ResponsesSession
+        options, session = _ResponsesOptions(json=body, replay="never", client=client, **settings), _ResponsesSession
     else:
         options, session = WebSocketOptions(request=body, **settings), _Session
 
