@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import rxstream
 from rxstream import operators as rxo
-from rxstream.server import ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer
+from rxstream.server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer
 
 from .responses_events import Message, response_events
 from .support import frame, loopback, read_request
@@ -154,3 +154,33 @@ async def test_json_still_names_the_body_on_the_sse_calls_with_a_deprecation_war
     assert response.text == TEXT
     with pytest.raises(TypeError, match="once"):
         await rxstream.stream_sse(server.url, json={}, request={})
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("call", [rxstream.stream_text, rxstream.stream_deltas], ids=["text", "deltas"])
+async def test_a_stream_that_ends_early_raises_with_what_came(
+    call: Callable[..., rxstream.ResponseStream[Any]],
+) -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)  # two events, then the body ends: no finish reason, no [DONE]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + sse_body("chat"))
+        await writer.drain()
+
+    async with loopback(cut) as origin:
+        with pytest.raises(rxstream.ConnectionLostError) as caught:  # not a silent end of the loop
+            async with call(origin + "/v1/chat/completions", request={}) as stream:
+                async for _ in stream:
+                    pass
+    assert caught.value.partial is not None and caught.value.partial.text == "one two "
+    assert stream.response is None
+
+
+@pytest.mark.network
+async def test_a_failing_stream_raises_the_typed_error_with_the_partial() -> None:
+    faults = Faults(malformed_at=3)
+    async with ReferenceServer(TEXT, chunk_size=8, token="t", faults=faults) as server:
+        with pytest.raises(rxstream.FrameError) as caught:
+            async with rxstream.stream_text(server.uri, token="t", request={}) as text:
+                async for _ in text:
+                    pass
+    assert caught.value.partial is not None and caught.value.partial.text == TEXT[:24]
