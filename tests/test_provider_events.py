@@ -561,3 +561,19 @@ def test_thinking_signatures_redacted_thinking_and_pings_as_the_anthropic_sdk_ha
     )
     assert [part.kind for part in response.parts] == ["reasoning", "text"]
     assert response.finish_reason == message.stop_reason and response.complete and response.id == message.id
+
+
+# A Responses-compatible server nesting an OpenAI error object in its error event
+# ({"type": "error", "error": {"type", "code", "message"}}, the shape of the chat API's error body).
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+def test_a_nested_responses_error_keeps_its_type(chain: str) -> None:
+    events = response_events(CALL_AND_TEXT)[:4]
+    error_event = {
+        "type": "error",
+        "sequence_number": 4,
+        "error": {"type": "server_error", "code": "overloaded", "message": "Try again."},
+    }
+    error, partial = typed(run(RESPONSES_CHAINS[chain](rxstream.from_frames(encode([*events, error_event])))))
+    assert isinstance(error, rxstream.ResponseFailedError)
+    assert (error.error_type, error.code, error.server_message) == ("server_error", "overloaded", "Try again.")
+    assert not partial.complete

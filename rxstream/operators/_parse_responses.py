@@ -209,11 +209,13 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         else:  # the error event has code and message at the top; some servers nest them in 'error'
             details = event["error"] if type(event.get("error")) is dict else event
         code, message = details.get("code"), details.get("message")
+        error_type = None if details is event else details.get("type")  # the event's own type is "error"
         return ResponseFailedError(
             code if type(code) is str else None,
             message if type(message) is str else "no message",
             event=kind,
             sequence_number=number,
+            error_type=error_type if type(error_type) is str else None,
             secrets=self.shared.secrets,
         )
 
