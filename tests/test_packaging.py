@@ -71,7 +71,7 @@ def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path)
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "in memory in order: pipeline vs seed loop" in result.stdout
+    assert "pipeline vs seed loop" in result.stdout  # a quick run lists the rows it ran
 
 
 def test_import_rxstream_leaves_the_network_the_store_and_the_test_tools_unloaded() -> None:
