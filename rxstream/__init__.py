@@ -24,6 +24,7 @@ from .core._errors import (
     InvalidChunkError,
     InvalidJSONError,
     InvalidSessionError,
+    PublishFailedError,
     RateLimitedError,
     ResponseFailedError,
     StoreClosedError,
@@ -33,25 +34,29 @@ from .core._errors import (
     StreamTimeoutError,
     TransportError,
     TurnNotSavedError,
+    WriterFailedError,
+    WriterLostError,
 )
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
+from .core._stream_sink import StreamEntry, StreamSink
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
-from .protocol._sse import SSEDecoder, SSEEvent, sse_events
+from .protocol._sse import SSEDecoder, SSEEncoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
     from .store._sqlite import SQLiteStore
+    from .transport._redis import RedisStreamSink, from_redis_stream, relay_sse
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3 and redis load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._websocket",
@@ -62,6 +67,9 @@ _LAZY = {
     "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
+    "RedisStreamSink": "transport._redis",
+    "from_redis_stream": "transport._redis",
+    "relay_sse": "transport._redis",
 }
 
 
@@ -93,6 +101,7 @@ __all__ = [
     "FrameTooLargeError",
     "from_async_iterable",
     "from_frames",
+    "from_redis_stream",
     "from_sse",
     "from_websocket",
     "fuse",
@@ -104,7 +113,10 @@ __all__ = [
     "Part",
     "partial_json",
     "pipeline",
+    "PublishFailedError",
     "RateLimitedError",
+    "RedisStreamSink",
+    "relay_sse",
     "Response",
     "ResponseFailedError",
     "responses_pipeline",
@@ -116,6 +128,7 @@ __all__ = [
     "sse_events",
     "sse_pipeline",
     "SSEDecoder",
+    "SSEEncoder",
     "SSEEvent",
     "Stage",
     "Stats",
@@ -126,7 +139,9 @@ __all__ = [
     "stream_responses",
     "stream_sse",
     "stream_text",
+    "StreamEntry",
     "StreamError",
+    "StreamSink",
     "StreamTimeoutError",
     "SystemClock",
     "to_async_iterable",
@@ -137,4 +152,6 @@ __all__ = [
     "Turn",
     "TurnNotSavedError",
     "VirtualClock",
+    "WriterFailedError",
+    "WriterLostError",
 ]

@@ -15,12 +15,15 @@ The hierarchy (tests/test_errors.py checks this drawing against the classes)::
         ConnectionLostError
         StreamTimeoutError
         FrameTooLargeError
+        PublishFailedError
+        WriterLostError
       StoreError
         InvalidSessionError
         StoreUnavailableError
         CorruptStoreError
         StoreClosedError
         TurnNotSavedError
+      WriterFailedError
 """
 
 from __future__ import annotations
@@ -275,4 +278,50 @@ class TurnNotSavedError(StoreError):
         super().__init__(
             f"the {state} of session {session_id!r} ({len(response.text)} characters) was not saved: {reason}. "
             "It is kept on this error's .response: save it again once the store works."
+        )
+
+
+class PublishFailedError(TransportError):
+    """``publish`` could not append to its stream (Redis unreachable, restarted without the stream, out
+    of memory); readers then time out with ``WriterLostError``. The sink's error is the ``__cause__``."""
+
+    def __init__(self, stream: str, published: int, unsent: int, reason: str) -> None:
+        self.stream = stream
+        self.published = published
+        self.unsent = unsent
+        super().__init__(
+            f"publishing to {stream} failed after {published} entries ({unsent} not appended): {reason}. "
+            "The entries before are readable; readers of this stream end with WriterLostError."
+        )
+
+
+class WriterLostError(TransportError):
+    """A stream's reader saw no new entry and no terminal entry for ``timeout`` seconds: its writer
+    died or stopped publishing. Everything published before was delivered; ``last_id`` is the last
+    entry read ("0" before any), to resume after if the writer comes back."""
+
+    def __init__(self, stream: str, timeout: float, last_id: str) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self.last_id = last_id
+        super().__init__(
+            f"{stream} got no new entry and no terminal entry for {timeout:g} s after entry {last_id}: "
+            "its writer is gone. Raise writer_timeout if a writer may pause that long."
+        )
+
+
+class WriterFailedError(StreamError):
+    """The stream's writer recorded that its stream ended with an error: ``error_type`` is the
+    writer's error class (``ConnectionLostError``, ``IncompleteStreamError``, ...), ``detail`` its
+    message, and ``characters`` the length of the partial text the writer had, all of which was
+    published before this error."""
+
+    def __init__(self, stream: str, error_type: str, detail: str, characters: int) -> None:
+        self.stream = stream
+        self.error_type = error_type
+        self.detail = detail
+        self.characters = characters
+        super().__init__(
+            f"the writer of {stream} ended it with {error_type} after {characters} characters "
+            f"(all delivered before this error): {quote(detail)}"
         )
