@@ -49,6 +49,7 @@ from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
+    from .server._relay import relay_app
     from .store._sqlite import SQLiteStore
     from .transport._redis import RedisStreamSink, from_redis_stream, relay_sse
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
@@ -70,6 +71,7 @@ _LAZY = {
     "RedisStreamSink": "transport._redis",
     "from_redis_stream": "transport._redis",
     "relay_sse": "transport._redis",
+    "relay_app": "server._relay",
 }
 
 
@@ -116,6 +118,7 @@ __all__ = [
     "PublishFailedError",
     "RateLimitedError",
     "RedisStreamSink",
+    "relay_app",
     "relay_sse",
     "Response",
     "ResponseFailedError",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 import pytest
 from reactivex import Observable
@@ -343,3 +344,30 @@ async def test_memory_stays_bounded_while_50_mb_go_through_a_slow_redis_to_a_slo
     # The text itself is the same in both; what publish adds is bounded: two batches of 64 deltas of 16 KB
     # (one waiting, one being appended, and its commands encoded), and the reader's XREAD reply of 64.
     assert published - plain < 8_000_000, (plain, published)
+
+
+async def test_demo_relay_streams_from_the_reference_server_through_redis_to_the_relay(tmp_path: Path) -> None:
+    pytest.importorskip("starlette")
+    port = free_port()
+    demo = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "rxstream", "demo", "--relay", "--redis", REDIS_URL, "--relay-port", str(port)),
+        *("--linger", "2", "--size", "400", "--db", str(tmp_path / "demo.db")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert demo.stderr is not None
+    async with asyncio.timeout(30):
+        while not (line := (await demo.stderr.readline()).decode()).startswith("open "):
+            assert line, "the demo ended without printing the relay's URL"
+    key = line.split("key=")[1].strip()
+    async with httpx.AsyncClient() as http, http.stream("GET", f"http://127.0.0.1:{port}/streams/{key}") as body:
+        assert body.headers["content-type"].startswith("text/event-stream")
+        events = list(sse_events([piece async for piece in body.aiter_bytes()]))
+    out, _ = await asyncio.wait_for(demo.communicate(), 30)
+    assert demo.returncode == 0
+    relayed = "".join(orjson.loads(event.data)["text"] for event in events)
+    assert events[-1].event == "done" and len(relayed) >= 400
+    assert out.decode().startswith(relayed)  # the text the demo showed live
+    redis = client()
+    await redis.delete(key)
+    await redis.aclose()

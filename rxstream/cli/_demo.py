@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import uuid
 from typing import Any
 
 from .. import operators as rxo
@@ -12,6 +14,7 @@ from ..protocol._decision import RetryPolicy
 from ..store._sqlite import SQLiteStore
 from ..transport._websocket import from_websocket
 from ._history import DEFAULT_DB
+from ._relay import DEFAULT_REDIS, relay_server
 from ._render import live_pipeline, stats_table
 from ._serve import add_content_options, server_from
 
@@ -25,6 +28,19 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--delay", type=float, default=0.004, help="seconds between frames (default %(default)s)")
     parser.add_argument("--db", default=DEFAULT_DB, help="save the turn in this session database (default %(default)s)")
     parser.add_argument("--session", default="demo", help="the session id to save it under (default %(default)s)")
+    relay = parser.add_argument_group("through Redis to browsers (needs rxstream[relay])")
+    relay.add_argument(
+        "--relay",
+        action="store_true",
+        help="publish each delta to a Redis Stream and serve it to browsers with the relay, printing the page's URL",
+    )
+    relay.add_argument("--redis", default=DEFAULT_REDIS, help="the Redis to publish to (default %(default)s)")
+    relay.add_argument("--relay-port", type=int, default=8766, help="the relay's port (default %(default)s)")
+    relay.add_argument(
+        "--linger",
+        type=float,
+        help="with --relay: keep relaying this many seconds after the stream (default: until Ctrl-C)",
+    )
     parser.set_defaults(faults="reorder=6,drop=1,seed=1", chunk_size=24)
 
 
@@ -37,8 +53,37 @@ async def run(args: argparse.Namespace) -> int:
             source = from_websocket(server.uri, token=DEMO_TOKEN, request={"prompt": "demo"}, retry=DEMO_RETRY)
             operators = live_pipeline()
             operators.append(rxo.persist(store, args.session))
-            response: Response = await source.pipe(*operators)
+            if not args.relay:
+                response: Response = await source.pipe(*operators)
+            else:
+                response = await through_relay(args, source, operators)
     print("\n")
     print(stats_table(response.stats))
     print(f"\nsaved as a turn of session {args.session!r} in {args.db}: rxstream history {args.session} --db {args.db}")
     return 0 if response.complete else 1
+
+
+async def through_relay(args: argparse.Namespace, source: Any, operators: list[Any]) -> Response:
+    """The stream published to Redis (publish before finalize) while the relay serves it; the relay lingers."""
+    import redis.asyncio
+
+    from ..transport._redis import RedisStreamSink
+
+    key = f"rxstream:demo:{uuid.uuid4().hex}"
+    client = redis.asyncio.from_url(args.redis)
+    relay = relay_server(args.redis, host="127.0.0.1", port=args.relay_port)
+    serving = asyncio.ensure_future(relay.serve())
+    try:
+        while not relay.started and not serving.done():
+            await asyncio.sleep(0.02)
+        print(f"open http://127.0.0.1:{args.relay_port}/?key={key}\n", file=sys.stderr, flush=True)
+        finalize_at = len(operators) - 2  # live_pipeline ends in finalize, and persist follows it
+        operators.insert(finalize_at, rxo.publish(RedisStreamSink(client, key)))
+        response: Response = await source.pipe(*operators)
+        print(f"\n\npublished to {key}; relaying on http://127.0.0.1:{args.relay_port}", file=sys.stderr, flush=True)
+        await asyncio.wait({serving}, timeout=args.linger)  # a browser opened late still gets the whole stream
+    finally:
+        relay.should_exit = True
+        await serving
+        await client.aclose()
+    return response
