@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,6 +22,8 @@ from rxstream.operators._finalize import Timer
 from rxstream.protocol._sse import SSEEvent, sse_events
 
 FiveOperators = Callable[[Observable[Any]], Observable[rxstream.Response]]
+# Recorded real provider streams, vendored with their licences and provenance (fixtures/real-streams/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real-streams"
 
 
 def frame(index: int, data: str = "", is_final: bool = False, **extra: Any) -> bytes:

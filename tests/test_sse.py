@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,10 +16,8 @@ from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 from rxstream.server import Faults, ReferenceSSEServer, generate
 
-from .support import decode
+from .support import FIXTURES, decode
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
 TOKEN = "sse-token"
 TEXT = generate(1500, seed=11)
 PLAIN = (
@@ -55,7 +52,6 @@ async def through(events: list[SSEEvent], choice: int = 0) -> rxstream.Response:
     return response
 
 
-@needs_fixtures
 async def test_recorded_plain_text_stream() -> None:
     response = await through(decode((FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()))
     assert response.text == PLAIN and response.complete and response.finish_reason == "stop"
@@ -67,7 +63,6 @@ async def test_recorded_plain_text_stream() -> None:
     assert response.reasoning == ""
 
 
-@needs_fixtures
 @pytest.mark.parametrize(("choice", "temperature"), [(0, 65), (1, 61), (2, 59)])
 async def test_recorded_interleaved_choices(choice: int, temperature: int) -> None:
     response = await through(
@@ -77,7 +72,6 @@ async def test_recorded_interleaved_choices(choice: int, temperature: int) -> No
     assert response.stats.usage is not None and response.stats.usage["total_tokens"] == 121
 
 
-@needs_fixtures
 @pytest.mark.parametrize(
     ("fixture", "text", "finish_reason", "input_tokens", "output_tokens"),
     [
@@ -136,7 +130,6 @@ async def test_5xx_is_retried() -> None:
 
 
 @pytest.mark.network
-@needs_fixtures
 async def test_recorded_stream_served_over_http() -> None:
     raw = (FIXTURES / "openai-python" / "chat-completions-plain-text.sse").read_bytes()
 

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,10 +24,8 @@ import rxstream
 from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 
-from .support import decode, loopback, read_request, send_in_pieces
+from .support import FIXTURES, decode, loopback, read_request, send_in_pieces
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
 RECORDED = sorted(FIXTURES.glob("*/*.sse")) + sorted(FIXTURES.glob("anthropic-sdk-python/*.txt"))
 WORDS = ["The ", "answer ", "is ", "forty-", "two."]
 PIECE = 7  # bytes a write: events cut across reads, as a network cuts them
@@ -133,7 +130,6 @@ ANTHROPIC = [
 
 
 @pytest.mark.network
-@needs_fixtures
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 @pytest.mark.parametrize(("fixture", "text", "stop_reason"), ANTHROPIC, ids=[name for name, _, _ in ANTHROPIC])
 async def test_recorded_anthropic_streams_served_as_their_bytes(
@@ -271,7 +267,6 @@ def test_the_end_of_input_ends_a_pending_line_and_no_event() -> None:
     assert decode(b"\xef\xbb") == []
 
 
-@needs_fixtures
 @given(st.data())
 def test_any_split_of_a_recorded_stream_with_any_line_end_decodes_as_the_whole(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(RECORDED), label="fixture")

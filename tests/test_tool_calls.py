@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,8 +21,7 @@ from rxstream.core._values import Chunk, ToolCallFragment
 from rxstream.operators._accumulate import Delta
 from rxstream.protocol._sse import SSEDecoder, SSEEvent
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
+from .support import FIXTURES
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from rxstream.transport._proxy import environment_proxy
 from rxstream.transport._push_connection import PushConnection
 from rxstream.transport._websocket import from_websocket, stream, stream_text
 
+from .support import FIXTURES
+
 TOKEN = "s3cret-token-value"
 TEXT = generate(3000, seed=7)  # mixed English and Chinese, 3000 characters
 CHUNK = 16
@@ -359,9 +361,6 @@ def test_random_faults_give_exact_text_or_a_typed_error(
     asyncio.run(run())
 
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-streams"
-
-
 def recorded_deltas(path: Path) -> list[str]:
     """The text deltas of a recorded stream, one protocol chunk each.
 
@@ -385,7 +384,6 @@ def recorded_deltas(path: Path) -> list[str]:
 
 
 @pytest.mark.network
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures not beside the checkout")
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
