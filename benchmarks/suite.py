@@ -12,7 +12,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, responses, tool_calls
+from . import imports, in_memory, loopback, memory, redis_streams, responses, tool_calls
 from .measure import Result
 
 FULL = {
@@ -26,6 +26,8 @@ FULL = {
     "response": 15_000_000,
     "held_back": 100_000,
     "imports": 21,
+    "redis": 50_000,
+    "redis_latency": 2000,
 }
 QUICK = {
     "fragments": 200,
@@ -38,6 +40,8 @@ QUICK = {
     "response": 200_000,
     "held_back": 2_000,
     "imports": 1,
+    "redis": 500,
+    "redis_latency": 50,
 }
 
 
@@ -51,6 +55,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.append(imports.run(sizes["imports"]))
     results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
     results.extend(await responses.over_http(sizes["responses"], sizes["repetitions"]))
+    results.extend(await redis_streams.run(sizes["redis"], sizes["redis_latency"], sizes["repetitions"]))
     return results
 
 

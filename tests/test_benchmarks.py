@@ -59,6 +59,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "import rxstream",
         "openai ResponseStreamState",
         "responses over HTTP",
+        "through Redis",
     ):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)

@@ -23,6 +23,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rxstream
+from benchmarks import redis_streams
 from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 
@@ -371,3 +372,12 @@ async def test_demo_relay_streams_from_the_reference_server_through_redis_to_the
     redis = client()
     await redis.delete(key)
     await redis.aclose()
+
+
+async def test_the_benchmarks_contenders_through_redis_agree(redis_prefix: str) -> None:  # noqa: F811
+    writer, reader = client(), client()
+    ours = await redis_streams.through_rxstream(writer, reader, f"{redis_prefix}ours", 600)
+    hand = await redis_streams.hand_loop(writer, reader, f"{redis_prefix}hand", 600)
+    assert ours == hand == redis_streams.PIECE * 600
+    await writer.aclose()
+    await reader.aclose()
