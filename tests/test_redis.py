@@ -4,7 +4,7 @@ in other processes, a writer killed, and a Redis restarted (a server of the test
 from __future__ import annotations
 
 import asyncio
-import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +27,7 @@ from benchmarks import redis_streams
 from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 
-from .services import REDIS_URL, redis_prefix  # noqa: F401  (the fixture)
+from .services import REDIS_URL, redis_prefix, unavailable  # noqa: F401  (the fixture)
 from .support import frame
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
@@ -152,11 +152,10 @@ async def until_up(redis: Any) -> None:
     raise AssertionError("redis-server did not start")
 
 
-@pytest.mark.skipif(
-    not any(os.access(Path(p) / "redis-server", os.X_OK) for p in os.get_exec_path()), reason="no redis-server"
-)
 async def test_a_redis_restarted_mid_stream_fails_publish_typed_and_readers_too() -> None:
     # A Redis of the test's own, which it kills and starts again: the shared one is never touched.
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server", "PATH", "no redis-server to start and restart")
     port = free_port()
     server = redis_server(port)
     redis = client(f"redis://127.0.0.1:{port}/0")
