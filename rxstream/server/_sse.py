@@ -18,6 +18,7 @@ from typing import Self
 
 import orjson
 
+from ..protocol._sse import SSEEncoder
 from ._admission import ReferenceEndpoint
 from ._content import split
 from ._faults import Faults, Send, plan
@@ -25,9 +26,12 @@ from ._faults import Faults, Send, plan
 MODEL = "rxstream-reference"
 
 
+ENCODER = SSEEncoder()
+
+
 def sse_data(data: bytes) -> bytes:
     """``data`` as the one data line of an SSE event."""
-    return b"data: " + data + b"\n\n"
+    return ENCODER.encode(data.decode())
 
 
 class SSEEndpoint(ReferenceEndpoint):
@@ -198,7 +202,7 @@ class ReferenceSSEServer(SSEEndpoint):
 
     def _frame(self, index: int, payload: object) -> bytes:
         data = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
-        return (f"id: {index}\n" if self.ids else "").encode() + f"data: {data}\n\n".encode()
+        return ENCODER.encode(data, id=str(index) if self.ids else None)
 
     async def _answer(
         self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
