@@ -120,7 +120,7 @@ async def test_readers_of_a_killed_writer_end_typed_after_the_timeout_with_every
     published = [fields[b"text"].decode() for _, fields in await redis.xrange(key)]
     assert all(isinstance(error, rxstream.WriterLostError) for error in errors)
     assert all(into == published for into in received)
-    assert 1.5 <= waited < 1.5 + 5.0 + 2  # writer_timeout, and at most one XREAD's block past it
+    assert 1.0 <= waited < 1.5 + 2  # writer_timeout from the last entry read, shortly before the kill
     await redis.aclose()
 
 

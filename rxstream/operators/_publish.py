@@ -169,10 +169,12 @@ def publish(sink: StreamSink, *, max_batch: int = 256) -> Operator[Delta, Delta]
     failed: a terminal entry recording the error's class, message and the partial text's length
     is appended, then the error passed on. A completion without the final chunk is recorded as
     ``IncompleteStreamError``. Readers (``rxstream.from_redis_stream``) thus end as the writer
-    did, with every delta, each once.
+    did, with every delta, each once. Disposed before its end (the consumer left), it appends no
+    terminal entry: readers end with ``WriterLostError`` after their ``writer_timeout``.
 
-    Memory stays bounded when the sink is slow: once ``max_batch`` deltas wait, the demand this
-    operator publishes upstream pauses, so ``backpressure_buffer`` above holds and the source
+    Memory stays bounded when the sink is slow: it holds at most two batches (one being appended,
+    one gathering), for once ``max_batch`` deltas wait, the demand this operator publishes upstream
+    pauses, so ``backpressure_buffer`` above holds and the source
     stops reading its socket; the provider is slowed rather than queued for. Downstream's
     demand is honoured as well.
 

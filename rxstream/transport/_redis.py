@@ -33,7 +33,7 @@ from ._recovery import RateLimiter, Reconnector, SourceOptions
 from ._sources import _Consumer, until_ready
 
 ENTRY_ID = re.compile(r"\d+(-\d+)?")
-BLOCK_AT_MOST = 5.0  # seconds one XREAD blocks, so that a writer's death is seen within writer_timeout plus this
+BLOCK_AT_MOST = 5.0  # seconds an XREAD blocks at most: a client with a socket_timeout above it keeps its connection
 
 
 class StreamGoneError(Exception):
