@@ -12,7 +12,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, redis_streams, responses, tool_calls
+from . import imports, in_memory, loopback, memory, redis_streams, responses, sse_decoder, tool_calls
 from .measure import Result
 
 FULL = {
@@ -26,6 +26,7 @@ FULL = {
     "response": 15_000_000,
     "held_back": 100_000,
     "imports": 21,
+    "sse_bytes": 1_000_000,
     "redis": 50_000,
     "redis_latency": 2000,
 }
@@ -40,6 +41,7 @@ QUICK = {
     "response": 200_000,
     "held_back": 2_000,
     "imports": 1,
+    "sse_bytes": 20_000,
     "redis": 500,
     "redis_latency": 50,
 }
@@ -55,6 +57,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.append(imports.run(sizes["imports"]))
     results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
     results.extend(await responses.over_http(sizes["responses"], sizes["repetitions"]))
+    results.extend(sse_decoder.run(sizes["sse_bytes"], sizes["repetitions"]))
     results.extend(await redis_streams.run(sizes["redis"], sizes["redis_latency"], sizes["repetitions"]))
     return results
 

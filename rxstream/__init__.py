@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .core._context_store import ContextStore, Turn
 from .core._demand import Demand
 from .core._errors import (
+    APIStatusError,
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
@@ -22,6 +23,7 @@ from .core._errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
     PublishFailedError,
@@ -34,6 +36,7 @@ from .core._errors import (
     StreamTimeoutError,
     TransportError,
     TurnNotSavedError,
+    UnexpectedContentTypeError,
     WriterFailedError,
     WriterLostError,
 )
@@ -90,6 +93,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "APIStatusError",
     "AuthenticationError",
     "BufferOverflowError",
     "chat_request",
@@ -109,6 +113,7 @@ __all__ = [
     "fuse",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
     "Operator",
@@ -154,6 +159,7 @@ __all__ = [
     "TransportError",
     "Turn",
     "TurnNotSavedError",
+    "UnexpectedContentTypeError",
     "VirtualClock",
     "WriterFailedError",
     "WriterLostError",

@@ -269,6 +269,7 @@ def from_redis_stream(
         token=None,
         headers=None,
         stream_timeout=writer_timeout,
+        content_timeout=None,  # the writer timeout is the reader's own, measured between entries
         deadline=None,
         retry=retry,
         on_retry=on_retry,
