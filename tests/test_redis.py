@@ -380,3 +380,17 @@ async def test_the_benchmarks_contenders_through_redis_agree(redis_prefix: str) 
     assert ours == hand == redis_streams.PIECE * 600
     await writer.aclose()
     await reader.aclose()
+
+
+async def test_a_reader_disposed_from_inside_on_next_stops_without_a_retry(
+    redis_prefix: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = f"{redis_prefix}answer"
+    redis = client()
+    await answer(20, lambda i: f"{i} ").pipe(*published_through(rxstream.RedisStreamSink(redis, key), rxo.finalize()))
+    first: list[rxstream.StreamEntry] = await rxstream.from_redis_stream(redis, key).pipe(ops.take(3), ops.to_list())
+    await asyncio.sleep(0.1)
+    assert [entry.chunk.index for entry in first] == [0, 1, 2]
+    assert not [record for record in caplog.records if record.name == "rxstream"]
+    await redis.aclose()

@@ -132,7 +132,7 @@ class RedisStreamReader(Reconnector[StreamEntry]):
                 ending = Ending(finished=await self.read())
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 ending = Ending(network=f"{type(error).__name__}: {error}")
-            if not await self.follow(ending) or self.disposed:
+            if self.disposed or not await self.follow(ending):
                 return
 
     async def read(self) -> bool:
