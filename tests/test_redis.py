@@ -394,3 +394,23 @@ async def test_a_reader_disposed_from_inside_on_next_stops_without_a_retry(
     assert [entry.chunk.index for entry in first] == [0, 1, 2]
     assert not [record for record in caplog.records if record.name == "rxstream"]
     await redis.aclose()
+
+
+async def test_the_relay_ends_a_failed_stream_with_a_failed_event_naming_the_writers_error(
+    redis_prefix: str,  # noqa: F811
+) -> None:
+    key = f"{redis_prefix}answer"
+    redis = client()
+
+    async def frames() -> AsyncIterator[bytes]:
+        yield frame(0, "abc")
+        raise rxstream.ConnectionLostError("wss://example.test", "reset", 4)
+
+    with pytest.raises(rxstream.StreamError):
+        await rxstream.from_async_iterable(frames()).pipe(
+            *published_through(rxstream.RedisStreamSink(redis, key), rxo.finalize())
+        )
+    events = list(sse_events([piece async for piece in rxstream.relay_sse(redis, key)]))
+    assert [event.event for event in events] == ["message", "failed"]
+    assert orjson.loads(events[1].data)["error_type"] == "ConnectionLostError"
+    await redis.aclose()

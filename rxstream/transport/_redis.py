@@ -358,7 +358,8 @@ async def relay_sse(
             except StopAsyncIteration:
                 return
             except StreamError as error:
-                failure = {"error_type": getattr(error, "error_type", type(error).__name__), "message": str(error)}
+                recorded = error.error_type if isinstance(error, WriterFailedError) else type(error).__name__
+                failure = {"error_type": recorded, "message": str(error)}
                 yield encoder.encode(orjson.dumps(failure).decode(), event="failed")
                 return
             next_entry = None
