@@ -34,9 +34,12 @@ async def write(url: str, key: str, chunks: int, faults: str) -> None:
 
 
 async def read_with_reconnects(
-    client: redis.asyncio.Redis, key: str, rng: random.Random, window: float, most: int
+    client: redis.asyncio.Redis, key: str, rng: random.Random, window: float, most: int, after_first: bool
 ) -> dict[str, object]:
-    """Start within ``window`` seconds, read to the end, leaving and coming back from the last id 3 times."""
+    """Start within ``window`` seconds (of the stream's first entry, with ``after_first``), read to the end,
+    leaving and coming back from the last id 3 times."""
+    while after_first and not await client.exists(key):
+        await asyncio.sleep(0.01)
     await asyncio.sleep(rng.uniform(0, window))
     published_at_start = await client.xlen(key)
     texts: list[str] = []
@@ -66,12 +69,14 @@ async def read_with_reconnects(
         reconnects += 1
 
 
-async def read(url: str, key: str, tasks: int, seed: int, window: float, most: int) -> None:
+async def read(url: str, key: str, tasks: int, seed: int, window: float, most: int, after_first: bool) -> None:
     client = redis.asyncio.from_url(url)
     rng = random.Random(seed)
     await client.ping()
     print(orjson.dumps("ready").decode(), flush=True)  # imported and connected: the random moments start now
-    readers = [read_with_reconnects(client, key, random.Random(rng.random()), window, most) for _ in range(tasks)]
+    readers = [
+        read_with_reconnects(client, key, random.Random(rng.random()), window, most, after_first) for _ in range(tasks)
+    ]
     for result in await asyncio.gather(*readers):
         print(orjson.dumps(result).decode())
     await client.aclose()
@@ -82,4 +87,4 @@ if __name__ == "__main__":
     if command == "write":
         asyncio.run(write(url, key, int(rest[0]), rest[1]))
     else:
-        asyncio.run(read(url, key, int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3])))
+        asyncio.run(read(url, key, int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]), rest[4] == "after-first"))
