@@ -2,7 +2,7 @@
 
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
 
-The network sources and the SQLite store are imported when first used, so that
+The network sources and the stores are imported when first used, so that
 ``import rxstream`` costs little more than reactivex and orjson.
 """
 
@@ -26,6 +26,7 @@ from .core._errors import (
     InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
+    InvalidTurnError,
     PublishFailedError,
     RateLimitedError,
     ResponseFailedError,
@@ -53,6 +54,7 @@ from .transport._sources import from_async_iterable, from_frames, to_async_itera
 
 if TYPE_CHECKING:
     from .server._relay import relay_app
+    from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
     from .transport._redis import RedisStreamSink, from_redis_stream, relay_sse
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets, sqlite3 and redis load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3, psycopg and redis load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._websocket",
@@ -71,6 +73,7 @@ _LAZY = {
     "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
+    "PostgresStore": "store._postgres",
     "RedisStreamSink": "transport._redis",
     "from_redis_stream": "transport._redis",
     "relay_sse": "transport._redis",
@@ -116,8 +119,10 @@ __all__ = [
     "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
+    "InvalidTurnError",
     "Operator",
     "Part",
+    "PostgresStore",
     "partial_json",
     "pipeline",
     "PublishFailedError",

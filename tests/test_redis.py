@@ -27,7 +27,7 @@ from benchmarks import redis_streams
 from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 
-from .services import REDIS_URL, redis_prefix, unavailable  # noqa: F401  (the fixture)
+from .services import REDIS, missing, redis_prefix  # noqa: F401  (the fixture)
 from .support import frame
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.network
 CHILD = str(Path(__file__).with_name("redis_child.py"))
 
 
-def client(url: str = REDIS_URL) -> Any:
+def client(url: str = REDIS.url) -> Any:
     return redis_asyncio.from_url(url)
 
 
@@ -76,17 +76,17 @@ async def test_every_reader_gets_the_writers_text_exactly_once_whenever_it_start
     # One reader process starts its tasks within a second of its start, the other within two seconds of
     # the stream's first entry; the third once the writer is done.
     early = [
-        await spawn("read", REDIS_URL, key, "7", "1", "1", "700", "at-once"),
-        await spawn("read", REDIS_URL, key, "7", "2", "2", "700", "after-first"),
+        await spawn("read", REDIS.url, key, "7", "1", "1", "700", "at-once"),
+        await spawn("read", REDIS.url, key, "7", "2", "2", "700", "after-first"),
     ]
     for process in early:
         assert process.stdout is not None
         assert orjson.loads(await asyncio.wait_for(process.stdout.readline(), 30)) == "ready"
     writer = await spawn(
-        "write", REDIS_URL, key, "2000", "reorder=8,duplicate=0.05,drop=1,abort_after=1000,delay=0.0002,seed=3"
+        "write", REDIS.url, key, "2000", "reorder=8,duplicate=0.05,drop=1,abort_after=1000,delay=0.0002,seed=3"
     )
     [written] = await lines_of(writer, 60)
-    late = await spawn("read", REDIS_URL, key, "6", "3", "1", "700", "at-once")
+    late = await spawn("read", REDIS.url, key, "6", "3", "1", "700", "at-once")
     results = [result for process in (*early, late) for result in await lines_of(process, 60) if result != "ready"]
     assert written["chunks"] == 2000 and written["retries"] >= 1
     assert len(results) == 20
@@ -102,7 +102,7 @@ async def test_readers_of_a_killed_writer_end_typed_after_the_timeout_with_every
 ) -> None:
     key = f"{redis_prefix}answer"
     redis = client()
-    writer = await spawn("write", REDIS_URL, key, "5000", "delay=0.003")
+    writer = await spawn("write", REDIS.url, key, "5000", "delay=0.003")
     received: list[list[str]] = [[] for _ in range(4)]
 
     async def read(into: list[str]) -> Exception:
@@ -161,7 +161,7 @@ async def until_up(redis: Any) -> None:
 async def test_a_redis_restarted_mid_stream_fails_publish_typed_and_readers_too() -> None:
     # A Redis of the test's own, which it kills and starts again: the shared one is never touched.
     if shutil.which("redis-server") is None:
-        unavailable("redis-server", "PATH", "no redis-server to start and restart")
+        missing("no redis-server on PATH to start and restart (Debian's redis-server package)")
     port = free_port()
     server = redis_server(port)
     redis = client(f"redis://127.0.0.1:{port}/0")
@@ -277,7 +277,7 @@ class SlowProxy:
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> str:
-        target = urlsplit(REDIS_URL)
+        target = urlsplit(REDIS.url)
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
@@ -356,7 +356,7 @@ async def test_demo_relay_streams_from_the_reference_server_through_redis_to_the
     pytest.importorskip("starlette")
     port = free_port()
     demo = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "rxstream", "demo", "--relay", "--redis", REDIS_URL, "--relay-port", str(port)),
+        *(sys.executable, "-m", "rxstream", "demo", "--relay", "--redis", REDIS.url, "--relay-port", str(port)),
         *("--linger", "2", "--size", "400", "--db", str(tmp_path / "demo.db")),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 import rxstream
 from rxstream import operators as rxo
 
-from .services import REDIS_URL, redis_prefix, unavailable  # noqa: F401  (the fixture)
+from .services import REDIS, missing, redis_prefix  # noqa: F401  (the fixture)
 from .support import frame
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
@@ -85,7 +85,7 @@ class CuttableProxy:
 async def start_relay(prefix: str) -> tuple[subprocess.Popen[bytes], int]:
     """``rxstream relay`` in a process of its own, on a free port, once it answers."""
     port = await free_port()
-    command = [sys.executable, "-m", "rxstream", "relay", "--redis", REDIS_URL, "--prefix", prefix]
+    command = [sys.executable, "-m", "rxstream", "relay", "--redis", REDIS.url, "--prefix", prefix]
     process = subprocess.Popen([*command, "--port", str(port), "--reconnect-ms", "200"], stderr=subprocess.DEVNULL)
     async with httpx.AsyncClient() as client:
         for _ in range(200):
@@ -181,7 +181,7 @@ async def test_a_browser_shows_exactly_the_text_through_two_cuts_and_a_relay_res
 ) -> None:
     path = shutil.which("chromium")
     if path is None:
-        unavailable("Chromium", "PATH", "no chromium on PATH; .ci/run installs Debian's package")
+        missing("no chromium on PATH for the browser test (Debian's chromium package; .ci/run installs it)")
         return
     pieces = [f"{i}: 流式 «{i % 7}»\n" if i % 5 == 0 else f"{i} " for i in range(CHUNKS)]
     faults_done = {at: asyncio.Event() for at in PAUSES}
@@ -193,7 +193,7 @@ async def test_a_browser_shows_exactly_the_text_through_two_cuts_and_a_relay_res
             await asyncio.sleep(0.002)
             yield frame(index, piece, index == CHUNKS - 1)
 
-    redis = redis_asyncio.from_url(REDIS_URL)
+    redis = redis_asyncio.from_url(REDIS.url)
     sink = rxstream.RedisStreamSink(redis, f"{redis_prefix}answer")
     operators: list[Callable[[Any], Any]] = [
         rxo.parse(),
