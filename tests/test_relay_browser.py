@@ -176,6 +176,10 @@ async def until(browser: Browser, done: Any, timeout: float = 30) -> tuple[str, 
     return shown
 
 
+# What the page relies on is the browser's own EventSource, as the WHATWG HTML standard has it
+# (html.spec.whatwg.org/multipage/server-sent-events.html, "Processing model"): a connection lost to a
+# network error is reestablished after the reconnection time (the relay's retry field), with the last
+# event id seen sent as the Last-Event-ID header; an HTTP error instead would end it for good.
 async def test_a_browser_shows_exactly_the_text_through_two_cuts_and_a_relay_restart(
     redis_prefix: str,  # noqa: F811
 ) -> None:
