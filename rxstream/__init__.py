@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from .server._relay import relay_app
     from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
-    from .transport._redis import RedisStreamSink, from_redis_stream, relay_sse
+    from .transport._redis import RedisStreamSink, from_redis_stream
+    from .transport._relay_sse import relay_sse
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
@@ -76,7 +77,7 @@ _LAZY = {
     "PostgresStore": "store._postgres",
     "RedisStreamSink": "transport._redis",
     "from_redis_stream": "transport._redis",
-    "relay_sse": "transport._redis",
+    "relay_sse": "transport._relay_sse",
     "relay_app": "server._relay",
 }
 

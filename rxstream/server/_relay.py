@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..transport._redis import ENTRY_ID, relay_sse
+from ..transport._redis import ENTRY_ID
+from ..transport._relay_sse import relay_sse
 
 # The page ``/?key=KEY`` serves: an EventSource on the stream, its text shown as it comes. It closes the
 # EventSource at ``done`` or ``failed`` (else the browser reconnects), and counts the events out of order,
