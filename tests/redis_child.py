@@ -58,7 +58,7 @@ async def read_with_reconnects(
             if leave_after == 0 and not entry.chunk.is_final:
                 finished = False
                 break
-        await entries.aclose()  # type: ignore[attr-defined]
+        await entries.aclose()
         if finished:
             return {
                 "text": "".join(texts),

@@ -6,15 +6,20 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from .. import operators as rxo
-from ..core._values import Response
+from ..core._stage import Operator
+from ..operators import Delta, parse, publish
 from ..protocol._decision import RetryPolicy
+from ..transport._calls import response_stream
 from ..transport._websocket import from_websocket
+from . import _options
 from ._history import add_store_options, open_store, where
+from ._live import Keeping, read_live
 from ._relay import DEFAULT_REDIS, relay_server
-from ._render import live_pipeline, stats_table
+from ._render import LiveText, retry_reporter, stats_table
 from ._serve import add_content_options, server_from
 
 DEMO_TOKEN = "demo-token"
@@ -24,7 +29,12 @@ DEMO_RETRY = RetryPolicy(initial=0.2)  # a visible pause when the dropped chunk 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("demo", help="stream a faulty response from the embedded server, live")
     add_content_options(parser, 3000)
-    parser.add_argument("--delay", type=float, default=0.004, help="seconds between frames (default %(default)s)")
+    parser.add_argument(
+        "--delay", type=_options.seconds, default=0.004, help="seconds between frames (default %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
+    )
     add_store_options(parser, "save the turn in this session database")
     parser.add_argument("--session", default="demo", help="the session id to save it under (default %(default)s)")
     relay = parser.add_argument_group("through Redis to browsers (needs rxstream[relay])")
@@ -46,27 +56,39 @@ def add_parser(subparsers: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     if "delay=" not in args.faults:
         args.faults = f"{args.faults},delay={args.delay}"
+    live = LiveText(sys.stdout)
     async with server_from(args, DEMO_TOKEN) as server:
         print(f"rxstream demo: {len(server.pieces)} chunks from {server.uri}, faults: {args.faults}\n", file=sys.stderr)
-        async with open_store(args, read_only=False) as store:
-            source = from_websocket(server.uri, token=DEMO_TOKEN, request={"prompt": "demo"}, retry=DEMO_RETRY)
-            operators = live_pipeline()
-            operators.append(rxo.persist(store, args.session))
-            if not args.relay:
-                response: Response = await source.pipe(*operators)
-            else:
-                response = await through_relay(args, source, operators)
-    print("\n")
-    print(stats_table(response.stats))
+        async with open_store(args, read_only=False) as store, relayed(args) as published:
+            source = from_websocket(
+                server.uri,
+                token=DEMO_TOKEN,
+                request={"prompt": "demo"},
+                retry=DEMO_RETRY,
+                stream_timeout=args.timeout,
+                on_retry=retry_reporter("demo", live),
+            )
+            deltas = response_stream(source, parse(), text_only=False, after_accumulate=published)
+            outcome = await read_live("demo", deltas, live, Keeping(store, args.session, where(store)))
+    if outcome.error is not None:
+        raise outcome.error
+    live.end_line()
+    print()
+    print(stats_table(outcome.response.stats))
     print(
         f"\nsaved as a turn of session {args.session!r} in {where(store)}: rxstream history {args.session} --db {where(store)}"
         + ("" if args.schema == "public" else f" --schema {args.schema}")
     )
-    return 0 if response.complete else 1
+    return 0 if outcome.response.complete else 1
 
 
-async def through_relay(args: argparse.Namespace, source: Any, operators: list[Any]) -> Response:
-    """The stream published to Redis (publish before finalize) while the relay serves it; the relay lingers."""
+@asynccontextmanager
+async def relayed(args: argparse.Namespace) -> AsyncIterator[Operator[Delta, Delta] | None]:
+    """With --relay, ``publish`` to a new Redis Stream while the relay serves it (its page's URL printed),
+    the relay lingering after the block; without, None."""
+    if not args.relay:
+        yield None
+        return
     import redis.asyncio
 
     from ..transport._redis import RedisStreamSink
@@ -79,13 +101,10 @@ async def through_relay(args: argparse.Namespace, source: Any, operators: list[A
         while not relay.started and not serving.done():
             await asyncio.sleep(0.02)
         print(f"open http://127.0.0.1:{args.relay_port}/?key={key}\n", file=sys.stderr, flush=True)
-        finalize_at = len(operators) - 2  # live_pipeline ends in finalize, and persist follows it
-        operators.insert(finalize_at, rxo.publish(RedisStreamSink(client, key)))
-        response: Response = await source.pipe(*operators)
+        yield publish(RedisStreamSink(client, key))
         print(f"\n\npublished to {key}; relaying on http://127.0.0.1:{args.relay_port}", file=sys.stderr, flush=True)
         await asyncio.wait({serving}, timeout=args.linger)  # a browser opened late still gets the whole stream
     finally:
         relay.should_exit = True
         await serving
         await client.aclose()
-    return response

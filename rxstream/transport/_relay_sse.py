@@ -16,7 +16,7 @@ from ..core._values import Chunk
 from ..protocol._sse import SSEEncoder
 from ..protocol._stream_entries import delta_fields
 from ._redis import from_redis_stream
-from ._sources import _Consumer
+from ._sources import to_async_iterable
 
 
 def entry_payload(chunk: Chunk) -> bytes:
@@ -62,7 +62,9 @@ async def relay_sse(
         ValueError: (at the first iteration) ``last_event_id`` is not an entry id.
     """
     encoder = SSEEncoder()
-    entries = _Consumer(from_redis_stream(redis, key, after=last_event_id or "0", writer_timeout=writer_timeout))
+    entries = to_async_iterable(
+        from_redis_stream(redis, key, after=last_event_id or "0", writer_timeout=writer_timeout)
+    )
     yield encoder.retry(reconnect_ms)
     next_entry: asyncio.Task[StreamEntry] | None = None
     try:
