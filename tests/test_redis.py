@@ -372,8 +372,10 @@ async def test_demo_relay_streams_from_the_reference_server_through_redis_to_the
     out, _ = await asyncio.wait_for(demo.communicate(), 30)
     assert demo.returncode == 0
     relayed = "".join(orjson.loads(event.data)["text"] for event in events)
-    assert events[-1].event == "done" and len(relayed) >= 400
-    assert out.decode().startswith(relayed)  # the text the demo showed live
+    assert events[-1].event == "done" and [orjson.loads(event.data)["n"] for event in events] == list(
+        range(len(events))
+    )
+    assert out.decode().startswith(relayed + "\n")  # exactly the text the demo showed live, then its stats
     redis = client()
     await redis.delete(key)
     await redis.aclose()
