@@ -16,8 +16,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from .support import FiveOperators, fused, piped
+
+# Property tests are reproducible by default: "ci" derives every example from the test itself (no
+# random seed, no example database, no deadline a busy machine could miss), so a red run is red
+# again on any machine; .ci/run names it.
+# "explore" searches afresh each run, ten times longer, keeping failures in .hypothesis/ to replay:
+# pytest -m "not network" --hypothesis-profile=explore
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, derandomize=False)
+settings.load_profile("ci")
 
 
 class UnmarkedNetworkUse(RuntimeError):

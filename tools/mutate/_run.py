@@ -1,0 +1,98 @@
+"""Running the tests against each mutant: a forked child per mutant, two at a time.
+
+The driver imports pytest and the test dependencies once, never rxstream; each child puts
+the mutated module ahead of the real one on the import path (a meta path finder) and runs
+``pytest`` on the tests that cover the mutated lines, stopping at the first failure.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from ._mutants import Mutant
+
+
+class _MutatedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``name`` from ``source`` instead of its file."""
+
+    def __init__(self, name: str, path: str, source: bytes) -> None:
+        self.name, self.path, self.source = name, path, source
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, origin=self.path)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__file__ = self.path
+        exec(compile(self.source, self.path, "exec"), module.__dict__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pytest run: ``tests`` against the module at ``path`` replaced by ``source``."""
+
+    mutant: Mutant | None  # None: the unmutated module (the baseline run)
+    path: str
+    source: bytes
+    tests: list[str]
+    timeout: float
+
+
+def outcomes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, str]]:
+    """``(job, outcome)`` as each finishes: "killed", "survived", "timeout", or "error N" (pytest could not run)."""
+    import pytest  # the children inherit it, and every test dependency it loads, ready
+    from hypothesis import Phase, settings
+
+    # The ci profile without shrinking: a mutant is killed by the first failing example, and
+    # shrinking it would only cost time.
+    settings.register_profile(
+        "mutation", derandomize=True, database=None, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate)
+    )
+
+    pending = list(reversed(jobs))
+    running: dict[int, tuple[Job, float]] = {}
+    while pending or running:
+        while pending and len(running) < workers:
+            job = pending.pop()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                code = 3
+                try:
+                    quiet = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(quiet, 1)
+                    os.dup2(quiet, 2)
+                    name = job.path.removesuffix(".py").replace("/", ".")
+                    sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
+                    code = int(
+                        pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation", *job.tests])
+                    )
+                finally:
+                    os._exit(code)
+            running[pid] = (job, time.monotonic() + job.timeout)
+        finished, status = os.waitpid(-1, os.WNOHANG)
+        if finished == 0:
+            for pid, (_, deadline) in running.items():
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+            continue
+        job, deadline = running.pop(finished)
+        code = os.waitstatus_to_exitcode(status)
+        if code == -signal.SIGKILL:
+            yield job, "timeout"
+        elif code in (0, 1):
+            yield job, "survived" if code == 0 else "killed"
+        else:
+            yield job, f"error {code}"
