@@ -45,10 +45,12 @@ def main() -> int:
     every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
     files = arguments.files or every
     started = time.monotonic()
-    measured = _measured(every, files, arguments.tests, arguments.ignore_glob)
+    measured = _measured(every, files, arguments.tests, arguments.ignore_glob, arguments.coverage)
     seconds: dict[str, float] = measured["seconds"]
     jobs: list[Job] = []
     uncovered: list[Mutant] = []
+    results: list[tuple[Mutant, str]] = []
+    killed_before = _killed_in(arguments.rerun) if arguments.rerun else set()
     for file in files:
         source = Path(file).read_bytes()
         by_line = {int(line): tests for line, tests in measured["lines"][file].items()}
@@ -57,6 +59,9 @@ def main() -> int:
         )
         jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
         for mutant in mutants(file, source):
+            if (mutant.path, mutant.code, mutant.mutation) in killed_before:
+                results.append((mutant, "killed"))
+                continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
             lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
             tests = sorted({test for line in lines for test in by_line[line]}, key=lambda test: seconds.get(test, 0.0))
@@ -70,34 +75,63 @@ def main() -> int:
         f"{len(jobs) - len(files)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
         flush=True,
     )
-    results: list[tuple[Mutant, str]] = [(mutant, "no test") for mutant in uncovered]
-    for done, (job, outcome) in enumerate(outcomes(jobs, arguments.workers), start=1):
-        if job.mutant is None:
-            if outcome != "survived":
-                print(f"the unmutated {job.path} fails its tests ({outcome}): fix the suite first", file=sys.stderr)
-                return 1
-            continue
-        outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
-        results.append((job.mutant, outcome))
-        print(f"[{done}/{len(jobs)}] {outcome:8} {job.mutant.path}:{job.mutant.line} {job.mutant.mutation}", flush=True)
+    results += [(mutant, "no test") for mutant in uncovered]
+    killers: dict[str, Counter[str]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for done, (job, outcome, killer) in enumerate(outcomes(jobs, arguments.workers, scratch), start=1):
+            if job.mutant is None:
+                if outcome != "survived":
+                    print(
+                        f"the unmutated {job.path} fails its tests ({outcome}, {killer}): fix the suite first",
+                        file=sys.stderr,
+                    )
+                    return 1
+                continue
+            outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
+            results.append((job.mutant, outcome))
+            if killer:
+                killers.setdefault(killer.split("::")[0], Counter())[job.mutant.path] += 1
+            print(
+                f"[{done}/{len(jobs)}] {outcome:8} {job.mutant.path}:{job.mutant.line} {job.mutant.mutation}  {killer}",
+                flush=True,
+            )
     classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
-    Path(arguments.report).write_text(_report(files, every, results, classified, time.monotonic() - started))
+    outcomes_json = [
+        {"module": m.path, "line": m.line, "code": m.code, "mutation": m.mutation, "outcome": o} for m, o in results
+    ]
+    Path(arguments.report).with_suffix(".json").write_text(json.dumps(outcomes_json, indent=0) + "\n")
+    report = _report(files, every, results, classified, time.monotonic() - started)
+    Path(arguments.report).write_text(report + _killers(killers))
     print(f"wrote {arguments.report}")
     return 0
 
 
-def _measured(every: list[str], files: list[str], tests: list[str] | None, ignore: str | None) -> dict[str, Any]:
-    """Which tests run each line of ``files``: measured, or ``tests`` for every line."""
+def _measured(
+    every: list[str], files: list[str], tests: list[str] | None, ignore: str | None, kept: str | None
+) -> dict[str, Any]:
+    """Which tests run each line of ``files``: measured (or read from ``kept``), or ``tests`` for every line."""
     if tests:
         lines = {file: {line + 1: tests for line in range(Path(file).read_bytes().count(b"\n") + 1)} for file in files}
         return {"seconds": {}, "lines": lines}
+    if kept and Path(kept).exists():
+        read: dict[str, Any] = json.loads(Path(kept).read_text())
+        return read
     with tempfile.TemporaryDirectory() as scratch:
-        out = os.path.join(scratch, "coverage.json")
+        out = kept or os.path.join(scratch, "coverage.json")
         print(f"coverage of {len(every)} modules, one context per in-memory test ...", flush=True)
         command = [sys.executable, "-m", "tools.mutate._coverage", out, ignore or "", *every]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         measured: dict[str, Any] = json.loads(Path(out).read_text())
         return measured
+
+
+def _killed_in(previous: str) -> set[tuple[str, str, str]]:
+    """The mutants a previous run killed, by module, source line and mutation."""
+    return {
+        (entry["module"], entry["code"], entry["mutation"])
+        for entry in json.loads(Path(previous).read_text())
+        if entry["outcome"] == "killed"
+    }
 
 
 def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
@@ -160,6 +194,18 @@ def _report(
         code, mutation = (text.replace("|", "\\|") for text in (mutant.code, mutant.mutation))
         out.append(
             f"| `{mutant.path.removeprefix('rxstream/')}:{mutant.line}` | `{mutation}` | `{code}` | {kind} | {reason} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _killers(killers: dict[str, Counter[str]]) -> str:
+    """Which test file failed first on how many mutants of which module (tests run fastest first)."""
+    out = ["", "## Killed first by", "", "| test file | mutants killed first, by module |", "|---|---|"]
+    for test_file, counts in sorted(killers.items()):
+        out.append(
+            f"| `{test_file}` | "
+            + ", ".join(f"{path.removeprefix('rxstream/')} {n}" for path, n in sorted(counts.items()))
+            + " |"
         )
     return "\n".join(out) + "\n"
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from ._mutants import Mutant
 
@@ -39,6 +40,21 @@ class _MutatedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(compile(self.source, self.path, "exec"), module.__dict__)
 
 
+class _FirstFailure:
+    """Writes the node id of the first test that fails to ``path``: the test that killed the mutant."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed and not os.path.exists(self.path):
+            with open(self.path, "w") as out:
+                out.write(report.nodeid)
+
+
+MAX_EXAMPLES = 25
+
+
 @dataclass(frozen=True)
 class Job:
     """One pytest run: ``tests`` against the module at ``path`` replaced by ``source``."""
@@ -50,16 +66,27 @@ class Job:
     timeout: float
 
 
-def outcomes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, str]]:
-    """``(job, outcome)`` as each finishes: "killed", "survived", "timeout", or "error N" (pytest could not run)."""
+def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job, str, str]]:
+    """``(job, outcome, the test that failed first)`` as each finishes; the outcome is "killed", "survived",
+    "timeout", or "error N" (pytest could not run)."""
     import pytest  # the children inherit it, and every test dependency it loads, ready
     from hypothesis import Phase, settings
 
-    # The ci profile without shrinking: a mutant is killed by the first failing example, and
-    # shrinking it would only cost time.
+    # The ci profile without shrinking, and at most MAX_EXAMPLES examples a property: a mutant is
+    # killed by the first failing example (shrinking it would only cost time), and a survivor
+    # runs every test that covers it, so the examples are what a run costs.
+    phases = (Phase.explicit, Phase.reuse, Phase.generate)
     settings.register_profile(
-        "mutation", derandomize=True, database=None, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate)
+        "mutation", derandomize=True, database=None, deadline=None, max_examples=MAX_EXAMPLES, phases=phases
     )
+    given_settings = settings.__init__
+
+    def capped(self: settings, parent: settings | None = None, **options: Any) -> None:
+        if options.get("max_examples", 0) > MAX_EXAMPLES:
+            options["max_examples"] = MAX_EXAMPLES
+        given_settings(self, parent, **options)
+
+    settings.__init__ = capped  # type: ignore[method-assign]
 
     pending = list(reversed(jobs))
     running: dict[int, tuple[Job, float]] = {}
@@ -90,9 +117,15 @@ def outcomes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, str]]:
             continue
         job, deadline = running.pop(finished)
         code = os.waitstatus_to_exitcode(status)
+        failed_first = os.path.join(scratch, str(finished))
+        killer = ""
+        if os.path.exists(failed_first):
+            with open(failed_first) as written:
+                killer = written.read()
+            os.remove(failed_first)
         if code == -signal.SIGKILL:
-            yield job, "timeout"
+            yield job, "timeout", killer
         elif code in (0, 1):
-            yield job, "survived" if code == 0 else "killed"
+            yield job, "survived" if code == 0 else "killed", killer
         else:
-            yield job, f"error {code}"
+            yield job, f"error {code}", killer
