@@ -33,6 +33,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", default=str(HERE / "REPORT.md"))
     parser.add_argument(
+        "--rerun",
+        metavar="RESULTS",
+        help="run only the mutants a previous run (its REPORT.json) did not kill; the rest count as killed "
+        "(sound when only tests changed since)",
+    )
+    parser.add_argument(
+        "--coverage",
+        metavar="JSON",
+        help="where to keep the per-test coverage: read if it exists, else measured and written",
+    )
+    parser.add_argument(
         "--ignore-glob", metavar="GLOB", help="leave these test files out (e.g. to measure the suite before new tests)"
     )
     parser.add_argument(
