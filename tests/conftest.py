@@ -28,6 +28,8 @@ from .support import FiveOperators, fused, piped
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("explore", max_examples=1000, derandomize=False)
 settings.load_profile("ci")
+# The fuzz harnesses' long run (tests/test_fuzz.py): pytest tests/test_fuzz.py --hypothesis-profile=fuzz
+settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 
 
 class UnmarkedNetworkUse(RuntimeError):

@@ -209,4 +209,5 @@ def test_a_policy_on_its_bounds_is_taken() -> None:
 
 def test_no_retries_fails_on_the_first_failure() -> None:
     decision = decide(Ending(status=503), endpoint=E, policy=rxstream.RetryPolicy(max_retries=0), failures=0)
-    assert isinstance(decision, Fail) and isinstance(decision.error, rxstream.ConnectionLostError)
+    assert isinstance(decision, Fail) and isinstance(decision.error, rxstream.TransportError)
+    assert "503" in str(decision.error)

@@ -34,6 +34,15 @@ class Chunk(NamedTuple):
         """Text only, and not the last: what most chunks are, and what the pipeline's fast path takes."""
         return not self.is_final and self[4:] == PLAIN_TAIL
 
+    def __repr__(self) -> str:
+        # Bounded: a chunk may carry a whole document, and asyncio and loggers print reprs.
+        fields = ", ".join(
+            f"{name}={preview(value) if isinstance(value, str) else repr(value)}"
+            for name, value, default in zip(self._fields[1:], self[1:], _CHUNK_DEFAULTS, strict=True)
+            if value != default
+        )
+        return f"Chunk(index={self.index}{', ' if fields else ''}{fields})"
+
     def same_content(self, other: Chunk) -> bool:
         """Whether ``other`` carries the same content; a resend may differ in timestamp only."""
         return (
@@ -51,16 +60,31 @@ class Chunk(NamedTuple):
 
 # text, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature: all absent
 PLAIN_TAIL = (None,) * 8
+_CHUNK_DEFAULTS = ("", False, None, *PLAIN_TAIL)
+
+PREVIEW = 60  # characters of a text a repr shows, as much as a log line can spare
+
+
+def preview(text: str) -> str:
+    """``text`` for a repr: its first ``PREVIEW`` characters quoted, and its length when it is longer."""
+    if len(text) <= PREVIEW:
+        return repr(text)
+    return f"{text[:PREVIEW]!r}… ({len(text):,} chars)"
 
 
 class ToolCallFragment(NamedTuple):
     """A piece of a tool call as the stream carries it: the first piece of a call names it
-    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text)."""
+    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text).
+
+    ``server`` marks a tool the server runs itself (Anthropic's ``server_tool_use``, such as
+    web search): its calls go to ``Response.server_tool_calls``, never among those the client runs.
+    """
 
     index: int  # type: ignore[assignment]  # the stream's key for the call: OpenAI's tool_calls[].index, Anthropic's content block index
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    server: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +107,9 @@ class ToolCall:
     def partial(self, *, trailing_strings: bool = False) -> dict[str, Any]:
         """The best-effort parse of arguments that may be incomplete (``rxstream.partial_json``), ``{}`` before any."""
         return partial_object(self.arguments, self._what, trailing_strings)
+
+    def __repr__(self) -> str:
+        return f"ToolCall(index={self.index}, id={self.id!r}, name={self.name!r}, arguments={preview(self.arguments)})"
 
     @property
     def _what(self) -> str:
@@ -132,6 +159,9 @@ class Response:
     ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
     a request that sends the thinking back must include. ``id`` is the sender's id for the
     response, where it gives one (kept on ``stats``, which the parser fills in).
+    ``server_tool_calls`` are the tools the server ran itself (Anthropic's ``server_tool_use``
+    blocks: web search, code execution), kept apart from ``tool_calls``, which are the client's
+    to run, as the anthropic SDK keeps them apart by block type.
     """
 
     text: str
@@ -144,8 +174,31 @@ class Response:
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
     reasoning_signatures: tuple[str, ...] = ()
+    server_tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def id(self) -> str | None:
         """The sender's id for the response (an OpenAI Responses stream's ``resp_...``), None where it gives none."""
         return self.stats.response_id
+
+    def __repr__(self) -> str:
+        # Bounded, as httpx shows ``<Response [200 OK]>``: asyncio formats the result of every
+        # finished task, and a whole 1.8 MB text took 16.6 ms there and filled the log.
+        fields = [
+            "complete" if self.complete else "partial",
+            f"text={preview(self.text)}",
+            f"chunks={self.chunks}",
+        ]
+        if self.reasoning:
+            fields.append(f"reasoning={preview(self.reasoning)}")
+        if self.refusal is not None:
+            fields.append(f"refusal={preview(self.refusal)}")
+        if self.tool_calls:
+            fields.append(f"tool_calls={len(self.tool_calls)}")
+        if self.server_tool_calls:
+            fields.append(f"server_tool_calls={len(self.server_tool_calls)}")
+        if self.finish_reason is not None:
+            fields.append(f"finish_reason={self.finish_reason!r}")
+        if self.id is not None:
+            fields.append(f"id={self.id!r}")
+        return f"<Response {' '.join(fields)}>"

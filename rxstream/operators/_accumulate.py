@@ -8,7 +8,7 @@ from reactivex import abc
 
 from ..core._stage import Operator, Shared, Stage
 from ..core._transcript import Transcript
-from ..core._values import PLAIN_TAIL, Chunk, ToolCallFragment
+from ..core._values import PLAIN_TAIL, Chunk, ToolCallFragment, preview
 
 
 class Delta(NamedTuple):
@@ -25,6 +25,10 @@ class Delta(NamedTuple):
     @property
     def tool_calls(self) -> tuple[ToolCallFragment, ...]:
         return self.chunk.tool_calls or ()
+
+    def __repr__(self) -> str:
+        # Bounded: the transcript holds the whole response so far.
+        return f"Delta(text={preview(self.text)}, chunk={self.chunk.index}, transcript={len(self.transcript):,} chars)"
 
     @property
     def refusal(self) -> str:
