@@ -86,7 +86,8 @@ def test_a_body_ending_after_the_finish_reason_without_done_is_complete(sse: Cal
 
 def test_a_body_ending_without_a_finish_reason_is_incomplete(sse: Callable[..., Any]) -> None:
     error = streamed(sse(), body(delta("Hi"), done=False))
-    assert isinstance(error, rxstream.StreamError) and error.partial.text == "Hi" and not error.partial.complete  # type: ignore[attr-defined]
+    assert isinstance(error, rxstream.StreamError) and error.partial is not None
+    assert error.partial.text == "Hi" and not error.partial.complete
 
 
 def test_only_the_chosen_choice_is_read(sse: Callable[..., Any]) -> None:

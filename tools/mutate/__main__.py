@@ -147,7 +147,7 @@ def _killed_in(previous: str) -> set[tuple[str, str, str]]:
 
 def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
     """Generous: a hang is a kill, but a slow machine must not make one."""
-    return 30.0 + 5 * sum(seconds.get(test, 1.0) for test in tests)
+    return 120.0 + 5 * sum(seconds.get(test, 1.0) for test in tests)
 
 
 def _report(
