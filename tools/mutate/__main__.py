@@ -53,6 +53,8 @@ def main() -> int:
         help="run these tests (files or node ids) on every mutant, without measuring coverage: which mutants do they kill?",
     )
     arguments = parser.parse_args()
+    # Each child imports rxstream and the tests afresh: compiled once and kept, not compiled each time.
+    sys.dont_write_bytecode = False
     every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
     files = arguments.files or every
     started = time.monotonic()
@@ -131,7 +133,8 @@ def _measured(
         out = kept or os.path.join(scratch, "coverage.json")
         print(f"coverage of {len(every)} modules, one context per in-memory test ...", flush=True)
         command = [sys.executable, "-m", "tools.mutate._coverage", out, ignore or "", *every]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
         measured: dict[str, Any] = json.loads(Path(out).read_text())
         return measured
 

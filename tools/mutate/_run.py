@@ -7,8 +7,10 @@ the mutated module ahead of the real one on the import path (a meta path finder)
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import os
 import signal
@@ -38,6 +40,21 @@ class _MutatedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         module.__file__ = self.path
         exec(compile(self.source, self.path, "exec"), module.__dict__)
+
+
+def _preload() -> None:
+    """Import, once, what every child would import again: pytest's own plugins and those of the
+    installed packages, and the libraries rxstream and its tests use (never rxstream itself)."""
+    from _pytest.config import default_plugins
+
+    names = [f"_pytest.{name}" for name in default_plugins]
+    names += [entry.module for entry in importlib.metadata.entry_points(group="pytest11")]
+    names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a plugin that cannot load here fails in the child, where pytest says why
+            pass
 
 
 class _FirstFailure:
@@ -70,6 +87,8 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
     """``(job, outcome, the test that failed first)`` as each finishes; the outcome is "killed", "survived",
     "timeout", or "error N" (pytest could not run)."""
     import pytest  # the children inherit it, and every test dependency it loads, ready
+
+    _preload()
     from hypothesis import Phase, settings
 
     # The ci profile without shrinking, and at most MAX_EXAMPLES examples a property: a mutant is
