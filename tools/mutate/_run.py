@@ -121,9 +121,9 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                     os.dup2(quiet, 2)
                     name = job.path.removesuffix(".py").replace("/", ".")
                     sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
-                    code = int(
-                        pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation", *job.tests])
-                    )
+                    options = ["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
+                    first_failure = _FirstFailure(os.path.join(scratch, str(os.getpid())))
+                    code = int(pytest.main([*options, *job.tests], plugins=[first_failure]))
                 finally:
                     os._exit(code)
             running[pid] = (job, time.monotonic() + job.timeout)
