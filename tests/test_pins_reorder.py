@@ -12,7 +12,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
 import rxstream
-from rxstream.core._demand import Resume, current_resume, current_secrets
+from rxstream.core._demand import Demand, Resume, current_demand, current_resume, current_secrets, current_stats
 from rxstream.core._redaction import Secrets
 
 from .support import FiveOperators, frame, frames_for, run
@@ -69,6 +69,8 @@ class Recording(Observable[bytes]):
         self.disposed = False
         self.resume: Resume | None = None
         self.secrets: Secrets | None = None
+        self.demand: Demand | None = None
+        self.stats: rxstream.Stats | None = None
         self.positions: list[int] = []  # Resume.position() after each frame sent
         self.restarts: list[int] = []
 
@@ -77,6 +79,8 @@ class Recording(Observable[bytes]):
     ) -> abc.DisposableBase:
         self.resume = resume = current_resume()
         self.secrets = current_secrets()
+        self.demand = current_demand()
+        self.stats = current_stats()
         if self.token:
             self.secrets.add(self.token)
 
@@ -122,6 +126,11 @@ def test_each_pipeline_has_its_own_recovery_hooks_and_secrets(five: Callable[...
     # Outside any pipeline: "a fresh one".
     assert current_resume() is not first.resume and current_resume().position is None
     assert second.secrets is not None and "first-token-123" not in second.secrets.values
+    assert second.demand is not None and second.demand is not first.demand, (
+        "each pipeline's buffer publishes its own demand"
+    )
+    assert second.stats is not None and second.stats is not first.stats and second.stats.chunks == 1
+    assert current_demand() is None and current_stats() is not first.stats
     assert "first-token-123" not in current_secrets().values
 
 
