@@ -66,12 +66,18 @@ def test_a_fragment_repeating_the_calls_id_or_name_does_not_double_it() -> None:
         rxstream.ToolCallFragment(1, None, "lookup", "{}"),
         rxstream.ToolCallFragment(0, None, None, "}"),
         rxstream.ToolCallFragment(1, "call_2", None, ""),  # an id that comes after the name
+        rxstream.ToolCallFragment(2, None, "no_id", "{"),  # a call that never gets an id (or a name) keeps ""
+        rxstream.ToolCallFragment(2, None, "no_id", "}"),
+        rxstream.ToolCallFragment(3, "call_4", None, "{"),
+        rxstream.ToolCallFragment(3, "call_4", None, "}"),
     ]
     for index, fragment in enumerate(fragments):
         transcript.add(chunk(index, tool_calls=(fragment,)), "")
     assert transcript.tool_calls == (
         rxstream.ToolCall(0, "call_1", "get_weather", '{"city": "Paris"}'),
         rxstream.ToolCall(1, "call_2", "lookup", "{}"),
+        rxstream.ToolCall(2, "", "no_id", "{}"),
+        rxstream.ToolCall(3, "call_4", "", "{}"),
     )
 
 
