@@ -90,6 +90,8 @@ def main() -> int:
     )
     results += [(mutant, "no test") for mutant in uncovered]
     killers: dict[str, Counter[str]] = {}
+    progress = Path(arguments.report).with_suffix(".jsonl")
+    progress.write_text("")
     with tempfile.TemporaryDirectory() as scratch:
         for done, (job, outcome, killer) in enumerate(outcomes(jobs, arguments.workers, scratch), start=1):
             if job.mutant is None:
@@ -102,6 +104,8 @@ def main() -> int:
                 continue
             outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
             results.append((job.mutant, outcome))
+            with progress.open("a") as kept:  # as it goes, so that a run cut short still says what it found
+                kept.write(json.dumps(_entry(job.mutant, outcome)) + "\n")
             if killer:
                 killers.setdefault(killer.split("::")[0], Counter())[job.mutant.path] += 1
             print(
@@ -137,6 +141,16 @@ def _measured(
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
         measured: dict[str, Any] = json.loads(Path(out).read_text())
         return measured
+
+
+def _entry(mutant: Mutant, outcome: str) -> dict[str, object]:
+    return {
+        "module": mutant.path,
+        "line": mutant.line,
+        "code": mutant.code,
+        "mutation": mutant.mutation,
+        "outcome": outcome,
+    }
 
 
 def _killed_in(previous: str) -> set[tuple[str, str, str]]:
