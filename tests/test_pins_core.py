@@ -160,6 +160,9 @@ def test_partial_json_of_what_cannot_begin_json_is_an_error() -> None:
     with pytest.raises(rxstream.InvalidJSONError, match="partial JSON") as raised:
         rxstream.partial_json("{oops")
     assert raised.value.text == "{oops"
+    with pytest.raises(rxstream.InvalidJSONError) as raised:
+        rxstream.partial_json(b'{"a": \xff')  # not UTF-8: still the error partial_json documents
+    assert raised.value.text == '{"a": \ufffd'
 
 
 def test_a_tool_calls_partial_arguments() -> None:
@@ -207,6 +210,21 @@ def test_no_token_redacts_nothing() -> None:
     assert secrets.redact("text") == "text" and secrets.peer_text("a\nb\x1b[31m") == "a b [31m"
 
 
+def test_an_error_whose_chain_shows_a_secret_is_revealing() -> None:
+    # Secrets.revealed_by: "Whether error's traceback, with its whole chain, would show a secret."
+    secrets = Secrets()
+    secrets.add("sk-789")
+    try:
+        try:
+            raise OSError("handshake with token sk-789 refused")
+        except OSError as cause:
+            raise rxstream.TransportError("connection failed") from cause
+    except rxstream.TransportError as error:
+        assert secrets.revealed_by(error)
+        assert not Secrets().revealed_by(error)
+    assert not secrets.revealed_by(rxstream.TransportError("connection failed"))
+
+
 def test_peer_text_is_one_line() -> None:
     assert one_line("close\r\nreason\u202e") == "close  reason " and one_line("plain") == "plain"
 
@@ -232,13 +250,25 @@ def test_the_redacting_logger_formats_nothing_below_its_level(caplog: pytest.Log
     assert caplog.records == []
 
 
+# Every logger httpx, httpcore and hpack log a request's line or headers on (their modules' loggers).
+HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "hpack.hpack",
+)
+
+
 def test_http_logs_are_redacted_for_the_stream_that_set_the_secrets(caplog: pytest.LogCaptureFixture) -> None:
     secrets = Secrets()
     secrets.add("sk-456")
 
     def a_streams_task() -> None:  # its own context, as each stream's task has: the secrets stay in it
         redact_http_logs(secrets)
-        for name in ("httpx", "httpcore.http11", "hpack.hpack"):
+        for name in HTTP_LOGGERS:
             logging.getLogger(name).info("HTTP Request: GET http://h/?key=%s", "sk-456")
         logging.getLogger("httpx").info("nothing secret %s", "here")
 
@@ -246,7 +276,7 @@ def test_http_logs_are_redacted_for_the_stream_that_set_the_secrets(caplog: pyte
         contextvars.copy_context().run(a_streams_task)
         logging.getLogger("httpx").info("another task: sk-456")
     messages = [record.getMessage() for record in caplog.records]
-    assert messages == [f"HTTP Request: GET http://h/?key={REDACTED}"] * 3 + [
+    assert messages == [f"HTTP Request: GET http://h/?key={REDACTED}"] * len(HTTP_LOGGERS) + [
         "nothing secret here",
         "another task: sk-456",
     ]
