@@ -9,6 +9,7 @@ elsewhere in the module.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
@@ -39,6 +40,11 @@ def main() -> int:
         "(sound when only tests changed since)",
     )
     parser.add_argument(
+        "--only",
+        metavar="GLOB",
+        help="of the tests that cover a mutant, run only those whose node id matches (with --rerun: the tests added since)",
+    )
+    parser.add_argument(
         "--coverage",
         metavar="JSON",
         help="where to keep the per-test coverage: read if it exists, else measured and written",
@@ -63,7 +69,7 @@ def main() -> int:
     jobs: list[Job] = []
     uncovered: list[Mutant] = []
     results: list[tuple[Mutant, str]] = []
-    killed_before = _killed_in(arguments.rerun) if arguments.rerun else set()
+    before = _outcomes_in(arguments.rerun) if arguments.rerun else {}
     for file in files:
         source = Path(file).read_bytes()
         by_line = {int(line): tests for line, tests in measured["lines"][file].items()}
@@ -72,7 +78,8 @@ def main() -> int:
         )
         jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
         for mutant in mutants(file, source):
-            if (mutant.path, mutant.code, mutant.mutation) in killed_before:
+            previously = before.get(_key(mutant))
+            if previously == "killed":
                 results.append((mutant, "killed"))
                 continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
@@ -80,6 +87,11 @@ def main() -> int:
             tests = sorted({test for line in lines for test in by_line[line]}, key=lambda test: seconds.get(test, 0.0))
             if lines and not tests:  # run only when the module was imported: a constant, a default, a def
                 tests = module_tests
+            if arguments.only:
+                tests = [test for test in tests if fnmatch.fnmatch(test, arguments.only)]
+                if not tests and previously is not None:  # no new test covers it: as the previous run left it
+                    results.append((mutant, previously))
+                    continue
             if not tests:
                 uncovered.append(mutant)
                 continue
@@ -103,6 +115,8 @@ def main() -> int:
                     return 1
                 continue
             outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
+            if outcome == "survived" and arguments.only and before.get(_key(job.mutant)) == "not run":
+                outcome = "not run"  # the tests --only left out never ran on it
             results.append((job.mutant, outcome))
             with progress.open("a") as kept:  # as it goes, so that a run cut short still says what it found
                 kept.write(json.dumps(_entry(job.mutant, outcome)) + "\n")
@@ -153,12 +167,15 @@ def _entry(mutant: Mutant, outcome: str) -> dict[str, object]:
     }
 
 
-def _killed_in(previous: str) -> set[tuple[str, str, str]]:
-    """The mutants a previous run killed, by module, source line and mutation."""
+def _key(mutant: Mutant) -> tuple[str, str, str]:
+    return mutant.path, mutant.code, mutant.mutation
+
+
+def _outcomes_in(previous: str) -> dict[tuple[str, str, str], str]:
+    """What a previous run found for each mutant, by module, source line and mutation."""
     return {
-        (entry["module"], entry["code"], entry["mutation"])
+        (entry["module"], entry["code"], entry["mutation"]): entry["outcome"]
         for entry in json.loads(Path(previous).read_text())
-        if entry["outcome"] == "killed"
     }
 
 
@@ -180,16 +197,18 @@ def _report(
     out = [
         "# Mutation testing: the last run",
         "",
-        f"`python -m tools.mutate {' '.join(files) if files != every else ''}`".replace(" `", "`"),
+        f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
         f"on {commit}{' (with uncommitted changes)' if dirty else ''}, {time.strftime('%Y-%m-%d', time.gmtime())}, "
         f'{elapsed / 60:.0f} min. Each mutant runs against the in-memory tests (`pytest -m "not network"`) that '
-        "cover its lines, with the `ci` hypothesis profile.",
+        "cover its lines (fastest first, stopping at the first failure), with hypothesis derandomized as in the "
+        "`ci` profile, at most 25 examples a property and no shrinking.",
         "",
         "Score: killed / (mutants - equivalent). A survivor is *equivalent* (no behaviour changes, or only speed or "
-        "memory) or *left* (a real gap, not yet pinned).",
+        "memory) or *left* (a real gap, not yet pinned). *Not run*: left alive by the run `--rerun` names, whose "
+        "tests did not all run on it, and covered by no test `--only` selects: the score is then a lower bound.",
         "",
-        "| module | mutants | killed | survived | run by no test | equivalent | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | survived | run by no test | not run | equivalent | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_file: dict[str, Counter[str]] = {file: Counter() for file in files}
     survivors: list[tuple[Mutant, str, str]] = []
@@ -203,16 +222,17 @@ def _report(
             survivors.append((mutant, kind, entry["reason"] if entry else ""))
     totals: Counter[str] = Counter()
     for file, counts in by_file.items():
-        total = sum(counts[outcome] for outcome in ("killed", "survived", "no test"))
+        total = sum(counts[outcome] for outcome in ("killed", "survived", "no test", "not run"))
         out.append(
             f"| `{file.removeprefix('rxstream/')}` | {total} | {counts['killed']} | {counts['survived']} | "
-            f"{counts['no test']} | {counts['equivalent']} | {_score(counts['killed'], total - counts['equivalent'])} |"
+            f"{counts['no test']} | {counts['not run']} | {counts['equivalent']} | "
+            f"{_score(counts['killed'], total - counts['equivalent'])} |"
         )
         totals.update(counts)
         totals["total"] += total
     out.append(
         f"| **all run** | {totals['total']} | {totals['killed']} | {totals['survived']} | {totals['no test']} | "
-        f"{totals['equivalent']} | {_score(totals['killed'], totals['total'] - totals['equivalent'])} |"
+        f"{totals['not run']} | {totals['equivalent']} | {_score(totals['killed'], totals['total'] - totals['equivalent'])} |"
     )
     not_run = [file for file in every if file not in files]
     if not_run:
