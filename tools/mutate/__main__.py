@@ -115,7 +115,7 @@ def main() -> int:
                     return 1
                 continue
             outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
-            if outcome == "survived" and arguments.only and before.get(_key(job.mutant)) == "not run":
+            if outcome == "survived" and arguments.only and before.get(_key(job.mutant), "not run") == "not run":
                 outcome = "not run"  # the tests --only left out never ran on it
             results.append((job.mutant, outcome))
             with progress.open("a") as kept:  # as it goes, so that a run cut short still says what it found
