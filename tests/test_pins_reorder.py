@@ -37,13 +37,14 @@ def test_the_final_chunk_in_order_while_later_chunks_are_held_is_an_error(five: 
     # Chunk 2 is held waiting for 1; 1 comes and is final, so 2 comes after the final chunk.
     error = reassemble(five, [frame(0, "a"), frame(2, "c"), frame(1, "b", True)])
     assert isinstance(error, rxstream.StreamError), "reorder's Raises: a chunk after the final one"
-    assert invalid_chunk(error).code == 40002
+    cause = invalid_chunk(error)
+    assert cause.code == 40002 and cause.received == 2, "chunk 2 is named, at once, not a gap found at the end"
 
 
 def test_a_final_chunk_held_behind_later_held_chunks_is_an_error(five: Callable[..., FiveOperators]) -> None:
     error = reassemble(five, [frame(0, "a"), frame(3, "d"), frame(2, "c", True), frame(1, "b")])
     assert isinstance(error, rxstream.StreamError)
-    invalid_chunk(error)
+    assert invalid_chunk(error).received == 3
 
 
 def test_a_chunk_after_a_held_final_chunk_is_an_error(five: Callable[..., FiveOperators]) -> None:
