@@ -121,7 +121,15 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                     os.dup2(quiet, 2)
                     name = job.path.removesuffix(".py").replace("/", ".")
                     sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
-                    options = ["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
+                    options = [
+                        "-x",
+                        "-q",
+                        "-m",
+                        "not network",
+                        "-p",
+                        "no:cacheprovider",
+                        "--hypothesis-profile=mutation",
+                    ]
                     first_failure = _FirstFailure(os.path.join(scratch, str(os.getpid())))
                     code = int(pytest.main([*options, *job.tests], plugins=[first_failure]))
                 finally:
