@@ -186,6 +186,7 @@ def test_a_deltas_tool_calls_and_refusal() -> None:
     assert [delta.tool_calls for delta in deltas] == [(), (fragment,), (), ()]
     assert [delta.refusal for delta in deltas] == ["", "", "I can't", " help"]
     assert deltas[-1].transcript.refusal == "I can't help"
+    assert repr(deltas[1]).startswith("Delta(text=") and "chunk=1" in repr(deltas[1])  # a bounded repr, not None
 
 
 # --- Redaction. "Nothing rxstream reports may show them": errors and library logs.

@@ -211,3 +211,12 @@ def test_no_retries_fails_on_the_first_failure() -> None:
     decision = decide(Ending(status=503), endpoint=E, policy=rxstream.RetryPolicy(max_retries=0), failures=0)
     assert isinstance(decision, Fail) and isinstance(decision.error, rxstream.TransportError)
     assert "503" in str(decision.error)
+
+
+def test_a_policy_is_a_value_that_cannot_change() -> None:
+    # A RetryPolicy() default argument is shared by every call (pyproject's extend-immutable-calls says so):
+    # it must not change, and equal policies are interchangeable.
+    policy = rxstream.RetryPolicy()
+    with pytest.raises(AttributeError):
+        policy.cap = 60.0  # type: ignore[misc]
+    assert policy == rxstream.RetryPolicy() and hash(policy) == hash(rxstream.RetryPolicy(3, 1.0, 2.0, 10.0))

@@ -84,6 +84,8 @@ def main() -> int:
                 continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
             lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
+            if not lines and mutant.statement_line in by_line:  # inside a statement over several lines
+                lines = [mutant.statement_line]
             tests = sorted({test for line in lines for test in by_line[line]}, key=lambda test: seconds.get(test, 0.0))
             if lines and not tests:  # run only when the module was imported: a constant, a default, a def
                 tests = module_tests

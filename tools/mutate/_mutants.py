@@ -52,6 +52,9 @@ class Mutant:
     replacement: str
     mutation: str  # what changed, e.g. "== -> !="
     code: str  # the original source line, stripped: with ``mutation``, names the mutant across edits elsewhere
+    statement_line: (
+        int  # where the statement holding it starts: what coverage reports for a statement over several lines
+    )
 
     def apply(self, source: bytes) -> bytes:
         return source[: self.start] + self.replacement.encode() + source[self.end :]
@@ -65,6 +68,11 @@ def mutants(path: str, source: bytes) -> list[Mutant]:
         line_starts.append(line_starts[-1] + len(line))
     lines = source.decode().splitlines()
     skipped = _skipped(tree)
+    statement_of: dict[int, int] = {}  # node id -> the line of the innermost statement holding it
+    for statement in ast.walk(tree):  # breadth first: an inner statement comes later and wins
+        if isinstance(statement, ast.stmt):
+            for inner in ast.walk(statement):
+                statement_of[id(inner)] = statement.lineno
     found: list[Mutant] = []
     for node in ast.walk(tree):
         if id(node) in skipped or not isinstance(node, ast.expr | ast.stmt):
@@ -76,7 +84,8 @@ def mutants(path: str, source: bytes) -> list[Mutant]:
             start = line_starts[node.lineno - 1] + node.col_offset
             end = line_starts[node.end_lineno - 1] + node.end_col_offset
             code = lines[node.lineno - 1].strip()
-            found.append(Mutant(path, node.lineno, start, end, replacement, mutation, code))
+            statement_line = statement_of.get(id(node), node.lineno)
+            found.append(Mutant(path, node.lineno, start, end, replacement, mutation, code, statement_line))
     found.sort(key=lambda mutant: (mutant.start, mutant.end, mutant.mutation))
     return found
 
