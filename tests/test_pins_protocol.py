@@ -8,7 +8,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 
 import rxstream
-from rxstream.protocol._decision import Ending, Fail, Retry, decide
+from rxstream.protocol._decision import DONE, Ending, Fail, Retry, decide
 from rxstream.protocol._framing import FrameReader
 
 # --- The SSE decoder. The WHATWG event-stream rules, which the README says it follows:
@@ -220,3 +220,9 @@ def test_a_policy_is_a_value_that_cannot_change() -> None:
     with pytest.raises(AttributeError):
         policy.cap = 60.0  # type: ignore[misc]
     assert policy == rxstream.RetryPolicy() and hash(policy) == hash(rxstream.RetryPolicy(3, 1.0, 2.0, 10.0))
+
+
+def test_a_finished_stream_is_done_whatever_else_happened() -> None:
+    # decide: Done, "the stream ended as it should", before any failure is looked at.
+    for ending in (Ending(finished=True), Ending(finished=True, status=500), Ending(finished=True, close_code=1008)):
+        assert decide(ending, endpoint=E, policy=rxstream.RetryPolicy(), failures=3) is DONE
