@@ -116,7 +116,8 @@ def main() -> int:
                     )
                     return 1
                 continue
-            outcome = "killed" if outcome in ("error 2", "timeout") else outcome  # an import error, a hang: noticed
+            # a collection error, a conftest that no longer imports, a hang: the baseline passed, so the mutant was noticed
+            outcome = "killed" if outcome.startswith("error") or outcome == "timeout" else outcome
             if outcome == "survived" and arguments.only and before.get(_key(job.mutant), "not run") == "not run":
                 outcome = "not run"  # the tests --only left out never ran on it
             results.append((job.mutant, outcome))
