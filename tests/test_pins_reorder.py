@@ -12,6 +12,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
 import rxstream
+from rxstream import operators as rxo
 from rxstream.core._demand import Demand, Resume, current_demand, current_resume, current_secrets, current_stats
 from rxstream.core._redaction import Secrets
 
@@ -204,3 +205,11 @@ def test_from_frames_is_not_read_past_the_final_chunk(five: Callable[..., FiveOp
     outcome = run(rxstream.from_frames(iterate(frames, read)).pipe(five(window=WINDOW)))
     assert outcome.completed and outcome.items[0].text == "ab"
     assert len(read) == 2
+
+
+def test_the_default_window_is_64() -> None:
+    # README: rxo.reorder(window=64); reorder: "a chunk window or more beyond the next expected index cannot be held".
+    held = run(rxstream.from_frames([frame(63, "x")]).pipe(rxo.parse(), rxo.reorder()))
+    assert invalid_chunk(held.error).received is None, "63 ahead is held: the stream fails only at its end, on the gap"
+    refused = run(rxstream.from_frames([frame(64, "x")]).pipe(rxo.parse(), rxo.reorder()))
+    assert invalid_chunk(refused.error).received == 64
