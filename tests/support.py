@@ -15,7 +15,7 @@ from reactivex import Observable
 from websockets.utils import accept_key
 
 import rxstream
-from rxstream import IncompleteStreamError
+from rxstream import Response, StreamError
 from rxstream import operators as rxo
 from rxstream.operators._backpressure_buffer import Overflow
 from rxstream.operators._finalize import Timer
@@ -58,8 +58,15 @@ def assert_same_outcome(one: Outcome, other: Outcome) -> None:
     """The same items, the same error, and for an incomplete stream the same partial response."""
     assert one.items == other.items
     assert repr(one.error) == repr(other.error)
-    if isinstance(one.error, IncompleteStreamError) and isinstance(other.error, IncompleteStreamError):
+    if isinstance(one.error, StreamError) and isinstance(other.error, StreamError):
         assert one.error.partial == other.error.partial
+        assert getattr(one.error, "__notes__", None) == getattr(other.error, "__notes__", None)
+
+
+def partial_of(error: BaseException | None) -> Response:
+    """The partial response on the error a stream ended with (every StreamError from finalize has one)."""
+    assert isinstance(error, StreamError) and error.partial is not None, repr(error)
+    return error.partial
 
 
 def run(observable: Observable[Any]) -> Outcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import responses, sse, tool_calls
+from benchmarks import responses, sse, sse_decoder, tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
 from benchmarks.measure import Result, Stages
 from benchmarks.suite import table
+
+from .services import POSTGRES, postgres_problem
 
 
 def test_the_in_memory_contenders_agree() -> None:
@@ -42,6 +45,14 @@ def test_the_responses_contenders_agree() -> None:
     assert len(responses.through_rxstream(events).text) == 300 * responses.CHUNK
 
 
+def test_the_sse_decoder_contenders_agree() -> None:
+    for name, reads in sse_decoder.bodies(3000).items():
+        assert sse_decoder.through_rxstream(reads) == sse_decoder.through_openai(reads), name
+    assert sse_decoder.through_rxstream(sse_decoder.bodies(3000)["a chat stream in 4 KiB reads"]) == 3000 // len(
+        sse_decoder.EVENT
+    )
+
+
 @pytest.mark.network
 def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -50,6 +61,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "RXSTREAM_BENCH_POSTGRES": POSTGRES.url},
     )
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(out.read_bytes())
@@ -73,6 +85,8 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "client CPU, httpx-sse ÷ default stream_sse",
         "stream_responses vs the httpx-sse loop",
         "cost beyond the frames, rxstream ÷ bare websockets",
+        "SSE decoder",
+        *(() if postgres_problem() else ("PostgresStore saves", "PostgresStore history")),  # rows that need the server
     ):
         assert any(expected in name for name in names), expected
     assert sum(name.startswith("in memory, ") for name in names) == 16  # 8 cases, against the seed and the hand loop

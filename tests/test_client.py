@@ -204,8 +204,9 @@ async def outcome(kind: str, faults: str, background: bool, options: dict[str, A
                 url = server.url if kind == "responses-sse" else server.websocket_url
                 response = await rxstream.stream_responses(url, json=body, **call)
             ended: tuple[Any, ...] = ("response", response.text, response.complete, response.stats.retries)
-        except rxstream.IncompleteStreamError as error:
-            ended = ("error", type(error.__cause__).__name__, error.partial.text, error.partial.stats.retries)
+        except rxstream.StreamError as error:  # the typed error, with the partial response on it
+            assert error.partial is not None
+            ended = ("error", type(error).__name__, error.partial.text, error.partial.stats.retries)
         return (*ended, server.stats.connections)
 
 
