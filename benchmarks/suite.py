@@ -31,13 +31,13 @@ FULL = {
     "response": 15_000_000,
     "held_back": 100_000,
     "imports": 21,
+    "sse_bytes": 1_000_000,
+    "saves": 500,
+    "turns": 1000,
     "sse_events": 20_000,
     "sse_streams": 200,
     "sse_events_each": 500,
     "responses_deltas": 5_000,
-    "sse_bytes": 1_000_000,
-    "saves": 500,
-    "turns": 1000,
 }
 QUICK = {
     "fragments": 200,
@@ -50,13 +50,13 @@ QUICK = {
     "response": 200_000,
     "held_back": 2_000,
     "imports": 1,
+    "sse_bytes": 20_000,
+    "saves": 20,
+    "turns": 20,
     "sse_events": 200,
     "sse_streams": 5,
     "sse_events_each": 20,
     "responses_deltas": 200,
-    "sse_bytes": 20_000,
-    "saves": 20,
-    "turns": 20,
 }
 # Each group's usual share of a full run (seconds on a quiet 2-core machine), for the progress's ETA.
 WEIGHTS = {
@@ -69,13 +69,13 @@ WEIGHTS = {
     "imports": 10.0,
     "responses": 10.0,
     "responses over HTTP": 30.0,
-    "SSE decoder": 10.0,
-    "stores": 60.0,
     "SSE in memory": 5.0,
     "SSE, one stream": 10.0,
     "SSE, concurrent streams": 40.0,
     "Responses over HTTP vs httpx-sse": 10.0,
     "WebSocket cost a stream": 90.0,
+    "SSE decoder": 10.0,
+    "stores": 30.0,
 }
 
 
@@ -92,13 +92,13 @@ async def run_all(sizes: dict[str, int], stages: Stages | None = None) -> list[R
         "imports": lambda: listed(at_once(imports.run, sizes["imports"])),
         "responses": partial(at_once, responses.run, sizes["responses"], reps),
         "responses over HTTP": partial(responses.over_http, sizes["responses"], reps),
-        "SSE decoder": partial(at_once, sse_decoder.run, sizes["sse_bytes"], reps),
-        "stores": partial(stores.run, sizes["saves"], sizes["turns"], reps),
         "SSE in memory": partial(at_once, sse.in_memory, sizes["sse_events"], reps),
         "SSE, one stream": partial(sse.one_stream, sizes["sse_events"], reps),
         "SSE, concurrent streams": partial(sse.concurrent, sizes["sse_streams"], sizes["sse_events_each"], reps),
         "Responses over HTTP vs httpx-sse": partial(sse.responses, sizes["responses_deltas"], reps),
         "WebSocket cost a stream": partial(loopback.overhead, sizes["streams"], sizes["frames_each"], reps),
+        "SSE decoder": partial(at_once, sse_decoder.run, sizes["sse_bytes"], reps),
+        "stores": partial(stores.run, sizes["saves"], sizes["turns"], reps),
     }
     results: list[Result] = []
     for name, group in groups.items():

@@ -79,14 +79,14 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "import rxstream",
         "openai ResponseStreamState",
         "responses over HTTP",
+        "SSE decoder",
+        *(() if postgres_problem() else ("PostgresStore saves", "PostgresStore history")),  # rows that need the server
         "SSE in memory",
         "SSE, 1 stream",
         "concurrent streams × 20: default stream_sse vs httpx-sse, events/s",
         "client CPU, httpx-sse ÷ default stream_sse",
         "stream_responses vs the httpx-sse loop",
         "cost beyond the frames, rxstream ÷ bare websockets",
-        "SSE decoder",
-        *(() if postgres_problem() else ("PostgresStore saves", "PostgresStore history")),  # rows that need the server
     ):
         assert any(expected in name for name in names), expected
     assert sum(name.startswith("in memory, ") for name in names) == 16  # 8 cases, against the seed and the hand loop

@@ -204,8 +204,8 @@ async def outcome(kind: str, faults: str, background: bool, options: dict[str, A
                 url = server.url if kind == "responses-sse" else server.websocket_url
                 response = await rxstream.stream_responses(url, json=body, **call)
             ended: tuple[Any, ...] = ("response", response.text, response.complete, response.stats.retries)
-        except rxstream.StreamError as error:  # the typed error, with the partial response on it
-            assert error.partial is not None
+        except rxstream.StreamError as error:
+            assert error.partial is not None  # every error that ends a stream carries what came before it
             ended = ("error", type(error).__name__, error.partial.text, error.partial.stats.retries)
         return (*ended, server.stats.connections)
 
