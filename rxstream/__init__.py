@@ -2,7 +2,7 @@
 
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
 
-The network sources and the SQLite store are imported when first used, so that
+The network sources and the stores are imported when first used, so that
 ``import rxstream`` costs little more than reactivex and orjson.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .core._context_store import ContextStore, Turn
 from .core._demand import Demand
 from .core._errors import (
+    APIStatusError,
     AuthenticationError,
     BufferOverflowError,
     ConnectionLostError,
@@ -22,8 +23,10 @@ from .core._errors import (
     FrameTooLargeError,
     IncompleteStreamError,
     InvalidChunkError,
+    InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
+    InvalidTurnError,
     RateLimitedError,
     ResponseFailedError,
     StoreClosedError,
@@ -33,6 +36,7 @@ from .core._errors import (
     StreamTimeoutError,
     TransportError,
     TurnNotSavedError,
+    UnexpectedContentTypeError,
 )
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
@@ -45,13 +49,14 @@ from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
+    from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3 and psycopg load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._websocket",
@@ -62,6 +67,7 @@ _LAZY = {
     "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
+    "PostgresStore": "store._postgres",
 }
 
 
@@ -80,6 +86,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "APIStatusError",
     "AuthenticationError",
     "BufferOverflowError",
     "chat_request",
@@ -98,10 +105,13 @@ __all__ = [
     "fuse",
     "IncompleteStreamError",
     "InvalidChunkError",
+    "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
+    "InvalidTurnError",
     "Operator",
     "Part",
+    "PostgresStore",
     "partial_json",
     "pipeline",
     "RateLimitedError",
@@ -136,5 +146,6 @@ __all__ = [
     "TransportError",
     "Turn",
     "TurnNotSavedError",
+    "UnexpectedContentTypeError",
     "VirtualClock",
 ]

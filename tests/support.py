@@ -14,6 +14,7 @@ from reactivex import Observable
 from websockets.utils import accept_key
 
 import rxstream
+from rxstream import Response, StreamError
 from rxstream import operators as rxo
 from rxstream.operators._backpressure_buffer import Overflow
 from rxstream.operators._finalize import Timer
@@ -47,6 +48,12 @@ def decode(raw: bytes, cuts: Iterable[int] = ()) -> list[SSEEvent]:
     """The events of an SSE body read in pieces cut at ``cuts``, to its end."""
     bounds = [0, *sorted(cuts), len(raw)]
     return list(sse_events(raw[start:end] for start, end in zip(bounds, bounds[1:], strict=False)))
+
+
+def partial_of(error: BaseException | None) -> Response:
+    """The partial response on the error a stream ended with (every StreamError from finalize has one)."""
+    assert isinstance(error, StreamError) and error.partial is not None, repr(error)
+    return error.partial
 
 
 @asynccontextmanager

@@ -14,6 +14,8 @@ import pytest
 import rxstream
 from rxstream.server import Faults, ReferenceResponsesServer, ReferenceServer, generate
 
+from .support import loopback, read_request
+
 pytestmark = pytest.mark.network
 
 TOKEN = "cli-token"
@@ -131,7 +133,7 @@ def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
         result = rxstream_cli(*command, cwd=tmp_path)
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == (
-            f"rxstream {command[0]}: error: session id must be valid Unicode text (surrogates not allowed at position 0), "
+            f"rxstream {command[0]}: error: InvalidSessionError: session id must be valid Unicode text (surrogates not allowed at position 0), "
             "not '\\udcff'; name the conversation."
         )
 
@@ -147,3 +149,44 @@ def test_the_cli_needs_no_test_only_package() -> None:
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "demo" in result.stdout and "bench" in result.stdout
+
+
+# The CLI's error line is the cause first: the typed error a program would catch, with the server's
+# words (OpenAI's 401 body, https://platform.openai.com/docs/guides/error-codes), not "stream incomplete".
+async def test_a_refused_stream_is_one_line_naming_the_error_and_the_servers_message() -> None:
+    body = b'{"error": {"message": "Incorrect API key provided: leak-me-not.", "type": "invalid_request_error", "code": "invalid_api_key"}}'
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+
+    async with loopback(refuse) as origin:
+        args = (
+            "connect",
+            origin + "/v1/chat/completions",
+            "--sse",
+            "--model",
+            "m",
+            "--prompt",
+            "hi",
+            "--token-env",
+            "RX_TOKEN",
+        )
+        result = await asyncio.to_thread(rxstream_cli, *args, env={"RX_TOKEN": "leak-me-not"})
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("rxstream connect: error: AuthenticationError: http://127.0.0.1:")
+    assert "(HTTP 401 invalid_api_key: Incorrect API key provided: [redacted].)" in result.stderr
+    assert "leak-me-not" not in result.stderr + result.stdout and "incomplete" not in result.stderr
+
+
+def test_an_http_url_without_sse_is_one_line_with_the_hint_and_no_retries() -> None:
+    result = rxstream_cli("connect", "http://127.0.0.1:9/v1/chat/completions")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "rxstream connect: error: InvalidEndpointError: 'http://127.0.0.1:9/v1/chat/completions'"
+    )
+    assert "--sse" in result.stderr and "reconnecting" not in result.stderr

@@ -4,7 +4,7 @@ sequence_number, so that reorder, duplicate dropping and the partial on failure 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -42,10 +42,16 @@ def pipe(events: list[Any], window: int = 64) -> rxstream.Response:
     return response
 
 
-def failure(events: list[Any], window: int = 64) -> rxstream.IncompleteStreamError:
+def failure(events: list[Any], window: int = 64) -> Failed:
     outcome = run(rxstream.from_frames(events).pipe(rxstream.responses_pipeline(window)))
-    assert isinstance(outcome.error, rxstream.IncompleteStreamError), outcome
-    return outcome.error
+    assert isinstance(outcome.error, rxstream.StreamError) and outcome.error.partial is not None, outcome
+    return cast(Failed, outcome.error)
+
+
+class Failed(rxstream.StreamError):
+    """What ``failure`` returns, as mypy is to see it: a StreamError whose partial is set."""
+
+    partial: rxstream.Response
 
 
 def test_every_field_lands_where_chat_streams_put_it() -> None:
@@ -126,7 +132,7 @@ def test_a_failure_the_server_reports_is_typed_and_keeps_the_partial(kind: str) 
             "message": "Slow down.",
         }
     error = failure(encode(events))
-    cause = error.__cause__
+    cause = error
     assert isinstance(cause, rxstream.ResponseFailedError)
     assert isinstance(cause, rxstream.StreamError)
     assert (cause.code, cause.server_message) == (
@@ -145,7 +151,7 @@ def test_a_failure_that_overtakes_earlier_events_waits_for_them() -> None:
     events = encode(response_events((Message(("Half ", "an ", "answer")),), status="failed"))
     early = [*events[:-5], events[-1], *events[-5:-1]]  # response.failed before the last delta and the dones
     error = failure(early)
-    assert isinstance(error.__cause__, rxstream.ResponseFailedError)
+    assert isinstance(error, rxstream.ResponseFailedError)
     assert error.partial.text == "Half an answer"
 
 
@@ -153,7 +159,7 @@ def test_a_failure_behind_a_gap_that_never_closes_still_reports_the_server() -> 
     events = encode(response_events((Message(("Half ", "an ", "answer")),), status="failed"))
     del events[-3]  # output_text.done never comes
     error = failure(events)
-    assert isinstance(error.__cause__, rxstream.ResponseFailedError)
+    assert isinstance(error, rxstream.ResponseFailedError)
     assert error.partial.text == "Half an answer"
 
 
@@ -173,14 +179,14 @@ def test_a_failure_behind_a_gap_that_never_closes_still_reports_the_server() -> 
 def test_a_malformed_event_is_a_frame_error_and_keeps_the_partial(event: dict[str, Any], field: str) -> None:
     events = encode(response_events((Message(("kept", " text")),)))[:6]
     error = failure([*events, orjson.dumps(event)])
-    assert isinstance(error.__cause__, rxstream.FrameError)
-    assert field in str(error.__cause__) and error.__cause__.number == 7
+    assert isinstance(error, rxstream.FrameError)
+    assert field in str(error) and error.number == 7
     assert error.partial.text == "kept text"
 
 
 def test_invalid_json_is_a_frame_error() -> None:
     error = failure([*encode(response_events((Message(("kept",)),)))[:5], b"{not json"])
-    assert isinstance(error.__cause__, rxstream.FrameError) and "invalid JSON" in str(error.__cause__)
+    assert isinstance(error, rxstream.FrameError) and "invalid JSON" in str(error)
     assert error.partial.text == "kept"
 
 
@@ -203,7 +209,7 @@ def test_the_operators_one_by_one_give_the_fused_result() -> None:
 def test_an_error_event_without_a_number_fails_at_once_with_the_servers_word() -> None:
     events = encode(response_events((Message(("kept",)),)))[:5]
     error = failure([*events, orjson.dumps({"type": "error", "code": "invalid_prompt", "message": "No."})])
-    cause = error.__cause__
+    cause = error
     assert isinstance(cause, rxstream.ResponseFailedError)
     assert (cause.code, cause.server_message, cause.sequence_number) == ("invalid_prompt", "No.", None)
     assert "sequence number" not in str(cause) and error.partial.text == "kept"
@@ -214,8 +220,7 @@ def test_a_failure_behind_a_gap_is_the_cause_when_the_source_then_fails() -> Non
     del events[-3]
     source = rxstream.from_frames(events).pipe(ops.concat(reactivex.throw(rxstream.TransportError("dropped"))))
     outcome = run(source.pipe(rxstream.responses_pipeline()))
-    assert isinstance(outcome.error, rxstream.IncompleteStreamError)
-    assert isinstance(outcome.error.__cause__, rxstream.ResponseFailedError)
+    assert isinstance(outcome.error, rxstream.ResponseFailedError) and outcome.error.partial is not None
     assert outcome.error.partial.text == "Half an answer"
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 import rxstream
-from tests.support import frame, websocket_upgrade
+from tests.support import frame, partial_of, websocket_upgrade
 
 pytestmark = pytest.mark.network
 
@@ -140,16 +140,16 @@ async def silent(connection: ServerConnection) -> None:
 async def test_a_peer_silent_after_the_handshake_is_reported_within_the_timeout() -> None:
     async with RawPeer() as uri:
         error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5)), 10)
-    assert isinstance(error, rxstream.IncompleteStreamError)
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError)
+    assert isinstance(error, rxstream.StreamError)
+    assert isinstance(error, rxstream.StreamTimeoutError)
     assert took < 0.5 + BOUND  # the polite close (10 s for a peer that never answers) goes on in the background
 
 
 async def test_a_frame_above_max_size_from_a_peer_that_never_closes_is_reported_at_once() -> None:
     async with RawPeer(wire(b"x" * 2048)) as uri:
         error, took = await bounded(rxstream.stream(uri, **options(max_size=1024, stream_timeout=5)), 10)
-    assert isinstance(error, rxstream.IncompleteStreamError)
-    assert isinstance(error.__cause__, rxstream.FrameTooLargeError), error.__cause__
+    assert isinstance(error, rxstream.StreamError)
+    assert isinstance(error, rxstream.FrameTooLargeError), error
     assert took < BOUND
 
 
@@ -184,22 +184,22 @@ async def test_a_peer_flooding_after_the_final_chunk_costs_no_memory() -> None:
     assert grown < 2 * 2**20, grown  # before: the backlog kept every frame (over 100 MB a second here)
 
 
-# -- 5. the idle timeout counts frames, and the deadline bounds the whole -------------------
+# -- 5. pings are liveness, not content; the deadline bounds the whole -----------------------
 
 
 async def dribble(connection: ServerConnection) -> None:
     await connection.send(frames()[0].decode())
-    for _ in range(40):  # one byte of a frame header every 0.1 s, and a ping: never a whole frame
+    for _ in range(40):  # a ping every 0.1 s, and never another whole frame
         await connection.ping()
         await asyncio.sleep(0.1)
 
 
-async def test_pings_and_dribbled_bytes_do_not_keep_a_stream_alive() -> None:
+async def test_pings_keep_a_connection_alive_but_not_a_stream_without_content() -> None:
     async with Peer(dribble) as uri:
-        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5)), 10)
-    assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.text == PIECES[0]
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and not error.__cause__.deadline
-    assert took < 0.5 + BOUND
+        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, content_timeout=1.5)), 10)
+    assert isinstance(error, rxstream.StreamTimeoutError) and (error.kind, error.queued) == ("content", False)
+    assert partial_of(error).text == PIECES[0] and "after the answer began" in str(error)
+    assert 1.5 <= took < 1.5 + BOUND  # the pings held the idle timeout (0.5 s) off
 
 
 async def slow_but_steady(connection: ServerConnection) -> None:
@@ -211,9 +211,9 @@ async def slow_but_steady(connection: ServerConnection) -> None:
 async def test_the_deadline_bounds_a_stream_that_keeps_progressing() -> None:
     async with Peer(slow_but_steady) as uri:
         error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, deadline=0.6)), 10)
-    assert isinstance(error, rxstream.IncompleteStreamError), error
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.deadline
-    assert 0 < len(error.partial.text) < len(TEXT)  # what came before the deadline is kept
+    assert isinstance(error, rxstream.StreamError), error
+    assert isinstance(error, rxstream.StreamTimeoutError) and error.kind == "deadline"
+    assert 0 < len(partial_of(error).text) < len(TEXT)  # what came before the deadline is kept
     assert took < 0.6 + BOUND
     async with Peer(slow_but_steady) as uri:  # the same peer within its deadline
         response, _ = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, deadline=8)), 10)
@@ -237,11 +237,9 @@ async def test_the_status_at_the_handshake_decides_whether_to_retry(status: int,
     async with server:
         uri = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         error, _ = await bounded(rxstream.stream(uri, **options(on_retry=retries.append)), 10)
-    assert isinstance(error, rxstream.IncompleteStreamError)
-    cause = error.__cause__
-    assert isinstance(cause, rxstream.TransportError) and f"HTTP {status}" in str(cause)
-    assert len(retries) == (3 if retried else 0)
-    assert isinstance(cause, rxstream.ConnectionLostError) == retried
+    assert isinstance(error, rxstream.APIStatusError) and f"HTTP {status}" in str(error)
+    assert (error.status_code, error.server_message, error.body) == (status, "no", "no\n")  # the handshake's body
+    assert len(retries) == (3 if retried else 0) and error.attempts == (4 if retried else 1)
 
 
 # -- retries are told: logged and given to on_retry -----------------------------------------
@@ -342,9 +340,9 @@ async def test_any_peer_behaviour_gives_the_exact_text_or_a_typed_error_with_eve
     assert took < 0.3 + BOUND
     assert grown < 8 * 2**20, grown  # the flood is not buffered
     if fault == "silent" and cut < len(PIECES):
-        assert isinstance(result, rxstream.IncompleteStreamError), result
-        assert isinstance(result.__cause__, rxstream.StreamTimeoutError)
-        assert result.partial.text == "".join(PIECES[:cut])  # every chunk received is kept
+        assert isinstance(result, rxstream.StreamError), result
+        assert isinstance(result, rxstream.StreamTimeoutError)
+        assert partial_of(result).text == "".join(PIECES[:cut])  # every chunk received is kept
     else:
         assert isinstance(result, rxstream.Response), result
         assert result.text == TEXT and result.complete

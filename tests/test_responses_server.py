@@ -19,6 +19,7 @@ from rxstream import operators as rxo
 from rxstream.protocol._sse import sse_events
 from rxstream.server import Faults, ReferenceResponsesServer, generate
 from rxstream.server._faults import plan
+from tests.support import partial_of
 from tests.test_responses_differential import expected, through_the_sdk
 
 pytestmark = pytest.mark.network  # every test here runs the reference server on 127.0.0.1
@@ -62,8 +63,8 @@ async def streamed(
     return await asyncio.wait_for(call, 20)
 
 
-async def failed(server: ReferenceResponsesServer, transport: str, **options: Any) -> rxstream.IncompleteStreamError:
-    with pytest.raises(rxstream.IncompleteStreamError) as caught:
+async def failed(server: ReferenceResponsesServer, transport: str, **options: Any) -> rxstream.StreamError:
+    with pytest.raises(rxstream.StreamError) as caught:
         await streamed(server, transport, **options)
     return caught.value
 
@@ -149,14 +150,14 @@ async def test_a_response_that_is_not_background_fails_with_the_partial_and_is_n
     async with reference(faults) as server:
         error = await failed(server, transport)
         assert server.stats.created == 1 and server.stats.connections == 1
-    cause = error.__cause__
+    cause = error
     assert isinstance(cause, rxstream.ConnectionLostError) and f"a new {CREATION[transport]}" in str(cause)
-    assert TEXT.startswith(error.partial.text) and len(error.partial.text) < len(TEXT)
-    assert error.partial.reasoning == THINKING  # the reasoning comes first and was whole
+    assert TEXT.startswith(partial_of(error).text) and len(partial_of(error).text) < len(TEXT)
+    assert partial_of(error).reasoning == THINKING  # the reasoning comes first and was whole
     if faults == "abort_after=30":
         # events 0..29: created, in_progress, the reasoning item (added, part added, 3 deltas, done,
         # part done, done: 10 events in all), then the message item added, its part added, and 18 deltas
-        assert error.partial.text == TEXT[: 18 * 16]
+        assert partial_of(error).text == TEXT[: 18 * 16]
 
 
 def left_out(server: ReferenceResponsesServer) -> list[int]:
@@ -179,9 +180,9 @@ async def test_a_drop_past_a_small_window_of_a_response_that_is_not_background_f
         error = await failed(server, "sse", window=4)
         assert server.stats.created == 1 and server.stats.connections == 1
         gap = left_out(server)[0]
-    assert isinstance(error.__cause__, rxstream.InvalidChunkError) and error.__cause__.expected == gap
+    assert isinstance(error, rxstream.InvalidChunkError) and error.expected == gap
     # created, in_progress, the reasoning item (events 2..9), the message item and its part added: text from 12
-    assert gap > 12 and error.partial.reasoning == THINKING and error.partial.text == TEXT[: (gap - 12) * 16]
+    assert gap > 12 and partial_of(error).reasoning == THINKING and partial_of(error).text == TEXT[: (gap - 12) * 16]
 
 
 @TRANSPORTS
@@ -189,8 +190,8 @@ async def test_a_background_response_dropped_before_its_id_came_is_not_made_agai
     async with reference("abort_after=0") as server:
         error = await failed(server, transport, background=True)
         assert server.stats.created == 1 and server.stats.connections == 1
-    assert isinstance(error.__cause__, rxstream.ConnectionLostError) and "no response id came" in str(error.__cause__)
-    assert error.partial.text == "" and error.partial.id is None
+    assert isinstance(error, rxstream.ConnectionLostError) and "no response id came" in str(error)
+    assert partial_of(error).text == "" and partial_of(error).id is None
 
 
 # events 0..19: the 10 of the reasoning, 2 opening the message, and 8 deltas
@@ -198,8 +199,8 @@ async def test_a_background_response_dropped_before_its_id_came_is_not_made_agai
 async def test_a_malformed_event_is_a_frame_error_with_the_partial(transport: str) -> None:
     async with reference("malformed_at=20") as server:
         error = await failed(server, transport, background=True)
-    assert isinstance(error.__cause__, rxstream.FrameError) and error.__cause__.number == 21
-    assert error.partial.text == TEXT[: 8 * 16]
+    assert isinstance(error, rxstream.FrameError) and error.number == 21
+    assert partial_of(error).text == TEXT[: 8 * 16]
 
 
 @TRANSPORTS
@@ -207,7 +208,7 @@ async def test_an_oversized_event_ends_the_stream_with_the_partial(transport: st
     async with reference("oversize_at=20,oversize_bytes=70000") as server:
         error = await failed(server, transport, background=True, max_size=65536)
         assert server.stats.connections == 1
-    assert isinstance(error.__cause__, rxstream.FrameTooLargeError) and error.partial.text == TEXT[: 8 * 16]
+    assert isinstance(error, rxstream.FrameTooLargeError) and partial_of(error).text == TEXT[: 8 * 16]
 
 
 @TRANSPORTS
@@ -215,7 +216,7 @@ async def test_a_stall_times_out_with_the_partial_and_a_background_response_resu
     async with reference("stall_after=20") as server:
         error = await failed(server, transport, stream_timeout=0.2)
         assert server.stats.created == 1 and server.stats.connections == 1
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.text == TEXT[: 8 * 16]
+    assert isinstance(error, rxstream.StreamTimeoutError) and partial_of(error).text == TEXT[: 8 * 16]
     async with reference("stall_after=20") as server:
         response = await streamed(server, transport, background=True, stream_timeout=0.2)
         exact(response)
@@ -228,17 +229,17 @@ async def test_rate_limited_on_every_try_is_a_typed_error(transport: str) -> Non
     async with reference("reject_first=10") as server:
         error = await failed(server, transport, retry=rxstream.RetryPolicy(max_retries=2))
         assert server.stats.created == 0 and server.stats.rejected == 3
-    assert isinstance(error.__cause__, rxstream.RateLimitedError) and error.partial.text == ""
+    assert isinstance(error, rxstream.RateLimitedError) and partial_of(error).text == ""
 
 
 async def test_a_wrong_token_is_refused_and_unknown_responses_are_404() -> None:
     async with reference() as server, httpx.AsyncClient() as client:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_responses(server.url, json={"stream": True}, token="wrong")
-        assert isinstance(caught.value.__cause__, rxstream.AuthenticationError)
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:  # at the WebSocket handshake: 401
+        assert isinstance(caught.value, rxstream.AuthenticationError)
+        with pytest.raises(rxstream.StreamError) as caught:  # at the WebSocket handshake: 401
             await rxstream.stream_responses(server.websocket_url, json={}, token="wrong")
-        assert isinstance(caught.value.__cause__, rxstream.AuthenticationError) and "wrong" not in str(caught.value)
+        assert isinstance(caught.value, rxstream.AuthenticationError) and "wrong" not in str(caught.value)
         assert server.stats.created == 0
         authorized = {"Authorization": f"Bearer {TOKEN}"}
         unknown = await client.get(f"{server.url}/resp_nope?stream=true", headers=authorized)

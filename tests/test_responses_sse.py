@@ -19,7 +19,7 @@ import pytest
 
 import rxstream
 from tests.responses_events import FunctionCall, Message, Reasoning, response_events, sse_body
-from tests.support import loopback, read_request, send_in_pieces
+from tests.support import loopback, partial_of, read_request, send_in_pieces
 
 pytestmark = pytest.mark.network  # every test here talks to a peer on 127.0.0.1
 
@@ -126,8 +126,8 @@ async def streamed(peer: Peer, window: int | None = None, **extra: Any) -> rxstr
     return await asyncio.wait_for(call, 10)
 
 
-async def failed(peer: Peer, window: int | None = None, **extra: Any) -> rxstream.IncompleteStreamError:
-    with pytest.raises(rxstream.IncompleteStreamError) as caught:
+async def failed(peer: Peer, window: int | None = None, **extra: Any) -> rxstream.StreamError:
+    with pytest.raises(rxstream.StreamError) as caught:
         await streamed(peer, window, **extra)
     return caught.value
 
@@ -226,9 +226,9 @@ async def test_a_dropped_response_that_is_not_background_fails_with_the_partial_
         error = await failed(peer)
     assert [request.method for request in peer.requests] == ["POST"]
     partial = in_memory_partial(EVENTS[:drop])
-    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == partial
-    assert error.partial.id == ("resp_0123" if drop else None)
-    cause = error.__cause__
+    assert (partial_of(error).text, partial_of(error).reasoning, partial_of(error).tool_calls) == partial
+    assert partial_of(error).id == ("resp_0123" if drop else None)
+    cause = error
     assert isinstance(cause, rxstream.ConnectionLostError)
     assert '"background": true' in str(cause) and "new (paid) response" in str(cause)
 
@@ -273,11 +273,13 @@ async def test_a_gap_beyond_the_window_of_a_response_that_is_not_background_fail
     async with serve(lambda request, number: Reply(leaving_out(gap, EVENTS))) as peer:
         error = await failed(peer, WINDOW)
     assert [request.method for request in peer.requests] == ["POST"]
-    cause = error.__cause__
+    cause = error
     assert isinstance(cause, rxstream.InvalidChunkError)
     assert (cause.expected, cause.received) == (gap, gap + WINDOW)
-    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:gap])
-    assert error.partial.id == "resp_0123"
+    assert (partial_of(error).text, partial_of(error).reasoning, partial_of(error).tool_calls) == in_memory_partial(
+        EVENTS[:gap]
+    )
+    assert partial_of(error).id == "resp_0123"
 
 
 STALL = 0.1  # stream_timeout in the stall tests: each stall is waited for, for real, this long
@@ -292,8 +294,10 @@ async def test_a_stalled_response_that_is_not_background_times_out_with_the_part
     async with serve(lambda request, number: stalling(EVENTS, sent)) as peer:
         error = await failed(peer, stream_timeout=STALL)
     assert [request.method for request in peer.requests] == ["POST"]
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.timeout == STALL
-    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:sent])
+    assert isinstance(error, rxstream.StreamTimeoutError) and error.timeout == STALL
+    assert (partial_of(error).text, partial_of(error).reasoning, partial_of(error).tool_calls) == in_memory_partial(
+        EVENTS[:sent]
+    )
 
 
 @pytest.mark.parametrize("stalls", [[7], [7, 3], [len(EVENTS) - 1]], ids=str)
@@ -319,16 +323,18 @@ async def test_a_background_response_that_stays_silent_times_out_once_the_retrie
         error = await failed(peer, background=True, stream_timeout=STALL, retry=rxstream.RetryPolicy(max_retries=2))
     assert [request.method for request in peer.requests] == ["POST", "GET", "GET"]
     assert [get.query["starting_after"] for get in peer.gets] == [["6"], ["6"]]
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and not error.__cause__.deadline
-    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(EVENTS[:7])
-    assert error.partial.stats.retries == 2
+    assert isinstance(error, rxstream.StreamTimeoutError) and error.kind != "deadline"
+    assert (partial_of(error).text, partial_of(error).reasoning, partial_of(error).tool_calls) == in_memory_partial(
+        EVENTS[:7]
+    )
+    assert partial_of(error).stats.retries == 2
 
 
 async def test_a_background_response_that_stalls_before_its_id_came_is_not_asked_for_again() -> None:
     async with serve(lambda request, number: stalling(EVENTS, 0)) as peer:
         error = await failed(peer, background=True, stream_timeout=STALL)
     assert [request.method for request in peer.requests] == ["POST"]
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.partial.id is None
+    assert isinstance(error, rxstream.StreamTimeoutError) and partial_of(error).id is None
 
 
 async def test_the_deadline_ends_a_background_response_that_keeps_stalling() -> None:
@@ -337,9 +343,9 @@ async def test_the_deadline_ends_a_background_response_that_keeps_stalling() -> 
         error = await failed(
             peer, background=True, stream_timeout=STALL, deadline=0.35, retry=rxstream.RetryPolicy(max_retries=100)
         )
-    assert isinstance(error.__cause__, rxstream.StreamTimeoutError) and error.__cause__.deadline
+    assert isinstance(error, rxstream.StreamTimeoutError) and error.kind == "deadline"
     assert len(peer.posts) == 1 and peer.gets  # the stalls were resumed until the deadline came
-    assert error.partial.text == in_memory_partial(EVENTS[:7])[0]
+    assert partial_of(error).text == in_memory_partial(EVENTS[:7])[0]
 
 
 async def test_a_body_that_omits_the_final_event() -> None:
@@ -347,8 +353,8 @@ async def test_a_body_that_omits_the_final_event() -> None:
     async with serve(lambda request, number: Reply(cut)) as peer:
         error = await failed(peer)
     assert len(peer.requests) == 1
-    assert error.partial.text == "The answer is forty-two." and not error.partial.complete
-    assert isinstance(error.__cause__, rxstream.ConnectionLostError)
+    assert partial_of(error).text == "The answer is forty-two." and not partial_of(error).complete
+    assert isinstance(error, rxstream.ConnectionLostError)
 
     def respond(request: Request, number: int) -> Reply:
         return Reply(after(EVENTS, request)) if request.method == "GET" else Reply(cut)
@@ -388,8 +394,8 @@ async def test_429_on_the_resuming_get_gets_again() -> None:
 async def test_rate_limited_to_the_end_is_a_typed_error() -> None:
     async with serve(lambda request, number: Reply(status=429, headers={"Retry-After": "1"})) as peer:
         error = await failed(peer, retry=rxstream.RetryPolicy(max_retries=2))
-    assert isinstance(error.__cause__, rxstream.RateLimitedError)
-    assert len(peer.posts) == 3 and error.partial.text == ""
+    assert isinstance(error, rxstream.RateLimitedError)
+    assert len(peer.posts) == 3 and partial_of(error).text == ""
 
 
 async def test_a_failure_the_server_streams_is_typed_and_not_retried() -> None:
@@ -397,5 +403,5 @@ async def test_a_failure_the_server_streams_is_typed_and_not_retried() -> None:
     async with serve(lambda request, number: Reply(events)) as peer:
         error = await failed(peer, background=True)
     assert len(peer.requests) == 1
-    assert isinstance(error.__cause__, rxstream.ResponseFailedError) and error.__cause__.code == "server_error"
-    assert error.partial.text == "Half of it"
+    assert isinstance(error, rxstream.ResponseFailedError) and error.code == "server_error"
+    assert partial_of(error).text == "Half of it"

@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 import rxstream
 from rxstream.transport._websocket import http_url_of
 from tests.responses_events import Message, response_events, sse_body
-from tests.support import websocket_upgrade
+from tests.support import partial_of, websocket_upgrade
 from tests.test_responses_sse import (
     EVENTS,
     ITEMS,
@@ -237,12 +237,14 @@ async def test_a_dropped_response_that_is_not_background_fails_with_the_partial_
     async with serve_peer(lambda number: Reply(cut, close=close)) as peer:
         error = await failed(peer)
     assert len(peer.created) == 1 and len(peer.handshakes) == 1 and peer.resumes == []
-    delivered = error.partial.chunks  # one chunk an event
+    delivered = partial_of(error).chunks  # one chunk an event
     if close != RESET:  # a reset may discard what the client's socket had received and not yet read
         assert delivered == len(cut)
-    assert (error.partial.text, error.partial.reasoning, error.partial.tool_calls) == in_memory_partial(cut[:delivered])
-    assert error.partial.id == ("resp_0123" if cut else None)
-    cause = error.__cause__
+    assert (partial_of(error).text, partial_of(error).reasoning, partial_of(error).tool_calls) == in_memory_partial(
+        cut[:delivered]
+    )
+    assert partial_of(error).id == ("resp_0123" if cut else None)
+    cause = error
     assert isinstance(cause, rxstream.ConnectionLostError)
     assert '"background": true' in str(cause) and "a new response.create would start a new (paid) response" in str(
         cause
@@ -254,8 +256,8 @@ async def test_the_final_event_omitted_fails_or_resumes_when_background() -> Non
     async with serve_peer(lambda number: Reply(cut)) as peer:
         error = await failed(peer)
     assert len(peer.created) == 1 and peer.resumes == []
-    assert error.partial.text == "The answer is forty-two." and not error.partial.complete
-    assert isinstance(error.__cause__, rxstream.ConnectionLostError)
+    assert partial_of(error).text == "The answer is forty-two." and not partial_of(error).complete
+    assert isinstance(error, rxstream.ConnectionLostError)
 
     async with serve_peer(lambda number: Reply(cut), EVENTS) as peer:
         response = await streamed(peer, background=True)
@@ -268,8 +270,8 @@ async def test_a_close_code_that_is_not_retried_fails_even_a_background_response
     async with serve_peer(lambda number: Reply(EVENTS[:5], close=close)) as peer:
         error = await failed(peer, background=True)
     assert len(peer.created) == 1 and peer.resumes == []
-    assert isinstance(error.__cause__, rxstream.ConnectionLostError | rxstream.AuthenticationError)
-    assert error.partial.text == "" and error.partial.reasoning == "Let me "
+    assert isinstance(error, rxstream.ConnectionLostError | rxstream.AuthenticationError)
+    assert partial_of(error).text == "" and partial_of(error).reasoning == "Let me "
 
 
 async def test_429_at_the_handshake_waits_retry_after_and_sends_response_create_once() -> None:
@@ -288,7 +290,7 @@ async def test_rate_limited_to_the_end_is_a_typed_error_and_makes_nothing() -> N
     async with serve_peer(lambda number: Reply(status=429, retry_after="1")) as peer:
         error = await failed(peer, retry=rxstream.RetryPolicy(max_retries=2))
     assert len(peer.handshakes) == 3 and peer.created == []
-    assert isinstance(error.__cause__, rxstream.RateLimitedError)
+    assert isinstance(error, rxstream.RateLimitedError)
 
 
 async def test_a_failure_the_peer_streams_is_typed_and_not_retried() -> None:
@@ -296,9 +298,9 @@ async def test_a_failure_the_peer_streams_is_typed_and_not_retried() -> None:
     async with serve_peer(lambda number: Reply(events, close=ABORT)) as peer:
         error = await failed(peer, background=True)
     assert len(peer.created) == 1 and peer.resumes == []
-    cause = error.__cause__
+    cause = error
     assert isinstance(cause, rxstream.ResponseFailedError) and cause.code == "server_error"
-    assert error.partial.text == "The answer is forty-two."
+    assert partial_of(error).text == "The answer is forty-two."
 
 
 async def test_a_peer_that_streams_and_closes_before_the_request_went_out_is_not_asked_again() -> None:
@@ -323,8 +325,12 @@ async def test_a_peer_that_streams_and_closes_before_the_request_went_out_is_not
     finally:
         server.close()
         await server.wait_closed()
-    assert handshakes == 1 and isinstance(error.__cause__, rxstream.ConnectionLostError)
-    assert error.partial.chunks == 5 and error.partial.id == "resp_0123" and error.partial.reasoning == "Let me "
+    assert handshakes == 1 and isinstance(error, rxstream.ConnectionLostError)
+    assert (
+        partial_of(error).chunks == 5
+        and partial_of(error).id == "resp_0123"
+        and partial_of(error).reasoning == "Let me "
+    )
 
 
 def test_the_resuming_get_goes_to_the_http_url_of_the_websocket_one() -> None:
@@ -354,4 +360,4 @@ async def test_connect_responses_shows_the_text_the_tool_call_and_a_refusal_live
 async def test_a_token_the_peer_echoes_in_its_close_reason_is_redacted() -> None:
     async with serve_peer(lambda number: Reply(EVENTS[:5], close=1011, reason="overloaded for sk-test")) as peer:
         error = await failed(peer)
-    assert "sk-test" not in str(error) and "overloaded for [redacted]" in str(error.__cause__)
+    assert "sk-test" not in str(error) and "overloaded for [redacted]" in str(error)

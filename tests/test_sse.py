@@ -16,7 +16,7 @@ from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 from rxstream.server import Faults, ReferenceSSEServer, generate
 
-from .support import FIXTURES, decode
+from .support import FIXTURES, decode, partial_of
 
 TOKEN = "sse-token"
 TEXT = generate(1500, seed=11)
@@ -231,11 +231,11 @@ async def test_retry_after_is_honoured_and_the_schedule_is_kept() -> None:
 @pytest.mark.network
 async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_deterministic() -> None:
     async with reference("abort_after=20", ids=False) as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client())
-        assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
-        assert "no id to resume from" in str(caught.value.__cause__)
-        assert caught.value.partial.text == TEXT[: 20 * 12]
+        assert isinstance(caught.value, rxstream.ConnectionLostError)
+        assert "no id to resume from" in str(caught.value)
+        assert partial_of(caught.value).text == TEXT[: 20 * 12]
     async with reference("abort_after=20", ids=False) as server:
         response, seen = await piped(server.url, **client(replay="deterministic"))
     assert response.text == TEXT and seen == list(range(server.count + 2))
@@ -244,47 +244,43 @@ async def test_without_ids_a_drop_fails_with_the_partial_unless_replay_is_determ
 @pytest.mark.network
 async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
     async with reference() as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client(token="sk-secret-value"))
-    assert isinstance(caught.value.__cause__, rxstream.AuthenticationError)
-    assert "sk-secret-value" not in str(caught.value) + repr(caught.value.__cause__)
+    assert isinstance(caught.value, rxstream.AuthenticationError)
+    assert "sk-secret-value" not in str(caught.value) + repr(caught.value)
 
 
 @pytest.mark.network
 async def test_malformed_event_is_a_frame_error_with_the_prefix() -> None:
     async with reference("malformed_at=15") as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client())
-    assert isinstance(caught.value.__cause__, rxstream.FrameError) and caught.value.partial.text == TEXT[: 15 * 12]
+    assert isinstance(caught.value, rxstream.FrameError) and partial_of(caught.value).text == TEXT[: 15 * 12]
 
 
 @pytest.mark.network
 async def test_oversize_event_ends_the_stream() -> None:
     async with reference("oversize_at=10,oversize_bytes=100000") as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client(max_size=65536))
-    assert (
-        isinstance(caught.value.__cause__, rxstream.FrameTooLargeError) and caught.value.partial.text == TEXT[: 10 * 12]
-    )
+    assert isinstance(caught.value, rxstream.FrameTooLargeError) and partial_of(caught.value).text == TEXT[: 10 * 12]
 
 
 @pytest.mark.network
 async def test_stall_times_out() -> None:
     async with reference("stall_after=5") as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client(stream_timeout=0.2))
-    assert (
-        isinstance(caught.value.__cause__, rxstream.StreamTimeoutError) and caught.value.partial.text == TEXT[: 5 * 12]
-    )
+    assert isinstance(caught.value, rxstream.StreamTimeoutError) and partial_of(caught.value).text == TEXT[: 5 * 12]
 
 
 @pytest.mark.network
 async def test_lost_for_good() -> None:
     async with reference("abort_after=0,repeat=0") as server:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await rxstream.stream_sse(server.url, **client())
-    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError) and caught.value.partial.stats.retries == 3
-    assert caught.value.partial.text == "" and server.stats.connections == 4
+    assert isinstance(caught.value, rxstream.ConnectionLostError) and partial_of(caught.value).stats.retries == 3
+    assert partial_of(caught.value).text == "" and server.stats.connections == 4
 
 
 @pytest.mark.network
@@ -355,9 +351,9 @@ async def test_a_field_that_must_be_an_object_and_is_not_is_a_frame_error(event:
             )
         ]
     events.append(SSEEvent(data=orjson.dumps(event).decode()))
-    with pytest.raises(rxstream.IncompleteStreamError) as caught:
+    with pytest.raises(rxstream.StreamError) as caught:
         await rxstream.from_frames(events).pipe(rxstream.sse_pipeline())
-    error = caught.value.__cause__
+    error = caught.value
     assert isinstance(error, rxstream.FrameError) and error.number == 2
     assert f"field '{field}' must be an object" in error.reason
-    assert caught.value.partial.text == "kept"
+    assert partial_of(caught.value).text == "kept"

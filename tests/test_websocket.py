@@ -30,7 +30,7 @@ from rxstream.transport._proxy import environment_proxy
 from rxstream.transport._push_connection import PushConnection
 from rxstream.transport._websocket import from_websocket, stream, stream_text
 
-from .support import FIXTURES
+from .support import FIXTURES, partial_of
 
 TOKEN = "s3cret-token-value"
 TEXT = generate(3000, seed=7)  # mixed English and Chinese, 3000 characters
@@ -119,9 +119,9 @@ async def test_proxy_true_takes_the_environments_proxy_and_none_connects_directl
             response, _ = await through_pipeline(reference.uri, **client(proxy=None))
             assert response.text == TEXT
             return
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await through_pipeline(reference.uri, **client(proxy=proxy))
-    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
+    assert isinstance(caught.value, rxstream.ConnectionLostError)
     assert "Connect call failed ('127.0.0.1', 9)" in str(caught.value)  # it went to the proxy
     assert reference.stats.connections == 0
 
@@ -164,57 +164,57 @@ async def test_backoff_follows_the_policy_without_sleeping() -> None:
 async def test_rate_limited_past_the_retries() -> None:
     clock = rxstream.VirtualClock()
     async with server("reject_first=10") as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client(clock=clock, retry=rxstream.RetryPolicy(max_retries=3, cap=3.0)))
-    cause = caught.value.__cause__
+    cause = caught.value
     assert isinstance(cause, rxstream.RateLimitedError) and cause.retry_after == 1.0 and cause.attempts == 4
     assert clock.sleeps == [1.0, 2.0, 3.0]  # capped
-    assert caught.value.partial.text == ""
+    assert partial_of(caught.value).text == ""
 
 
 @pytest.mark.network
 async def test_connection_lost_for_good_keeps_the_partial() -> None:
     async with server("abort_after=30,repeat=0", resume=False) as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client())
-    assert isinstance(caught.value.__cause__, rxstream.ConnectionLostError)
-    assert caught.value.partial.text == TEXT[: 30 * CHUNK] and caught.value.partial.stats.retries == 3
+    assert isinstance(caught.value, rxstream.ConnectionLostError)
+    assert partial_of(caught.value).text == TEXT[: 30 * CHUNK] and partial_of(caught.value).stats.retries == 3
 
 
 @pytest.mark.network
 async def test_malformed_frame_is_a_frame_error_with_the_prefix() -> None:
     async with server("malformed_at=20") as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client())
-    cause = caught.value.__cause__
+    cause = caught.value
     assert isinstance(cause, rxstream.FrameError) and cause.number == 21
-    assert caught.value.partial.text == TEXT[: 20 * CHUNK]
+    assert partial_of(caught.value).text == TEXT[: 20 * CHUNK]
 
 
 @pytest.mark.network
 async def test_oversize_frame_ends_the_stream() -> None:
     async with server("oversize_at=10,oversize_bytes=70000") as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client(max_size=65536))
-    assert isinstance(caught.value.__cause__, rxstream.FrameTooLargeError)
-    assert caught.value.partial.text == TEXT[: 10 * CHUNK] and "max_size=65536" in str(caught.value.__cause__)
+    assert isinstance(caught.value, rxstream.FrameTooLargeError)
+    assert partial_of(caught.value).text == TEXT[: 10 * CHUNK] and "max_size=65536" in str(caught.value)
 
 
 @pytest.mark.network
 async def test_stall_times_out() -> None:
     async with server("stall_after=5") as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client(stream_timeout=0.2))
-    assert isinstance(caught.value.__cause__, rxstream.StreamTimeoutError)
-    assert caught.value.partial.text == TEXT[: 5 * CHUNK]
+    assert isinstance(caught.value, rxstream.StreamTimeoutError)
+    assert partial_of(caught.value).text == TEXT[: 5 * CHUNK]
 
 
 @pytest.mark.network
 async def test_bad_token_is_an_authentication_error_without_the_token() -> None:
     async with server() as reference:
-        with pytest.raises(rxstream.IncompleteStreamError) as caught:
+        with pytest.raises(rxstream.StreamError) as caught:
             await stream(reference.uri, **client(token="wrong-token-value"))
-    cause = caught.value.__cause__
+    cause = caught.value
     assert isinstance(cause, rxstream.AuthenticationError) and "1008" in str(cause)
     for text in (str(caught.value), repr(cause), str(cause)):
         assert "wrong-token-value" not in text and TOKEN not in text
@@ -353,8 +353,8 @@ def test_random_faults_give_exact_text_or_a_typed_error(
         async with ReferenceServer(TEXT, chunk_size=CHUNK, token=TOKEN, faults=faults) as reference:
             try:
                 response = await stream(reference.uri, **client())
-            except rxstream.IncompleteStreamError as error:
-                assert TEXT.startswith(error.partial.text) and isinstance(error.__cause__, rxstream.StreamError)
+            except rxstream.StreamError as error:
+                assert TEXT.startswith(partial_of(error).text) and isinstance(error, rxstream.StreamError)
             else:
                 assert response.text == TEXT
 

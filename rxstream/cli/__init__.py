@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..core._errors import StreamError
+from ..core._errors import IncompleteStreamError, StreamError
 from ..core._redaction import one_line
 
 COMMANDS: tuple[str, ...] = (
@@ -46,5 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StreamError, OSError, ValueError) as error:
         if args.debug:
             raise
-        print(f"rxstream {args.command}: error: {one_line(str(error))}", file=sys.stderr)
+        print(f"rxstream {args.command}: error: {one_line(error_line(error))}", file=sys.stderr)
         return 1
+
+
+def error_line(error: BaseException) -> str:
+    """The error for one line, cause first: an rxstream error's class (what a program would catch) and
+    message; for a stream ended by an error that is not rxstream's, that error, then what was kept."""
+    cause = error.__cause__
+    if isinstance(error, IncompleteStreamError) and cause is not None:
+        return f"{type(cause).__name__}: {cause} ({error})"
+    return f"{type(error).__name__}: {error}" if isinstance(error, StreamError) else str(error)

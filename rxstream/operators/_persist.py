@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..core._context_store import ContextStore, check_session_id
-from ..core._errors import IncompleteStreamError, TurnNotSavedError
+from ..core._errors import StreamError, TurnNotSavedError
 from ..core._values import Response
 
 Step = Callable[[], Awaitable[None]]
@@ -20,7 +20,7 @@ class PersistObserver(abc.ObserverBase[Response]):
 
     Rx pushes synchronously and a save is a coroutine, so every event becomes a task on the
     event loop that first awaits the task of the event before it: a ``Response`` is saved,
-    then emitted; an ``IncompleteStreamError``'s partial response is saved, then the error
+    then emitted; an error's ``partial`` response (finalize's) is saved, then the error
     passed on; completion and other errors wait for the saves before them. Downstream thus
     hears of a turn only when it is durable, and in the order upstream sent.
     """
@@ -49,7 +49,8 @@ class PersistObserver(abc.ObserverBase[Response]):
 
     def on_error(self, error: Exception) -> None:
         async def save_partial_then_fail() -> None:
-            if not isinstance(error, IncompleteStreamError) or await self.saved(error.partial):
+            partial = error.partial if isinstance(error, StreamError) else None
+            if partial is None or await self.saved(partial):
                 self.downstream.on_error(error)
 
         self.then(save_partial_then_fail)
@@ -120,10 +121,10 @@ def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Respon
 
     ``R`` is the ``Response`` from ``finalize``: it is saved, and emitted when the save has
     returned (three ticks later here); the completion waits behind it. In the second
-    diagram the error is ``IncompleteStreamError``: its partial response is saved (marked
-    incomplete), then the error is passed on. Downstream hears nothing until the save has
-    returned, so awaiting the pipeline means the turn is durable. Other errors are passed
-    on, in order, once the saves before them have returned.
+    diagram the error carries a ``partial`` response (every ``StreamError`` from ``finalize``
+    does): it is saved (marked incomplete), then the error is passed on. Downstream hears
+    nothing until the save has returned, so awaiting the pipeline means the turn is durable.
+    Other errors are passed on, in order, once the saves before them have returned.
 
     Subscribe inside a running asyncio loop (awaiting the pipeline does): the saves run on
     it.

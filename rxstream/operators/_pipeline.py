@@ -42,8 +42,8 @@ def pipeline(
 
     The digits are frames with those chunk indices, ``2`` the final chunk; ``R`` is the
     ``Response`` (its text chunk 0's, 1's and 2's, ``Stats.duplicates == 1``). In the
-    second diagram chunk 1 never comes: ``IncompleteStreamError`` holding chunk 0, with
-    reorder's ``InvalidChunkError`` as its ``__cause__``.
+    second diagram chunk 1 never comes: reorder's ``InvalidChunkError``, its ``partial``
+    holding chunk 0.
 
     The same stages as piping the five operators one by one, run inside one subscription,
     with a fast path that takes a plain chunk arriving in order straight to the transcript.
@@ -61,9 +61,12 @@ def pipeline(
     Raises:
         ValueError: (at the call) ``window`` or ``max_pending`` is below 1, or ``overflow`` is
             not one of backpressure_buffer's strategies.
-        IncompleteStreamError: (to the observer) the stream ended or failed before its
-            final chunk (a ``FrameError``, ``InvalidChunkError``, ``BufferOverflowError``
-            or the source's error is its ``__cause__``); ``partial`` keeps what arrived.
+        StreamError: (to the observer) the error that ended the stream before its final
+            chunk (a ``FrameError``, ``InvalidChunkError``, ``BufferOverflowError`` or the
+            source's: ``AuthenticationError``, ``StreamTimeoutError``, …), its ``partial``
+            keeping what arrived; ``IncompleteStreamError`` when the source completed
+            without the final chunk (or failed with an error that is not rxstream's,
+            then its ``__cause__``), finalize's.
     """
     stages = fuse(
         parse(),
@@ -106,9 +109,10 @@ def sse_pipeline(
 
     Raises:
         ValueError: (at the call) ``window`` or ``max_pending`` is below 1.
-        IncompleteStreamError: (to the observer) the stream ended or failed before its
-            final chunk (a ``FrameError`` or the source's error is its ``__cause__``);
-            ``partial`` keeps what arrived.
+        StreamError: (to the observer) the error that ended the stream before its final
+            chunk (a ``FrameError``, a ``ResponseFailedError`` the server sent, or the
+            source's), its ``partial`` keeping what arrived; ``IncompleteStreamError`` when
+            the source completed without the final chunk, as finalize says.
     """
     stages = fuse(
         parse_sse(choice),
@@ -154,9 +158,10 @@ def responses_pipeline(
 
     Raises:
         ValueError: (at the call) ``window`` or ``max_pending`` is below 1.
-        IncompleteStreamError: (to the observer) the stream ended or failed before its
-            final event (a ``ResponseFailedError``, a ``FrameError`` or the source's error is
-            its ``__cause__``); ``partial`` keeps what arrived.
+        StreamError: (to the observer) the error that ended the stream before its final
+            event (a ``ResponseFailedError``, a ``FrameError`` or the source's), its
+            ``partial`` keeping what arrived; ``IncompleteStreamError`` when the source
+            completed without the final event, as finalize says.
     """
     return fuse(
         parse_responses(),

@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core._errors import (
+    APIStatusError,
     AuthenticationError,
     ConnectionLostError,
     FrameTooLargeError,
     RateLimitedError,
     StreamError,
     StreamTimeoutError,
-    TransportError,
+    UnexpectedContentTypeError,
 )
+from ._error_body import read_error_body
 
 NORMAL_CLOSURE = 1000
 ABNORMAL_CLOSURE = 1006  # what a connection that dropped without a close frame counts as
@@ -27,7 +29,7 @@ MESSAGE_TOO_BIG = 1009
 # The close codes worth reconnecting on, as the openai SDK has them: going away, no status,
 # aborted, internal error, service restart, try again later, TLS handshake failure.
 RETRIED_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
-RETRIED_STATUSES = frozenset({408, 429})  # besides every 5xx
+RETRIED_STATUSES = frozenset({408, 429})  # besides every 5xx (Anthropic's 529 overloaded_error among them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class Ending:
     finished: bool = False  # nothing more is awaited: the final chunk came, or no reorder stage waits for one
     status: int | None = None  # an HTTP status that refused the stream (neither 101 nor 200)
     retry_after: float | None = None  # the refusal's Retry-After, in seconds
+    body: str = ""  # the refusal's (or wrong content type's) body: a bounded prefix, already redacted
+    content_type: str | None = None  # a 200's Content-Type that is not text/event-stream
     close_code: int | None = None  # the WebSocket close code received (1006: none, the connection dropped)
     reason: str = ""
     network: str | None = None  # a failure to connect or to read, described
@@ -102,6 +106,40 @@ DONE = Done()
 Decision = Retry | Fail | Done
 
 
+def status_error(endpoint: str, status: int, ending: Ending, attempts: int) -> APIStatusError:
+    """The error for a refusal with ``status``, carrying what the body said."""
+    report = read_error_body(ending.body)
+    if status in (401, 403):
+        return AuthenticationError(
+            endpoint,
+            f"HTTP {status}",
+            status_code=status,
+            server_message=report.message,
+            error_type=report.type,
+            error_code=report.code,
+            body=ending.body,
+        )
+    if status == 429:
+        return RateLimitedError(
+            endpoint,
+            attempts,
+            ending.retry_after,
+            server_message=report.message,
+            error_type=report.type,
+            error_code=report.code,
+            body=ending.body,
+        )
+    return APIStatusError(
+        endpoint,
+        status,
+        server_message=report.message,
+        error_type=report.type,
+        error_code=report.code,
+        body=ending.body,
+        attempts=attempts,
+    )
+
+
 def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int) -> Decision:
     """What follows ``ending``, after ``failures`` consecutive failed attempts that made no progress."""
     if ending.finished:
@@ -109,14 +147,14 @@ def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int)
     failures = 0 if ending.progressed else failures
     attempts = failures + 1
     status = ending.status
+    if ending.content_type is not None:  # not an event stream: asking again would get the same page
+        message = read_error_body(ending.body).message
+        return Fail(UnexpectedContentTypeError(endpoint, ending.content_type, ending.body, server_message=message))
     if status is not None:
-        if status in (401, 403):
-            return Fail(AuthenticationError(endpoint, f"HTTP {status}"))
-        if status not in RETRIED_STATUSES and status < 500:
-            return Fail(TransportError(f"{endpoint} answered HTTP {status}; check the URL and the request."))
-        if status == 429 and failures >= policy.max_retries:
-            return Fail(RateLimitedError(endpoint, attempts, ending.retry_after))
-        reason = "429 Too Many Requests" if status == 429 else f"HTTP {status}"
+        refusal = status_error(endpoint, status, ending, attempts)
+        if (status not in RETRIED_STATUSES and status < 500) or failures >= policy.max_retries:
+            return Fail(refusal)
+        reason = ("429 Too Many Requests" if status == 429 else f"HTTP {status}") + refusal.said()
     elif ending.close_code == POLICY_VIOLATION:
         return Fail(AuthenticationError(endpoint, f"close code 1008: {ending.reason or 'policy violation'}"))
     elif ending.too_large is not None:

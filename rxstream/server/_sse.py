@@ -30,6 +30,15 @@ def sse_data(data: bytes) -> bytes:
     return b"data: " + data + b"\n\n"
 
 
+async def until_gone(reader: asyncio.StreamReader) -> None:
+    """Return once the client has closed its end of the connection (what it still sends is dropped)."""
+    try:
+        while await reader.read(2**16):
+            pass
+    except ConnectionError:
+        pass
+
+
 class SSEEndpoint(ReferenceEndpoint):
     """A reference endpoint answering HTTP/1.1 requests with ``text/event-stream`` bodies that end
     by closing the connection. Subclasses answer a request in ``_answer``."""
@@ -39,7 +48,7 @@ class SSEEndpoint(ReferenceEndpoint):
     def __init__(self, *, token: str | None, faults: Faults, qps: float, host: str, port: int) -> None:
         super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # the open ones, each writer's reader
 
     async def start(self) -> Self:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -49,12 +58,12 @@ class SSEEndpoint(ReferenceEndpoint):
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
+            for writer in list(self._connections):
                 writer.transport.abort()
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        self._connections[writer] = reader
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             method, target, _ = head[0].split(" ", 2)
@@ -70,7 +79,7 @@ class SSEEndpoint(ReferenceEndpoint):
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client left
         finally:
-            self._writers.discard(writer)
+            self._connections.pop(writer, None)
             writer.close()
 
     async def _answer(
@@ -129,9 +138,9 @@ class SSEEndpoint(ReferenceEndpoint):
                 await writer.drain()
                 writer.transport.abort()
                 return False
-            else:  # stall: silent until the connection is gone (close() aborts it), so the handler ends then
+            else:  # stall: silent until the client goes away (or close() aborts it), so the handler ends then
                 await writer.drain()
-                await writer.wait_closed()
+                await until_gone(self._connections[writer])
                 return False
             await writer.drain()
         return True

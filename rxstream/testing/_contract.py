@@ -43,7 +43,7 @@ RULES = {
 }
 
 
-LINGER = 0.002  # seconds a consumer stays in a signal that came from another thread
+LINGER = 0.01  # seconds a consumer stays in a signal that came from another thread
 
 
 @dataclass(frozen=True)

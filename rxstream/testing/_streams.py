@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
@@ -225,7 +225,7 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
     (``reasoning_content``), a refusal and tool calls interleaved, arguments split anywhere, a
     finish reason; maybe a usage chunk (``choices: []``); ``[DONE]``. With ``choices`` > 1 the
     choices' events interleave (n > 1); ``Stream.choices`` has each one's Response."""
-    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1727346178, "model": "gpt-4o"}
+    base: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1727346178, "model": "gpt-4o"}
     per_choice: list[list[dict[str, Any]]] = []
     expected: list[tuple[list[tuple[PartKind, str]], int, list[ToolCall], str, str]] = []
     for choice in range(choices):
@@ -254,7 +254,13 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
     responses = tuple(
         # a chunk per delta, the finish reason's, the usage chunk's and [DONE]'s
         response_of(
-            runs, chunks + (usage is not None) + 1, tool_calls=calls, refusal=refusal, finish_reason=reason, usage=usage
+            runs,
+            chunks + (usage is not None) + 1,
+            tool_calls=calls,
+            refusal=refusal,
+            finish_reason=reason,
+            usage=usage,
+            response_id=base["id"],
         )
         for runs, chunks, calls, refusal, reason in expected
     )
@@ -365,6 +371,7 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
         tool_calls=[calls[index] for index in sorted(calls)],
         finish_reason=stop_reason,
         usage=updated,
+        response_id=message["id"],
         signatures=signatures,
     )
     frames = tuple(SSEEvent(orjson.dumps(event).decode(), event["type"]) for event in events)
@@ -379,7 +386,7 @@ RESPONSES_ITEMS: st.SearchStrategy[Item] = st.one_of(
     st.builds(Reasoning, st.lists(PIECES, max_size=2), st.lists(PIECES, max_size=2)),
     st.builds(
         FunctionCall,
-        NAMES.map(lambda name: f"call_{name}"),
+        NAMES,
         NAMES,
         ARGUMENTS.flatmap(split_anywhere),
     ),
@@ -391,7 +398,10 @@ def responses_streams(draw: st.DrawFn) -> Stream:
     """An OpenAI Responses stream, one JSON text per event numbered from 0: created, in_progress,
     messages (text or a refusal), reasoning (summary and reasoning text), function calls with
     their arguments split anywhere, and completed or incomplete with or without usage."""
-    items = draw(st.lists(RESPONSES_ITEMS, max_size=3))
+    items = [  # each call its own id, as the API gives them
+        replace(item, call_id=f"call_{number}_{item.call_id}") if isinstance(item, FunctionCall) else item
+        for number, item in enumerate(draw(st.lists(RESPONSES_ITEMS, max_size=3)))
+    ]
     status = draw(st.sampled_from(["completed", "incomplete"]))
     usage = draw(
         st.none() | st.fixed_dictionaries({"input_tokens": st.integers(0, 9999), "output_tokens": st.integers(0, 9999)})

@@ -19,6 +19,7 @@ from ..core._demand import (
 from ..core._redaction import Secrets
 from ..protocol._decision import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG, NORMAL_CLOSURE, Ending
 from ..protocol._framing import FrameReader
+from ._recovery import Watchdog
 
 CLOSE_TIMEOUT = 10.0  # the protocol: the server closes within 10 s after the final chunk
 
@@ -49,33 +50,39 @@ class PushConnection(ClientConnection):
         self.head_end = b""  # the last bytes of the handshake read so far, for a terminator split across reads
         self.lost = False
         self.done: asyncio.Future[None] | None = None
-        self.progress: Callable[[], None] | None = None  # told once a read that completes a message
+        self.idle: Watchdog | None = None  # told of every read, pings included
+        self.content: Watchdog | None = None  # told once a read that completes a message
 
     def attach(
         self,
         observer: abc.ObserverBase[bytes],
         demand: Demand | None,
         done: asyncio.Future[None],
-        progress: Callable[[], None] | None = None,
+        idle: Watchdog | None = None,
+        content: Watchdog | None = None,
     ) -> None:
-        """Push messages to ``observer`` while ``demand`` is ready, telling ``progress`` as they
-        arrive; resolve ``done`` once the connection has ended and every message it read is handed on."""
+        """Push messages to ``observer`` while ``demand`` is ready, telling ``idle`` of every read
+        and ``content`` of messages as they arrive; resolve ``done`` once the connection has ended
+        and every message it read is handed on."""
         self.take = batch_receiver(observer)
         self.demand = demand
         self.done = done
-        self.progress = progress
+        self.idle = idle
+        self.content = content
         self.flush()
 
     def detach(self) -> None:
         """Take no more messages, and read again so that the closing handshake gets through."""
         self.take = None
-        self.progress = None
+        self.idle = self.content = None
         self.detached = True
         self.backlog.clear()
         self.fragments.clear()
         self.set_reading(True)
 
     def data_received(self, data: bytes) -> None:
+        if self.idle is not None:
+            self.idle.progress()
         if self.reader is not None:
             self.reader.feed(data)
         elif self.protocol.state is State.CONNECTING:
@@ -154,8 +161,8 @@ class PushConnection(ClientConnection):
         """Messages, in order: downstream while the demand below is ready, the rest to the backlog."""
         if self.detached:
             return
-        if self.progress is not None:
-            self.progress()
+        if self.content is not None:
+            self.content.progress()
         demand = self.demand
         if self.backlog or self.take is None or (demand is not None and not demand.ready):
             self.backlog.extend(messages)
@@ -185,8 +192,11 @@ class PushConnection(ClientConnection):
                 self.demand.when_ready(self.flush)
 
     def flush(self) -> None:
-        if self.progress is not None:
-            self.progress()  # the time the consumer took is not the peer's silence
+        for watchdog in (self.idle, self.content):
+            if watchdog is not None:
+                watchdog.consumer_ready()  # the time the consumer took is not the peer's silence
+        if self.backlog and self.content is not None:
+            self.content.progress()  # messages read before anyone was attached are content too
         backlog, self.backlog = self.backlog, deque()
         self.push(iter(backlog))
         if self.take is None:
@@ -224,6 +234,16 @@ def close_later(connection: PushConnection) -> None:
     """Close politely in the background (bounded by ``CLOSE_TIMEOUT``): an error is reported, or
     the next connection opened, without waiting for a peer that may never answer the close."""
     connection.detach()
-    task = asyncio.get_running_loop().create_task(connection.close())
+    task = asyncio.get_running_loop().create_task(close_or_abort(connection))
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+async def close_or_abort(connection: PushConnection) -> None:
+    """The closing handshake; cut short (the program ending right after an error cancels it),
+    the socket is aborted, not left open for the collector to warn about."""
+    try:
+        await connection.close()
+    except asyncio.CancelledError:
+        connection.transport.abort()
+        raise

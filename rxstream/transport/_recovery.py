@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from reactivex import abc
 
 from ..core._demand import Demand, Resume
-from ..core._errors import StreamError, StreamTimeoutError, TransportError
+from ..core._errors import InvalidEndpointError, StreamError, StreamTimeoutError, TimeoutKind, TransportError
 from ..core._redaction import Secrets
 from ..core._values import Stats
 from ..protocol._decision import Done, Ending, Fail, Retry, RetryPolicy, decide
@@ -39,6 +39,33 @@ def endpoint_of(uri: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def checked_url(url: str, *, websocket: bool) -> str:
+    """``url`` if the source can use it; otherwise ``InvalidEndpointError`` at once, with a hint:
+    asking again would fail the same way, so it is never retried."""
+    parts = urlsplit(url)
+    schemes = ("ws", "wss") if websocket else ("http", "https")
+    example = f"{schemes[1]}://{url}" if "://" not in url else f"{schemes[1]}://host/path"
+    if not parts.scheme or "://" not in url:
+        raise InvalidEndpointError(url, "has no scheme", f"write it in full, such as {example!r}")
+    if websocket and parts.scheme in ("http", "https"):
+        raise InvalidEndpointError(
+            url,
+            "is an HTTP URL, given to the WebSocket source",
+            "for an SSE chat-completion endpoint use stream_sse (rxstream connect --sse), for an OpenAI "
+            "Responses endpoint stream_responses (--responses); for a WebSocket endpoint write ws:// or wss://",
+        )
+    if parts.scheme not in schemes:
+        other = "WebSocket" if websocket else "SSE"
+        raise InvalidEndpointError(
+            url,
+            f"has the scheme {parts.scheme!r}",
+            f"the {other} source takes {' or '.join(s + '://' for s in schemes)}",
+        )
+    if not parts.hostname:
+        raise InvalidEndpointError(url, "names no host", f"write it in full, such as {example!r}")
+    return url
 
 
 async def resolve_token(token: Token) -> str | None:
@@ -74,6 +101,7 @@ class SourceOptions:
     token: Token = field(repr=False)  # never in a repr
     headers: dict[str, str] | None
     stream_timeout: float
+    content_timeout: float | None
     deadline: float | None
     retry: RetryPolicy
     on_retry: Callable[[Retry], object] | None
@@ -125,7 +153,7 @@ class Reconnector(Generic[_T]):
         deadline = self.options.deadline
         if deadline is not None:
             handle = loop.call_later(
-                deadline, self.time_out, StreamTimeoutError(self.endpoint, deadline, deadline=True)
+                deadline, self.time_out, StreamTimeoutError(self.endpoint, deadline, kind="deadline")
             )
             self.task.add_done_callback(lambda _: handle.cancel())
 
@@ -271,22 +299,42 @@ class Reconnector(Generic[_T]):
 
 
 class Watchdog:
-    """Ends the stream when no frame has come for ``stream_timeout`` seconds while there is demand.
+    """Ends the stream when ``timeout`` seconds pass without ``progress`` while there is demand.
 
-    The transport calls ``progress`` when a read completes a frame and when demand comes
-    back, so pings, keep-alives and a peer dribbling a byte at a time do not count, and
-    neither does the time a slow consumer takes. One timer, moved on only when it fires:
-    nothing per frame, one clock read per read.
+    Two watch each try: ``"idle"`` (``stream_timeout``), told of every read, keep-alive comments
+    and pings included, finds a dead connection; ``"content"`` (``content_timeout``), told only of
+    content (an event or message carrying a chunk), bounds a request the server keeps waiting
+    with keep-alives. Both are told when demand comes back, so the time a slow consumer takes
+    does not count. One timer, moved on only when it fires: nothing per frame, one clock read
+    per read.
     """
 
-    def __init__(self, reconnector: Reconnector[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, reconnector: Reconnector[Any], loop: asyncio.AbstractEventLoop, timeout: float, kind: TimeoutKind
+    ) -> None:
         self.reconnector = reconnector
         self.loop = loop
-        self.timeout = reconnector.options.stream_timeout
+        self.timeout = timeout
+        self.kind = kind
+        self.moved = False  # progress came: what ends a content wait is no longer a queue
         self.progress_at = loop.time()
         self.handle = loop.call_at(self.progress_at + self.timeout, self.check)
 
+    @classmethod
+    def pair(cls, reconnector: Reconnector[Any], loop: asyncio.AbstractEventLoop) -> tuple[Watchdog, Watchdog | None]:
+        """The idle and the content watchdog of one try (None: ``content_timeout`` is None, no bound)."""
+        options = reconnector.options
+        content = (
+            None if options.content_timeout is None else cls(reconnector, loop, options.content_timeout, "content")
+        )
+        return cls(reconnector, loop, options.stream_timeout, "idle"), content
+
     def progress(self) -> None:
+        self.progress_at = self.loop.time()
+        self.moved = True
+
+    def consumer_ready(self) -> None:
+        """Demand came back: the wait starts again from now."""
         self.progress_at = self.loop.time()
 
     def check(self) -> None:
@@ -295,7 +343,8 @@ class Watchdog:
         if reconnector.demand is not None and not reconnector.demand.ready:
             self.progress_at = now  # waiting for the consumer, not for the peer
         elif now >= self.progress_at + self.timeout:
-            reconnector.time_out(StreamTimeoutError(reconnector.endpoint, self.timeout))
+            queued = self.kind == "content" and not self.moved
+            reconnector.time_out(StreamTimeoutError(reconnector.endpoint, self.timeout, kind=self.kind, queued=queued))
             return
         self.handle = self.loop.call_at(self.progress_at + self.timeout, self.check)
 

@@ -7,6 +7,7 @@ published by the stages below it.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
@@ -136,20 +137,16 @@ def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
     return Source(subscribe)
 
 
-class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):
-    """Pulls from an Observable one item per ``__anext__``, publishing that as demand.
+class _Inbox(abc.ObserverBase[_T]):
+    """What the source pushes to, for a ``_Consumer``: the items not yet taken, how the stream ended,
+    and the demand, paused after each item. It holds no reference to the consumer, so the source
+    (a network source's task, which the event loop keeps) never keeps an abandoned iterator alive."""
 
-    ``stats`` is the stream's ``Stats``, which the stages above fill in as they run.
-    """
-
-    def __init__(self, source: Observable[_T]) -> None:
-        self.source = source
-        self.stats = Stats()
+    def __init__(self) -> None:
         self.demand = Demand(ready=False)
         self.items: deque[_T] = deque()
         self.outcome: tuple[Exception | None] | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.subscription: abc.DisposableBase | None = None
 
     def on_next(self, item: _T) -> None:
         self.items.append(item)
@@ -168,25 +165,43 @@ class _Consumer(AsyncIterator[_T], abc.ObserverBase[_T]):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+
+class _Consumer(AsyncIterator[_T]):
+    """Pulls from an Observable one item per ``__anext__``, publishing that as demand.
+
+    ``stats`` is the stream's ``Stats``, which the stages above fill in as they run. An iterator
+    dropped without ``aclose`` disposes the subscription when it is collected: its task, socket
+    and server connection go with it.
+    """
+
+    def __init__(self, source: Observable[_T]) -> None:
+        self.source = source
+        self.stats = Stats()
+        self.inbox: _Inbox[_T] = _Inbox()
+        self.subscription: abc.DisposableBase | None = None
+
     async def __anext__(self) -> _T:
+        inbox = self.inbox
         if self.subscription is None:
-            self.subscription = subscribe_upstream(self.source, self, None, stats=self.stats, demand=self.demand)
-        while not self.items:
-            if self.outcome is not None:
-                error = self.outcome[0]
+            self.subscription = subscribe_upstream(self.source, inbox, None, stats=self.stats, demand=inbox.demand)
+            release = weakref.finalize(self, self.subscription.dispose)
+            release.atexit = False  # at exit the loop is gone: nothing is left to release
+        while not inbox.items:
+            if inbox.outcome is not None:
+                error = inbox.outcome[0]
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            self.waiter = asyncio.get_running_loop().create_future()
-            self.demand.resume()  # a synchronous source may deliver inside this call
-            if not self.items and self.outcome is None:
-                await self.waiter
-        return self.items.popleft()
+            inbox.waiter = asyncio.get_running_loop().create_future()
+            inbox.demand.resume()  # a synchronous source may deliver inside this call
+            if not inbox.items and inbox.outcome is None:
+                await inbox.waiter
+        return inbox.items.popleft()
 
     async def aclose(self) -> None:
         if self.subscription is not None:
             self.subscription.dispose()
-        self.outcome = self.outcome or (None,)
+        self.inbox.outcome = self.inbox.outcome or (None,)
 
 
 def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
@@ -194,8 +209,9 @@ def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
 
     Each ``__anext__`` is a request for one item: between them the demand is paused, so a
     ``backpressure_buffer`` above (or the source itself) holds back while the loop body
-    is busy. Leaving the loop early and calling ``aclose`` disposes the subscription. The
-    iterator's ``stats`` attribute holds the stream's ``Stats``.
+    is busy. Leaving the loop early and calling ``aclose`` disposes the subscription, and so
+    does dropping the iterator (when it is collected). The iterator's ``stats`` attribute holds
+    the stream's ``Stats``.
     """
     return _Consumer(source)
 

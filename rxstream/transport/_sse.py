@@ -19,14 +19,15 @@ from reactivex.disposable import Disposable
 
 from ..core._context_store import ContextStore
 from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
-from ..core._errors import FrameTooLargeError, StreamTimeoutError
+from ..core._errors import BODY_LIMIT, FrameTooLargeError, StreamTimeoutError
 from ..core._redaction import redact_http_logs
 from ..core._values import Response
 from ..operators._pipeline import responses_pipeline, sse_pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
+from ._client import default_client, release, request_timeout
 from ._clock import SYSTEM_CLOCK, Clock
-from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, retry_after
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, checked_url, retry_after
 from ._sources import run_to_response, until_ready
 
 Replay = Literal["never", "deterministic"]
@@ -58,15 +59,11 @@ class _Session(Reconnector[SSEEvent]):
         redact_http_logs(
             self.secrets
         )  # httpx logs the status line, httpcore the headers: the peer may echo the token there
-        client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
-        try:
-            while not self.disposed:
-                ending = await self.attempt(client)
-                if self.disposed or not await self.follow(ending):
-                    return
-        finally:
-            if self.options.client is None:
-                await client.aclose()
+        client = self.options.client or await default_client()
+        while not self.disposed:
+            ending = await self.attempt(client)
+            if self.disposed or not await self.follow(ending):
+                return
 
     def resumable(self) -> bool:
         return self.resume_headers() is not None
@@ -98,10 +95,15 @@ class _Session(Reconnector[SSEEvent]):
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
         try:
-            async with client.stream(method, url, json=body, headers=headers) as response:
+            timeout = request_timeout(self.options.client, self.options.stream_timeout)
+            async with client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
                 if response.status_code != 200:
                     hint = retry_after(response.headers.get("Retry-After"))
-                    return Ending(status=response.status_code, retry_after=hint)
+                    return Ending(status=response.status_code, retry_after=hint, body=await self.body_of(response))
+                content_type = response.headers.get("Content-Type")
+                # A missing Content-Type is let through: some servers stream without one.
+                if content_type is not None and not is_event_stream(content_type):
+                    return Ending(content_type=content_type, body=await self.body_of(response))
                 self.accepted = True
                 await self.read(response, skip)
         except httpx.TransportError as error:
@@ -113,26 +115,48 @@ class _Session(Reconnector[SSEEvent]):
         finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
         return Ending(finished=finished)
 
+    async def body_of(self, response: httpx.Response) -> str:
+        """The first ``BODY_LIMIT`` bytes of a body that is not the stream (an error's), redacted;
+        what came within ``stream_timeout`` if the server is slower."""
+        data = bytearray()
+        try:
+            async with asyncio.timeout(self.options.stream_timeout):
+                async for piece in response.aiter_bytes():
+                    data += piece
+                    if len(data) >= BODY_LIMIT:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # what came is what there is to show
+        return self.secrets.redact(data[:BODY_LIMIT].decode("utf-8", "replace"))
+
     async def read(self, response: httpx.Response, skip: int) -> None:
         decoder = SSEDecoder()
         demand = self.demand
-        watchdog = Watchdog(self, asyncio.get_running_loop())
+        idle, content = Watchdog.pair(self, asyncio.get_running_loop())
         try:
-            async for data in response.aiter_bytes():
+            body = response.aiter_bytes()
+            async for data in body:
+                idle.progress()  # any bytes, a keep-alive comment too, prove the connection alive
                 events = decoder.feed(data)
-                if events:
-                    watchdog.progress()
+                if content is not None and any(event.event != "ping" for event in events):
+                    content.progress()  # an event, not Anthropic's ping: the answer is under way
                 if decoder.pending > self.options.max_size:
                     raise FrameTooLargeError(self.endpoint, self.options.max_size)
                 skip = self.push(events, skip)
+                if self.disposed and not self.restart_requested:
+                    await release(body)  # done with it: the connection may serve the next call
                 if self.disposed or self.restart_requested:
                     return
                 if demand is not None and not demand.ready:
                     await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
-                    watchdog.progress()
+                    idle.consumer_ready()
+                    if content is not None:
+                        content.consumer_ready()
             self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
         finally:
-            watchdog.cancel()
+            idle.cancel()
+            if content is not None:
+                content.cancel()
 
     def push(self, events: list[SSEEvent], skip: int) -> int:
         """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
@@ -171,7 +195,7 @@ class _ResponsesSession(_Session):
         # A background response that went silent is resumed like one that dropped: the server
         # keeps it, and asking again costs nothing new. The deadline, and a stall of a response
         # that cannot be resumed, end the stream.
-        if error.deadline or not self.accepted or not self.resumable() or self.task is None:
+        if error.kind != "idle" or not self.accepted or not self.resumable() or self.task is None:
             super().time_out(error)
             return
         self.stalled = error
@@ -224,6 +248,11 @@ class _ResponsesSession(_Session):
         return _Request("GET", f"{self.uri.rstrip('/')}/{response_id}{query}", None, {}, 0)
 
 
+def is_event_stream(content_type: str) -> bool:
+    """Whether a Content-Type header names an event stream (``text/event-stream; charset=utf-8`` too)."""
+    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
 class _Request(NamedTuple):
     method: str
     url: str
@@ -241,6 +270,7 @@ def from_sse(
     retry: RetryPolicy = RetryPolicy(),
     on_retry: Callable[[Retry], object] | None = None,
     stream_timeout: float = 30.0,
+    content_timeout: float | None = 600.0,
     deadline: float | None = None,
     max_size: int = 2**24,
     replay: Replay = "never",
@@ -253,20 +283,32 @@ def from_sse(
 
     Sends ``Authorization: Bearer <token>`` (a callable is called again for every try) and
     ``Accept: text/event-stream``. Reads the body only while the pipeline has demand.
-    ``stream_timeout`` seconds without an event while there is demand end it, and so does
-    ``deadline`` seconds from the start when given (``StreamTimeoutError``); an event above
-    ``max_size`` bytes ends it (``FrameTooLargeError``). Retries on ``retry``'s schedule, as
-    the WebSocket source decides (the same ``decide``): a 408 or 429 (waiting at least
-    ``Retry-After`` when given, at most the policy's cap), a 5xx, a dropped connection, or a
-    body that ends before the final chunk (one that ends right after the finish reason is
-    final: parse_sse says so through ``Resume.finished``); any other 4xx fails at once. Each
+    Three timers end it with ``StreamTimeoutError`` while there is demand: ``stream_timeout``
+    seconds without any bytes (keep-alive comments count: the connection is alive; ``kind``
+    ``"idle"``), ``content_timeout`` seconds without an event (keep-alives alone do not hold a
+    request forever; ``"content"``, saying "queued" when none came; None: no bound), and
+    ``deadline`` seconds from the start when given (``"deadline"``). An event above ``max_size``
+    bytes ends it (``FrameTooLargeError``). A URL that is not ``http(s)://host…`` is an
+    ``InvalidEndpointError`` at once. A 200 that is not ``text/event-stream`` (a JSON error, a
+    proxy's HTML page) is an ``UnexpectedContentTypeError``, never retried. A refusal's body
+    (its first 64 KiB, redacted) is read into the ``APIStatusError`` (``AuthenticationError``,
+    ``RateLimitedError``): the server's message, type and code. Retries on ``retry``'s
+    schedule, as the WebSocket source decides (the same ``decide``): a 408 or 429 (waiting at
+    least ``Retry-After`` when given, at most the policy's cap), a 5xx (529 too), a dropped
+    connection, or a body that ends before the final chunk (one that ends right after the
+    finish reason is final: parse_sse says so through ``Resume.finished``); any other 4xx fails
+    at once. An error the server reports inside the stream is the parser's
+    ``ResponseFailedError`` and ends the stream: it is never retried. Each
     retry is logged on the ``rxstream`` logger and given to ``on_retry``. A retry resumes
     with ``Last-Event-ID``, the id of the last event received, when the events carry ids.
     Without ids (or after an empty ``id:``, which resets it), a retry after events were
     delivered replays the request and skips what was delivered only if ``replay`` is
     ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
     completion); otherwise it makes no new (paid) request, and the stream ends with what it
-    has, which ``finalize`` turns into ``IncompleteStreamError`` with the partial response.
+    has: ``finalize`` raises the ``ConnectionLostError`` with the partial response on it.
+    The requests go through ``client`` when given (with its own timeouts), else through the
+    running loop's shared client (connections kept alive for the next call, closed when the
+    loop shuts down, never used by another loop), which connects within ``stream_timeout``.
 
     ``api="responses"`` is the OpenAI Responses API (``POST /v1/responses``, read with
     ``parse_responses``): once the POST is answered, a retry never POSTs again. A response
@@ -277,10 +319,12 @@ def from_sse(
     spent); any other drop is a ``ConnectionLostError`` saying so (``replay`` does not apply), any
     other such gap an ``InvalidChunkError``, any other stall a ``StreamTimeoutError``.
     """
+    checked_url(url, websocket=False)
     options = _Options(
         token=token,
         headers=dict(headers) if headers else None,
         stream_timeout=stream_timeout,
+        content_timeout=content_timeout,
         deadline=deadline,
         retry=retry,
         on_retry=on_retry,
