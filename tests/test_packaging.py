@@ -75,8 +75,9 @@ def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path)
 
 def test_import_rxstream_leaves_the_network_the_store_and_the_test_tools_unloaded() -> None:
     code = (
-        "import sys, rxstream; print(sorted(m for m in ('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', "
-        "'rxstream._benchmarks', 'hypothesis', 'pytest', 'rxstream.testing') if m in sys.modules))"
+        "import sys, rxstream; print(sorted(m for m in "
+        "('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'rxstream._benchmarks', 'hypothesis', 'pytest', 'rxstream.testing') "
+        "if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
