@@ -100,10 +100,7 @@ def assert_equal_outcomes(one: Outcome, other: Outcome, *, times: bool = True) -
     if one.error is not None and other.error is not None:
         (kind, partial), (other_kind, other_partial) = typed_error(one.error), typed_error(other.error)
         assert kind is other_kind and same(partial) == same(other_partial)
-<<<<<<< HEAD
         # the note saying what the partial keeps
-=======
->>>>>>> main
         assert getattr(one.error, "__notes__", None) == getattr(other.error, "__notes__", None)
     assert one.completed == other.completed
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -228,11 +228,7 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
     (``reasoning_content``), a refusal and tool calls interleaved, arguments split anywhere, a
     finish reason; maybe a usage chunk (``choices: []``); ``[DONE]``. With ``choices`` > 1 the
     choices' events interleave (n > 1); ``Stream.choices`` has each one's Response."""
-<<<<<<< HEAD
-    base: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1727346178, "model": "gpt-4o"}
-=======
     base = {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1727346178, "model": "gpt-4o"}
->>>>>>> main
     per_choice: list[list[dict[str, Any]]] = []
     expected: list[tuple[list[tuple[PartKind, str]], int, list[ToolCall], str, str]] = []
     for choice in range(choices):
@@ -267,11 +263,7 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
             refusal=refusal,
             finish_reason=reason,
             usage=usage,
-<<<<<<< HEAD
-            response_id=base["id"],
-=======
             response_id=CHAT_ID,
->>>>>>> main
         )
         for runs, chunks, calls, refusal, reason in expected
     )
@@ -397,7 +389,7 @@ RESPONSES_ITEMS: st.SearchStrategy[Item] = st.one_of(
     st.builds(Reasoning, st.lists(PIECES, max_size=2), st.lists(PIECES, max_size=2)),
     st.builds(
         FunctionCall,
-        NAMES,
+        NAMES.map(lambda name: f"call_{name}"),
         NAMES,
         ARGUMENTS.flatmap(split_anywhere),
     ),
@@ -409,15 +401,8 @@ def responses_streams(draw: st.DrawFn) -> Stream:
     """An OpenAI Responses stream, one JSON text per event numbered from 0: created, in_progress,
     messages (text or a refusal), reasoning (summary and reasoning text), function calls with
     their arguments split anywhere, and completed or incomplete with or without usage."""
-<<<<<<< HEAD
-    items = [  # each call its own id, as the API gives them
-        replace(item, call_id=f"call_{number}_{item.call_id}") if isinstance(item, FunctionCall) else item
-        for number, item in enumerate(draw(st.lists(RESPONSES_ITEMS, max_size=3)))
-    ]
-=======
     # a call_id names one call: the openai SDK refuses a response whose calls share one
     items = draw(st.lists(RESPONSES_ITEMS, max_size=3, unique_by=lambda item: getattr(item, "call_id", id(item))))
->>>>>>> main
     status = draw(st.sampled_from(["completed", "incomplete"]))
     usage = draw(
         st.none() | st.fixed_dictionaries({"input_tokens": st.integers(0, 9999), "output_tokens": st.integers(0, 9999)})
