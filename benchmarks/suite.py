@@ -12,7 +12,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, responses, tool_calls
+from . import imports, in_memory, loopback, memory, responses, sse_decoder, tool_calls
 from .measure import Result
 
 FULL = {
@@ -26,6 +26,7 @@ FULL = {
     "response": 15_000_000,
     "held_back": 100_000,
     "imports": 21,
+    "sse_bytes": 1_000_000,
 }
 QUICK = {
     "fragments": 200,
@@ -38,6 +39,7 @@ QUICK = {
     "response": 200_000,
     "held_back": 2_000,
     "imports": 1,
+    "sse_bytes": 20_000,
 }
 
 
@@ -51,6 +53,7 @@ async def run_all(sizes: dict[str, int]) -> list[Result]:
     results.append(imports.run(sizes["imports"]))
     results.extend(responses.run(sizes["responses"], sizes["repetitions"]))
     results.extend(await responses.over_http(sizes["responses"], sizes["repetitions"]))
+    results.extend(sse_decoder.run(sizes["sse_bytes"], sizes["repetitions"]))
     return results
 
 

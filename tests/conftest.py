@@ -16,8 +16,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from .support import FiveOperators, fused, piped
+
+# The fuzz harnesses' long run (tests/test_fuzz.py): pytest tests/test_fuzz.py --hypothesis-profile=fuzz
+settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 
 
 class UnmarkedNetworkUse(RuntimeError):

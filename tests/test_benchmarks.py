@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import responses, tool_calls
+from benchmarks import responses, sse_decoder, tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
 
 
@@ -32,6 +32,14 @@ def test_the_responses_contenders_agree() -> None:
     events = responses.response_events(300)
     assert responses.results_agree(events)
     assert len(responses.through_rxstream(events).text) == 300 * responses.CHUNK
+
+
+def test_the_sse_decoder_contenders_agree() -> None:
+    for name, reads in sse_decoder.bodies(3000).items():
+        assert sse_decoder.through_rxstream(reads) == sse_decoder.through_openai(reads), name
+    assert sse_decoder.through_rxstream(sse_decoder.bodies(3000)["a chat stream in 4 KiB reads"]) == 3000 // len(
+        sse_decoder.EVENT
+    )
 
 
 @pytest.mark.network
@@ -59,6 +67,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "import rxstream",
         "openai ResponseStreamState",
         "responses over HTTP",
+        "SSE decoder",
     ):
         assert any(expected in name for name in names), expected
     assert all(row["ratio"] >= 0 for row in rows)

@@ -34,7 +34,7 @@ def test_a_chunk_shows_its_index_and_the_fields_it_carries() -> None:
     big = Chunk(4, LONG, is_final=True, finish_reason="stop", tool_calls=(ToolCallFragment(0, arguments="{}"),))
     assert repr(big) == (
         f"Chunk(index=4, data={LONG[:60]!r}… (1,800,000 chars), is_final=True, finish_reason='stop', "
-        "tool_calls=(ToolCallFragment(index=0, id=None, name=None, arguments='{}'),))"
+        "tool_calls=(ToolCallFragment(index=0, id=None, name=None, arguments='{}', server=False),))"
     )
 
 

@@ -259,7 +259,7 @@ async def test_an_sse_error_event_reflecting_the_token_is_redacted(rotating: boo
         error = await failure_of(
             rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=token, json={})
         )
-    assert isinstance(error, FrameError)
+    assert isinstance(error, rxstream.ResponseFailedError)  # the server's report, typed
     assert_clean(error, given)
     assert "Incorrect API key provided: Bearer [redacted]" in str(error)
 

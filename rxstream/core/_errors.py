@@ -49,16 +49,62 @@ TimeoutKind = Literal["idle", "content", "deadline"]
 
 def quote(raw: object, secrets: Secrets | None = None) -> str:
     """At most ``QUOTE_LIMIT`` characters of a frame, for an error message, with ``secrets`` redacted
-    (before the cut, which could otherwise leave part of one)."""
+    (before the cut, which could otherwise leave part of one). A value that is not text is shown
+    as its ``repr`` would show it, built without recursion (``shown``)."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         text = bytes(raw).decode("utf-8", "replace")
-    else:
-        text = raw if isinstance(raw, str) else repr(raw)
+    elif isinstance(raw, str):
+        text = raw
+    else:  # far enough past the cut that a secret straddling it is redacted whole
+        text = shown(raw, 4 * QUOTE_LIMIT)
     if secrets is not None:
         text = secrets.redact(text)
     if len(text) <= QUOTE_LIMIT:
         return repr(text)
+    if not isinstance(raw, (str, bytes, bytearray, memoryview)):
+        return f"{text[:QUOTE_LIMIT]!r}..."  # shown stopped reading: the whole length is unknown
     return f"{text[:QUOTE_LIMIT]!r}... ({len(text)} characters in all)"
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a message naming a bad value: built without
+    recursion, and without reading past the limit, so that a value nested 1,000 deep or a huge one
+    costs no more than a short one (``repr`` itself raises RecursionError on the first)."""
+    pieces: list[str] = []
+    size = 0
+    stack: list[object] = [value]
+    while stack and size < limit:
+        item = stack.pop()
+        if type(item) is _Text:
+            piece = str(item)
+        elif isinstance(item, (list, tuple)):
+            opening, closing = ("[", "]") if isinstance(item, list) else ("(", ")")
+            stack.append(_Text(closing))
+            for position in range(len(item) - 1, -1, -1):
+                stack.append(item[position])
+                if position:
+                    stack.append(_Text(", "))
+            piece = opening
+        elif isinstance(item, dict):
+            stack.append(_Text("}"))
+            entries = list(item.items())
+            for position in range(len(entries) - 1, -1, -1):
+                key, entry = entries[position]
+                stack += [entry, _Text(": "), key]
+                if position:
+                    stack.append(_Text(", "))
+            piece = "{"
+        elif isinstance(item, int) and item.bit_length() > 1000:  # repr refuses ints past 4,300 digits
+            piece = f"<an integer of {item.bit_length()} bits>"
+        else:
+            piece = repr(item)
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)[:limit]
+
+
+class _Text(str):
+    """Punctuation ``shown`` writes as it is, told apart from a string in the value."""
 
 
 class StreamError(Exception):
@@ -159,7 +205,7 @@ class ResponseFailedError(StreamError):
         where = "" if sequence_number is None else f" (sequence number {sequence_number})"
         message = (
             f"the server ended the response with {event}{where}: "
-            f"{code or error_type or 'no code'}: {quote(server_message, secrets)}. "
+            f"{' '.join(filter(None, (error_type, code))) or 'no code'}: {quote(server_message, secrets)}. "
             "What came before is kept; sending the request again starts a new (paid) response, "
             "so check the code first (a rate limit or server error may pass, an invalid request will not)."
         )

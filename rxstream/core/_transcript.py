@@ -98,6 +98,7 @@ class Transcript:
         "finish_reason",
         "usage",
         "calls_so_far",
+        "server_calls_so_far",
         "_refusal",
         "reasoning_signatures",
     )
@@ -112,6 +113,7 @@ class Transcript:
         self.usage: Mapping[str, Any] | None = None
         # by the stream's index; public for sse_pipeline's fragment path, which appends to a call's arguments directly
         self.calls_so_far: dict[int, ToolCallSoFar] = {}
+        self.server_calls_so_far: dict[int, ToolCallSoFar] = {}  # the tools the server runs itself
         self._refusal: Rope | None = None
         self.reasoning_signatures: list[str] = []
 
@@ -138,8 +140,8 @@ class Transcript:
         if text:
             self._text_rope.append(text)
         if tool_calls is not None:
-            calls = self.calls_so_far
-            for index, id, name, arguments in tool_calls:
+            for index, id, name, arguments, server in tool_calls:
+                calls = self.server_calls_so_far if server else self.calls_so_far
                 call = calls.get(index)
                 if call is None:
                     call = calls[index] = ToolCallSoFar(id or "", name or "")
@@ -179,10 +181,12 @@ class Transcript:
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
         """The tool calls so far, in index order, each with the arguments received so far."""
-        return tuple(
-            ToolCall(index, call.id, call.name, str(call.arguments))
-            for index, call in sorted(self.calls_so_far.items())
-        )
+        return _calls(self.calls_so_far)
+
+    @property
+    def server_tool_calls(self) -> tuple[ToolCall, ...]:
+        """The calls of tools the server runs itself, as ``tool_calls``."""
+        return _calls(self.server_calls_so_far)
 
     @property
     def refusal(self) -> str | None:
@@ -222,4 +226,9 @@ class Transcript:
             self.tool_calls,
             self.refusal,
             tuple(self.reasoning_signatures),
+            self.server_tool_calls,
         )
+
+
+def _calls(calls: dict[int, ToolCallSoFar]) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(index, call.id, call.name, str(call.arguments)) for index, call in sorted(calls.items()))

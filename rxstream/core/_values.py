@@ -74,12 +74,17 @@ def preview(text: str) -> str:
 
 class ToolCallFragment(NamedTuple):
     """A piece of a tool call as the stream carries it: the first piece of a call names it
-    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text)."""
+    (``id`` and ``name``), every piece may add to its ``arguments`` (raw JSON text).
+
+    ``server`` marks a tool the server runs itself (Anthropic's ``server_tool_use``, such as
+    web search): its calls go to ``Response.server_tool_calls``, never among those the client runs.
+    """
 
     index: int  # type: ignore[assignment]  # the stream's key for the call: OpenAI's tool_calls[].index, Anthropic's content block index
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    server: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,9 @@ class Response:
     ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
     a request that sends the thinking back must include. ``id`` is the sender's id for the
     response, where it gives one (kept on ``stats``, which the parser fills in).
+    ``server_tool_calls`` are the tools the server ran itself (Anthropic's ``server_tool_use``
+    blocks: web search, code execution), kept apart from ``tool_calls``, which are the client's
+    to run, as the anthropic SDK keeps them apart by block type.
     """
 
     text: str
@@ -166,6 +174,7 @@ class Response:
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
     reasoning_signatures: tuple[str, ...] = ()
+    server_tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def id(self) -> str | None:
@@ -186,6 +195,8 @@ class Response:
             fields.append(f"refusal={preview(self.refusal)}")
         if self.tool_calls:
             fields.append(f"tool_calls={len(self.tool_calls)}")
+        if self.server_tool_calls:
+            fields.append(f"server_tool_calls={len(self.server_tool_calls)}")
         if self.finish_reason is not None:
             fields.append(f"finish_reason={self.finish_reason!r}")
         if self.id is not None:

@@ -50,7 +50,7 @@ class FragmentPath:
             or self.finalize.stopped
         ):
             return False
-        ((call, _, _, arguments),) = chunk.tool_calls  # type: ignore[misc]  # one fragment, parse_sse says
+        ((call, _, _, arguments, _),) = chunk.tool_calls  # type: ignore[misc]  # one fragment, parse_sse says
         so_far = self.calls.get(call)
         if so_far is None:
             # Transcript.add starts a call. (Once one has started, accumulate has passed finalize

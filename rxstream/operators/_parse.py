@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from reactivex import abc
 
-from ..core._errors import FrameError
+from ..core._errors import FrameError, shown
 from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk
 
@@ -24,7 +24,7 @@ def decode_chunk(message: Any) -> Chunk:
         raise ValueError("field 'chunk' is missing or not an object")
     index = body.get("index")
     if type(index) is not int or index < 0:  # bool is an int subclass: the exact type check rejects it
-        raise ValueError(f"field 'chunk.index' must be a non-negative integer, not {index!r:.40}")
+        raise ValueError(f"field 'chunk.index' must be a non-negative integer, not {shown(index)}")
     data = body.get("data", "")
     if type(data) is not str:
         raise ValueError("field 'chunk.data' must be a string")

@@ -7,12 +7,13 @@ from typing import Any
 import orjson
 from reactivex import abc
 
-from ..core._errors import FrameError, ResponseFailedError
+from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import Payload, _new_chunk
-from ._parse_sse import _new_fragment, string
+from ._parse_sse import _new_fragment, mapping, string
+from ._parse_sse import reason as finish_reason
 
 LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 
@@ -58,14 +59,14 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         if type(number) is not int or number < 0:
             if kind == "error":  # servers that fail before the stream starts may leave the number out
                 raise self.failed(kind, event, None)
-            raise ValueError(f"field 'sequence_number' must be a non-negative integer, not {number!r:.40}")
+            raise ValueError(f"field 'sequence_number' must be a non-negative integer, not {shown(number)}")
         # every field in Chunk's order, built by the C constructor: the deltas are most events
         if kind == "response.output_text.delta":
             return _new_chunk(
                 Chunk, (number, string(event, "delta"), False, None, None, None, None, None, None, None, None, None)
             )
         if kind == "response.function_call_arguments.delta":
-            fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta")))
+            fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta"), False))
             return _new_chunk(Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None))
         if kind == "response.reasoning_summary_text.delta" or kind == "response.reasoning_text.delta":
             return Chunk(number, "", reasoning=string(event, "delta"))
@@ -74,8 +75,11 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         if kind == "response.output_item.added":
             item = event["item"]
             if item.get("type") == "function_call":
+                arguments = item.get("arguments")
+                if arguments is not None and type(arguments) is not str:
+                    raise ValueError(f"field 'item.arguments' must be a string, not {shown(arguments)}")
                 fragment = ToolCallFragment(
-                    output_index(event), string(item, "call_id"), string(item, "name"), item.get("arguments") or ""
+                    output_index(event), string(item, "call_id"), string(item, "name"), arguments or ""
                 )
                 return Chunk(number, "", tool_calls=(fragment,))
         elif kind in LIFECYCLE_EVENTS:
@@ -87,9 +91,10 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         elif kind == "response.completed" or kind == "response.incomplete":
             response = self.identify(event)
             if kind == "response.completed":
-                reason = response.get("status") or "completed"
+                reason = finish_reason(response, "status") or "completed"
             else:
-                reason = (response.get("incomplete_details") or {}).get("reason") or "incomplete"
+                details = mapping(response, "incomplete_details", optional=True)
+                reason = finish_reason(details, "reason") or "incomplete"
             usage = response.get("usage")
             if usage is not None and type(usage) is not dict:
                 raise ValueError("field 'response.usage' must be an object")
@@ -148,7 +153,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
 def output_index(event: dict[str, Any]) -> int:
     index = event["output_index"]
     if type(index) is not int or index < 0:
-        raise ValueError(f"field 'output_index' of {event['type']} must be a non-negative integer, not {index!r:.40}")
+        raise ValueError(f"field 'output_index' of {event['type']} must be a non-negative integer, not {shown(index)}")
     return index
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from reactivex import abc
 
-from ..core._errors import FrameError
+from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
 from ..core._values import Chunk, ToolCallFragment
 from ..protocol._sse import SSEEvent
@@ -36,6 +36,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.next_index = 0
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}  # Anthropic's usage from message_start, which message_delta updates
+        self.server_blocks: set[int] = set()  # Anthropic content blocks of tools the server runs itself
         self.done = False
         shared.resume.finished = self.finished
         self.fragment_path: FragmentPath | None = None  # sse_pipeline's, past the stages it fuses
@@ -45,7 +46,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             return  # keep-alives (an Anthropic ping) and events that carry no text
         self.events += 1
         stats = self.shared.stats
-        stats.bytes += len(event.data.encode())
+        data = event.data
+        # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
+        stats.bytes += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         index = self.next_index
         if event.data == "[DONE]":
             self.done = True
@@ -58,6 +61,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 FrameError(event.data, f"invalid JSON ({error})", number=self.events, secrets=self.shared.secrets)
             )
             return
+        except ResponseFailedError as error:  # the server's own report of why the answer ends here
+            self.fail(error)
+            return
         except (ValueError, TypeError, LookupError) as error:
             self.fail(FrameError(event.data, str(error), number=self.events, secrets=self.shared.secrets))
             return
@@ -69,8 +75,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             raise ValueError("the event is not a JSON object")
         if "type" in message and "choices" not in message:
             return self.decode_anthropic(index, message)
-        if "error" in message:
-            raise ValueError(f"the server reported an error: {message['error']!r:.200}")
+        if message.get("error") is not None:  # OpenAI's error event; OpenRouter's, beside a finish reason "error"
+            raise self.failed("error", message["error"])
+        self.identify(message)
         choices = message.get("choices")
         if type(choices) is not list:
             raise ValueError("field 'choices' is missing or not a list")
@@ -81,7 +88,9 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             if type(choice) is not dict or choice.get("index", 0) != self.choice:
                 continue
             delta = mapping(choice, "delta", optional=True)
-            finish_reason = choice.get("finish_reason")
+            finish_reason = reason(choice, "finish_reason")
+            if finish_reason == "error":  # OpenRouter's mid-stream failure, where its error object is missing
+                raise self.failed("finish_reason error", {})
             tool_calls = delta.get("tool_calls")
             if tool_calls is not None and len(delta) == 1:  # tool-call fragments alone, as most events of a call are
                 fragments = common_fragment(tool_calls)
@@ -140,7 +149,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         message_delta updates it."""
         kind = message["type"]
         if kind == "error":
-            raise ValueError(f"the server reported an error: {message.get('error')!r:.200}")
+            raise self.failed("event: error", message.get("error"))
         if kind == "content_block_delta":
             delta = mapping(message, "delta")
             delta_kind = delta.get("type")
@@ -150,32 +159,34 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 return Chunk(index, "", reasoning=string(delta, "thinking"))
             if delta_kind == "input_json_delta":
                 arguments = string(delta, "partial_json")
-                return (
-                    Chunk(index, "", tool_calls=(ToolCallFragment(block_index(message), None, None, arguments),))
-                    if arguments
-                    else None
-                )
+                at = block_index(message)
+                fragment = ToolCallFragment(at, None, None, arguments, at in self.server_blocks)
+                return Chunk(index, "", tool_calls=(fragment,)) if arguments else None
             if delta_kind == "signature_delta":
                 return Chunk(index, "", signature=string(delta, "signature"))
         elif kind == "content_block_start":
             block = mapping(message, "content_block")
-            if block.get("type") == "tool_use":
-                return Chunk(
-                    index,
-                    "",
-                    tool_calls=(ToolCallFragment(block_index(message), string(block, "id"), string(block, "name")),),
-                )
+            block_type = block.get("type")
+            if block_type == "tool_use" or block_type == "server_tool_use":
+                at = block_index(message)
+                server = block_type == "server_tool_use"
+                if server:
+                    self.server_blocks.add(at)
+                fragment = ToolCallFragment(at, string(block, "id"), string(block, "name"), "", server)
+                return Chunk(index, "", tool_calls=(fragment,))
+            # other blocks but text and thinking (a server tool's result, such as web_search_tool_result) carry neither
             if block.get("type") == "text" and block.get("text"):
                 return Chunk(index, string(block, "text"))
             if block.get("type") == "thinking" and block.get("thinking"):
                 return Chunk(index, "", reasoning=string(block, "thinking"))
         elif kind == "message_start":
+            self.identify(mapping(message, "message"))
             usage = mapping(message, "message").get("usage")
             if type(usage) is dict:
                 self.usage = usage
                 return Chunk(index, "", usage=usage)
         elif kind == "message_delta":
-            self.finish_reason = mapping(message, "delta").get("stop_reason")
+            self.finish_reason = reason(mapping(message, "delta"), "stop_reason")
             # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
             update = mapping(message, "usage", optional=True)
             self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}
@@ -184,6 +195,27 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
             self.done = True
             return Chunk(index, "", True, finish_reason=self.finish_reason)
         return None
+
+    def failed(self, event: str, details: Any) -> ResponseFailedError:
+        """The error an in-stream failure report gives: the server's type, code and message, where it gave them."""
+        details = details if type(details) is dict else {"message": details} if type(details) is str else {}
+        code, kind, message = details.get("code"), details.get("type"), details.get("message")
+        return ResponseFailedError(
+            code if type(code) is str else str(code) if type(code) is int else None,
+            message if type(message) is str else "no message",
+            event=event,
+            sequence_number=None,
+            error_type=kind if type(kind) is str else None,
+            secrets=self.shared.secrets,
+        )
+
+    def identify(self, message: dict[str, Any]) -> None:
+        """The sender's id for the response (a chat completion's ``chatcmpl-…``, an Anthropic ``msg_…``), the first one given."""
+        stats = self.shared.stats
+        if stats.response_id is None:
+            identity = message.get("id")
+            if type(identity) is str and identity:
+                stats.response_id = identity
 
     def deliver(self, chunk: Chunk) -> None:
         self.next_index = chunk.index + 1
@@ -218,7 +250,7 @@ def common_fragment(items: Any) -> tuple[ToolCallFragment, ...] | None:
             if type(index) is int and index >= 0 and type(function) is dict and len(function) == 1:
                 arguments = function.get("arguments")
                 if type(arguments) is str:
-                    return (_new_fragment(ToolCallFragment, (index, None, None, arguments)),)
+                    return (_new_fragment(ToolCallFragment, (index, None, None, arguments, False)),)
     return None
 
 
@@ -230,20 +262,31 @@ def openai_tool_calls(items: Any) -> tuple[ToolCallFragment, ...] | None:
     for item in items:
         try:
             index = item["index"]
-            function = item.get("function") or {}
-            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments") or ""
+            function = item.get("function")
+            function = {} if function is None else function
+            id, name, arguments = item.get("id"), function.get("name"), function.get("arguments", "")
         except (LookupError, TypeError, AttributeError):
             raise ValueError(
                 "each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object"
             ) from None
         if type(index) is not int or index < 0:
-            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {index!r:.40}")
+            raise ValueError(f"field 'delta.tool_calls[].index' must be a non-negative integer, not {shown(index)}")
+        if arguments is None:  # null arguments are none; 0 or false are as wrong as 5 or true
+            arguments = ""
         if not (id is None or type(id) is str) or not (name is None or type(name) is str) or type(arguments) is not str:
             raise ValueError(
                 "fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings"
             )
-        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments)))
+        fragments.append(_new_fragment(ToolCallFragment, (index, id, name, arguments, False)))
     return tuple(fragments) or None
+
+
+def reason(fields: dict[str, Any], name: str) -> str | None:
+    """A finish or stop reason: a string, and an empty one is none (some Ollama versions send ``""`` on every chunk)."""
+    value = fields.get(name)
+    if value is not None and type(value) is not str:
+        raise ValueError(f"field {name!r} must be a string, not {shown(value)}")
+    return value or None
 
 
 def mapping(fields: dict[str, Any], name: str, optional: bool = False) -> dict[str, Any]:
@@ -252,21 +295,21 @@ def mapping(fields: dict[str, Any], name: str, optional: bool = False) -> dict[s
     if value is None and optional:
         return {}
     if type(value) is not dict:
-        raise ValueError(f"field {name!r} must be an object, not {value!r:.40}")
+        raise ValueError(f"field {name!r} must be an object, not {shown(value)}")
     return value
 
 
 def string(fields: dict[str, Any], name: str) -> str:
     value = fields[name]
     if type(value) is not str:
-        raise ValueError(f"field {name!r} must be a string, not {value!r:.40}")
+        raise ValueError(f"field {name!r} must be a string, not {shown(value)}")
     return value
 
 
 def block_index(message: dict[str, Any]) -> int:
     index = message.get("index")
     if type(index) is not int or index < 0:
-        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {index!r:.40}")
+        raise ValueError(f"field 'index' of {message['type']} must be a non-negative integer, not {shown(index)}")
     return index
 
 

@@ -2,13 +2,15 @@
 
 Follows the WHATWG event-stream rules: lines end in LF, CRLF or CR; a leading BOM is
 dropped; lines starting with ``:`` are comments (keep-alives); ``data`` lines accumulate,
-joined by newlines; an event is dispatched only on a blank line. At the end of the input
-(``end``) a trailing CR still ends its line, and an event not ended by a blank line is
-discarded, never dispatched.
+joined by newlines; an event is dispatched only on a blank line. A CR ends its line at
+once (an LF opening the next read is then its CRLF's); at the end of the input (``end``)
+an event not ended by a blank line is discarded, never dispatched. ``retry`` is ASCII
+digits only, at most ``RETRY_DIGITS`` of them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -22,89 +24,113 @@ class SSEEvent(NamedTuple):
     retry: int | None = None
 
 
+# A line ends at CRLF, LF or CR; CRLF first, so that it is one line end and not two.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+# WHATWG: a retry field of ASCII digits only; longer than this it is no usable reconnection time (and
+# int() refuses more than 4,300 digits), so it is ignored like any other invalid value.
+RETRY_DIGITS = 10
+
+
 class SSEDecoder:
-    """Feed it bytes with ``feed``; it returns the events they complete."""
+    """Feed it bytes with ``feed``; it returns the events they complete.
+
+    Linear in the input however it is cut: each read is scanned once for line ends (in C,
+    by ``bytes.split`` or a regular expression), complete lines are taken off the front of the
+    buffer at once, and the line still open is never scanned again. ``data`` lines stay bytes
+    until their event is dispatched, then are decoded once, joined.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()  # the line still open: no line end in it
         self._started = False
-        self._data: list[str] = []
-        self._event = ""
+        self._after_cr = False  # the last read ended in CR: an LF opening the next is that CRLF's
+        self._data: list[bytes] = []
+        self._data_size = 0
+        self._event = b""
         self._retry: int | None = None
         self.last_event_id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buffer = self._buffer + chunk
+        if not chunk:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            if chunk[0] == 0x0A:
+                chunk = chunk[1:]
+        buffer = self._buffer
         if not self._started:
+            buffer += chunk
             if len(buffer) < 3 and b"\xef\xbb\xbf".startswith(buffer):
-                self._buffer = buffer  # maybe a BOM, cut short
-                return []
+                return []  # maybe a BOM, cut short
             self._started = True
-            buffer = buffer.removeprefix(b"\xef\xbb\xbf")
+            if buffer.startswith(b"\xef\xbb\xbf"):
+                del buffer[:3]
+            chunk = bytes(buffer)
+            buffer.clear()
+        # Only the new bytes can hold a line end: the open line held none.
+        last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if last == -1:
+            buffer += chunk
+            return []
+        if chunk[last] == 0x0D:
+            self._after_cr = True
+        head = chunk if last + 1 == len(chunk) else chunk[: last + 1]  # most reads end where a line does
+        if buffer:
+            head = bytes(buffer) + head
+            buffer.clear()
+        if head is not chunk:
+            buffer += chunk[last + 1 :]
+        lines = _LINE_END.split(head) if b"\r" in head else head.split(b"\n")
+        lines.pop()  # the empty piece after the last line end
         events: list[SSEEvent] = []
-        start = 0
-        while True:
-            end = _line_end(buffer, start)
-            if end is None:
-                break
-            line_end, next_start = end
-            self._line(buffer[start:line_end].decode("utf-8", "replace"), events)
-            start = next_start
-        self._buffer = buffer[start:]
+        data = self._data
+        for line in lines:
+            if line.startswith(b"data:"):  # most lines
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value)
+                self._data_size += len(value)
+            elif line:
+                self._field(line)
+            else:  # a blank line: dispatch
+                if data:
+                    joined = data[0] if len(data) == 1 else b"\n".join(data)
+                    name = self._event.decode("utf-8", "replace") if self._event else "message"
+                    events.append(SSEEvent(joined.decode("utf-8", "replace"), name, self.last_event_id, self._retry))
+                    self._data = data = []
+                    self._data_size = 0
+                self._event, self._retry = b"", None
         return events
 
     def end(self) -> list[SSEEvent]:
-        """The input ended: the event this completes, if any; whatever else is held is discarded.
+        """The input ended: whatever is held is discarded, never dispatched (an event not ended by a blank line).
 
-        Only a line held back for the LF of a possible CRLF is still complete (a CR ends a
-        line); if it is the blank line of an event, that event is dispatched.
+        A CR at the very end has already ended its line, as it does anywhere else.
         """
-        events: list[SSEEvent] = []
-        if self._buffer.endswith(b"\r"):
-            self._line(self._buffer[:-1].decode("utf-8", "replace"), events)
-        self._buffer = b""
-        self._data, self._event, self._retry = [], "", None
-        return events
+        self._buffer.clear()
+        self._data, self._data_size, self._event, self._retry = [], 0, b"", None
+        self._after_cr = False
+        return []
 
     @property
     def pending(self) -> int:
         """Bytes held for an event not complete yet: what a size limit must watch."""
-        return len(self._buffer) + sum(len(data) for data in self._data)
+        return len(self._buffer) + self._data_size
 
-    def _line(self, line: str, events: list[SSEEvent]) -> None:
-        if not line:
-            if self._data:
-                events.append(
-                    SSEEvent("\n".join(self._data), self._event or "message", self.last_event_id, self._retry)
-                )
-            self._data, self._event, self._retry = [], "", None
+    def _field(self, line: bytes) -> None:
+        """A line that is neither blank nor ``data: …``: a comment, or another field."""
+        if line[0] == 0x3A:  # ':' a comment
             return
-        if line.startswith(":"):
-            return
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
+        name, colon, value = line.partition(b":")
+        if colon and value.startswith(b" "):
             value = value[1:]
-        if name == "data":
+        if name == b"data":  # "data" alone, or "data:" cut by the partition above: an empty data line
             self._data.append(value)
-        elif name == "event":
+        elif name == b"event":
             self._event = value
-        elif name == "id" and "\0" not in value:
-            self.last_event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == b"id" and b"\0" not in value:
+            self.last_event_id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit() and len(value) <= RETRY_DIGITS:  # bytes.isdigit: ASCII digits only
             self._retry = int(value)
-
-
-def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
-    """Where the line from ``start`` ends and the next begins, or None if it is not complete yet."""
-    lf = buffer.find(b"\n", start)
-    cr = buffer.find(b"\r", start, lf if lf != -1 else len(buffer))
-    if cr != -1:
-        if cr + 1 == len(buffer):
-            return None  # a CR at the end: the LF of a CRLF may be in the next read
-        return cr, cr + 2 if buffer[cr + 1 : cr + 2] == b"\n" else cr + 1
-    if lf != -1:
-        return lf, lf + 1
-    return None
 
 
 def sse_events(body: Iterable[bytes]) -> Iterator[SSEEvent]:
