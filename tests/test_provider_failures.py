@@ -374,9 +374,8 @@ async def test_an_overloaded_error_event_mid_stream_keeps_the_partial_and_is_not
     )
     async with serve(held_open(failed), path="/v1/messages") as peer:
         error, took = await outcome(chat(peer, stream_timeout=3.0))
-    # The parser's to type (ResponseFailedError, issue 25 §3); the transport's part: ended at once,
-    # one request, the text kept.
-    assert isinstance(error, rxstream.StreamError) and error.partial is not None and error.partial.text == "Hi."
+    assert isinstance(error, rxstream.ResponseFailedError) and error.error_type == "overloaded_error"
+    assert error.server_message == "Overloaded" and error.partial is not None and error.partial.text == "Hi."
     assert peer.posts == 1 and took < 1.0
 
 
@@ -393,3 +392,27 @@ async def test_a_response_failed_event_is_typed_with_the_partial_and_not_retried
     )
     assert error.partial is not None and error.partial.text == "Hi." and error.partial.id == "resp_1"
     assert peer.posts == 1 and took < 1.0
+
+
+# OpenAI streams a failure as `data: {"error": {...}}` (https://platform.openai.com/docs/guides/error-codes:
+# "The server had an error while processing your request"); OpenRouter as a chunk with an error object and
+# finish_reason "error" (https://openrouter.ai/docs/api-reference/errors, "Handling errors during streaming").
+OPENAI_MID_STREAM = b'data: {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "code": null}}\n\n'
+OPENROUTER_MID_STREAM = (
+    b'data: {"id": "gen-1", "error": {"code": "server_error", "message": "Provider disconnected"}, '
+    b'"choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    "failure, message",
+    [(OPENAI_MID_STREAM, "The server had an error"), (OPENROUTER_MID_STREAM, "Provider disconnected")],
+)
+async def test_an_error_event_in_a_chat_stream_keeps_the_partial_and_is_not_retried(
+    failure: bytes, message: str
+) -> None:
+    async with serve(held_open(chunk("The ") + failure)) as peer:
+        error, took = await outcome(chat(peer, stream_timeout=3.0))
+    assert isinstance(error, rxstream.ResponseFailedError) and error.server_message.startswith(message)
+    assert error.partial is not None and error.partial.text == "The " and not error.partial.complete
+    assert peer.posts == 1 and took < 1.0  # at once, and no second (paid) completion
