@@ -416,3 +416,14 @@ async def test_an_error_event_in_a_chat_stream_keeps_the_partial_and_is_not_retr
     assert isinstance(error, rxstream.ResponseFailedError) and error.server_message.startswith(message)
     assert error.partial is not None and error.partial.text == "The " and not error.partial.complete
     assert peer.posts == 1 and took < 1.0  # at once, and no second (paid) completion
+
+
+async def test_a_server_that_never_answers_the_request_ends_at_stream_timeout() -> None:
+    async def silent(number: int, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(BOUND)  # accepted, the request read, and no status line
+
+    async with serve(silent) as peer:
+        error, took = await outcome(chat(peer, stream_timeout=0.3))
+    assert isinstance(error, rxstream.StreamTimeoutError) and error.kind == "idle"
+    assert_empty_partial(error)
+    assert peer.posts == 1 and took < 0.3 + 1.0  # before: waited for ever (httpx reads without a timeout)
