@@ -133,7 +133,7 @@ def test_an_undecodable_session_id_is_one_typed_line(tmp_path: Path) -> None:
         result = rxstream_cli(*command, cwd=tmp_path)
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == (
-            f"rxstream {command[0]}: error: InvalidSessionError: session id must be valid Unicode text (surrogates not allowed at position 0), "
+            f"rxstream {command[0]}: error: session id must be valid Unicode text (surrogates not allowed at position 0), "
             "not '\\udcff'; name the conversation."
         )
 

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..core._errors import IncompleteStreamError, StreamError
+from ..core._errors import IncompleteStreamError, StoreError, StreamError
 from ..core._redaction import one_line
 
 COMMANDS: tuple[str, ...] = (
@@ -51,9 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def error_line(error: BaseException) -> str:
-    """The error for one line, cause first: an rxstream error's class (what a program would catch) and
-    message; for a stream ended by an error that is not rxstream's, that error, then what was kept."""
+    """The error for one line, cause first: a stream's error's class (what a program would catch) and
+    message; for a stream ended by an error that is not rxstream's, that error, then what was kept.
+    A store's error, and any other, is its message."""
     cause = error.__cause__
     if isinstance(error, IncompleteStreamError) and cause is not None:
         return f"{type(cause).__name__}: {cause} ({error})"
-    return f"{type(error).__name__}: {error}" if isinstance(error, StreamError) else str(error)
+    streamed = isinstance(error, StreamError) and not isinstance(error, StoreError)
+    return f"{type(error).__name__}: {error}" if streamed else str(error)
