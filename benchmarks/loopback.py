@@ -8,6 +8,7 @@ import sys
 import time
 from collections import deque
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from reactivex import operators as ops
 from websockets.asyncio.client import connect
@@ -48,6 +49,36 @@ async def bare_loop(uri: str) -> int:
         await websocket.send("{}")
         async for _ in websocket:
             count += 1
+    return count
+
+
+# A client's handshake and its request, a masked text frame of "{}" (a zero mask leaves it as it is).
+HANDSHAKE = (
+    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+REQUEST = b"\x81\x82\x00\x00\x00\x00{}"
+CLOSE = b"\x88\x80\x00\x00\x00\x00"
+
+
+async def raw_asyncio(uri: str) -> int:
+    """The floor: asyncio streams, the handshake and the frame headers read by hand, the frames counted."""
+    parts = urlsplit(uri)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(HANDSHAKE.format(path=parts.path, host=parts.netloc).encode() + REQUEST)
+    await reader.readuntil(b"\r\n\r\n")
+    count = 0
+    while True:
+        head = await reader.readexactly(2)
+        length = head[1] & 0x7F
+        if length >= 126:
+            length = int.from_bytes(await reader.readexactly(2 if length == 126 else 8))
+        await reader.readexactly(length)
+        if head[0] & 0x0F == 8:  # close
+            break
+        count += 1
+    writer.write(CLOSE)
+    writer.close()
     return count
 
 
@@ -156,4 +187,42 @@ async def scale(streams: int, frames_each: int, repetitions: int) -> list[Result
             detail=f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, over {streams} concurrent streams",
             extra={"p50_ms": p50, "p99_ms": p99},
         ),
+    ]
+
+
+async def overhead(streams: int, frames_each: int, repetitions: int) -> list[Result]:
+    """What a WebSocket stream costs beyond its frames, in client CPU, for rxstream.stream, a bare
+    websockets loop and the raw asyncio floor: a stream of ``streams`` at once, less its frames at
+    the CPU a frame of one long stream (``streams * frames_each / 5`` frames) of the same client."""
+    single = streams * frames_each // 5
+    clients = {"rxstream": full_pipeline, "websockets": bare_loop, "raw": raw_asyncio}
+    progress(f"WebSocket: what a stream costs beyond its frames, {streams} at once × {frames_each}, 3 clients")
+    per_frame: dict[str, list[float]] = {name: [] for name in clients}
+    per_stream: dict[str, list[float]] = {name: [] for name in clients}
+    async with ServerProcess(frames_each * 64, 64) as small, ServerProcess(single * 64, 64) as big:
+        for _ in range(repetitions):
+            for name, client in clients.items():
+                started = time.process_time()
+                assert await client(big.uri) == single, f"{name} lost frames"
+                per_frame[name].append((time.process_time() - started) / single)
+                started = time.process_time()
+                counts = await asyncio.gather(*(client(small.uri) for _ in range(streams)))
+                per_stream[name].append((time.process_time() - started) / streams)
+                assert sum(counts) == streams * frames_each, f"{name} lost frames"
+    beyond = {
+        name: statistics.median(per_stream[name]) - frames_each * statistics.median(per_frame[name]) for name in clients
+    }
+    spent = ", ".join(
+        f"{name} {beyond[name] * 1000:.2f} ms ({statistics.median(per_frame[name]) * 1e6:.2f} µs a frame)"
+        for name in clients
+    )
+    return [
+        Result(
+            f"WebSocket, {streams} streams × {frames_each}: cost beyond the frames, rxstream ÷ bare websockets",
+            beyond["rxstream"] / beyond["websockets"],
+            1.2,
+            higher_is_better=False,
+            detail=f"{spent}; the raw asyncio floor ÷ rxstream {beyond['raw'] / beyond['rxstream']:.2f}",
+            extra={f"{name}_seconds_beyond_frames": value for name, value in beyond.items()},
+        )
     ]

@@ -2,7 +2,7 @@
 
     response = await rxstream.from_frames(frames).pipe(rxstream.pipeline())
 
-The network sources and the SQLite store are imported when first used, so that
+The network sources and the stores are imported when first used, so that
 ``import rxstream`` costs little more than reactivex and orjson.
 """
 
@@ -26,6 +26,7 @@ from .core._errors import (
     InvalidEndpointError,
     InvalidJSONError,
     InvalidSessionError,
+    InvalidTurnError,
     RateLimitedError,
     ResponseFailedError,
     StoreClosedError,
@@ -48,13 +49,14 @@ from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
+    from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
     from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
     from .transport._websocket import from_websocket, stream, stream_text
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets and sqlite3 load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3 and psycopg load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._websocket",
@@ -65,6 +67,7 @@ _LAZY = {
     "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
+    "PostgresStore": "store._postgres",
 }
 
 
@@ -105,8 +108,10 @@ __all__ = [
     "InvalidEndpointError",
     "InvalidJSONError",
     "InvalidSessionError",
+    "InvalidTurnError",
     "Operator",
     "Part",
+    "PostgresStore",
     "partial_json",
     "pipeline",
     "RateLimitedError",

@@ -1,22 +1,46 @@
-"""Run by tests/test_store.py in a child process: read back a store, or save in a loop until killed."""
+"""Run by the store tests in a child process: read a store back, save in a loop until killed, or save
+many turns at once. ``STORE`` is ``sqlite:PATH`` or ``postgres:SCHEMA:URL``."""
 
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import rxstream
 
+Store = rxstream.SQLiteStore | rxstream.PostgresStore
 
-async def save_forever(path: str) -> None:
-    async with rxstream.SQLiteStore(path) as store:
+
+def open_store(spec: str) -> Store:
+    kind, _, where = spec.partition(":")
+    if kind == "postgres":
+        schema, _, url = where.partition(":")
+        return rxstream.PostgresStore(url, schema=schema, max_connections=4)
+    return rxstream.SQLiteStore(where)
+
+
+async def save_forever(spec: str, tag: str) -> None:
+    async with open_store(spec) as store:
         number = 0
         while True:
             number += 1
-            turn = await store.save("crash", rxstream.Response(f"turn {number} " * 50, True, number))
+            turn = await store.save("crash", rxstream.Response(f"{tag} {number} " * 50, True, number))
             print(turn.number, flush=True)  # acknowledged: this save returned
 
 
-async def read_back(path: str, session_id: str) -> None:
-    async with rxstream.SQLiteStore(path) as store:
+async def save_many(spec: str, worker: str, tasks: str, sessions: str) -> None:
+    """``tasks`` concurrent saves, task i to session ``i % sessions``, each its own text."""
+    async with open_store(spec) as store:
+        await asyncio.gather(
+            *(
+                store.save(f"session-{i % int(sessions)}", rxstream.Response(f"{worker}:{i}", True, 1))
+                for i in range(int(tasks))
+            )
+        )
+
+
+async def read_back(spec: str, session_id: str) -> None:
+    async with open_store(spec) as store:
         for turn in await store.history(session_id):
             response = turn.response
             kinds = [part.kind for part in response.parts]
@@ -24,5 +48,10 @@ async def read_back(path: str, session_id: str) -> None:
 
 
 if __name__ == "__main__":
-    command, path, *rest = sys.argv[1:]
-    asyncio.run(save_forever(path) if command == "save" else read_back(path, *rest))
+    command, *arguments = sys.argv[1:]
+    run: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
+        "save": save_forever,
+        "many": save_many,
+        "read": read_back,
+    }
+    asyncio.run(run[command](*arguments))

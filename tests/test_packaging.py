@@ -76,14 +76,17 @@ def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path)
 def test_import_rxstream_leaves_the_network_and_the_store_unloaded() -> None:
     code = (
         "import sys, rxstream; "
-        "print(sorted(m for m in ('httpx', 'websockets', 'sqlite3', 'rxstream._benchmarks') if m in sys.modules))"
+        "print(sorted(m for m in ('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'rxstream._benchmarks') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
-    first_use = "import sys, rxstream; rxstream.stream_sse; rxstream.SQLiteStore; print('httpx' in sys.modules, 'sqlite3' in sys.modules)"
+    first_use = (
+        "import sys, rxstream; rxstream.stream_sse; rxstream.SQLiteStore; print('httpx' in sys.modules, 'sqlite3' in sys.modules, 'psycopg' in sys.modules); "
+        "rxstream.PostgresStore; print('psycopg_pool' in sys.modules)"
+    )
     assert subprocess.run(
         [sys.executable, "-c", first_use], capture_output=True, text=True, check=True
-    ).stdout.split() == ["True", "True"]
+    ).stdout.split() == ["True", "True", "False", "True"]
 
 
 def test_the_cli_builds_its_parser_without_the_benchmark_suite() -> None:

@@ -9,9 +9,8 @@ from typing import Any
 from .. import operators as rxo
 from ..core._values import Response
 from ..protocol._decision import RetryPolicy
-from ..store._sqlite import SQLiteStore
 from ..transport._websocket import from_websocket
-from ._history import DEFAULT_DB
+from ._history import add_store_options, open_store, where
 from ._render import live_pipeline, stats_table
 from ._serve import add_content_options, server_from
 
@@ -23,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("demo", help="stream a faulty response from the embedded server, live")
     add_content_options(parser, 3000)
     parser.add_argument("--delay", type=float, default=0.004, help="seconds between frames (default %(default)s)")
-    parser.add_argument("--db", default=DEFAULT_DB, help="save the turn in this session database (default %(default)s)")
+    add_store_options(parser, "save the turn in this session database")
     parser.add_argument("--session", default="demo", help="the session id to save it under (default %(default)s)")
     parser.set_defaults(faults="reorder=6,drop=1,seed=1", chunk_size=24)
 
@@ -33,12 +32,15 @@ async def run(args: argparse.Namespace) -> int:
         args.faults = f"{args.faults},delay={args.delay}"
     async with server_from(args, DEMO_TOKEN) as server:
         print(f"rxstream demo: {len(server.pieces)} chunks from {server.uri}, faults: {args.faults}\n", file=sys.stderr)
-        async with SQLiteStore(args.db) as store:
+        async with open_store(args, read_only=False) as store:
             source = from_websocket(server.uri, token=DEMO_TOKEN, request={"prompt": "demo"}, retry=DEMO_RETRY)
             operators = live_pipeline()
             operators.append(rxo.persist(store, args.session))
             response: Response = await source.pipe(*operators)
     print("\n")
     print(stats_table(response.stats))
-    print(f"\nsaved as a turn of session {args.session!r} in {args.db}: rxstream history {args.session} --db {args.db}")
+    print(
+        f"\nsaved as a turn of session {args.session!r} in {where(store)}: rxstream history {args.session} --db {where(store)}"
+        + ("" if args.schema == "public" else f" --schema {args.schema}")
+    )
     return 0 if response.complete else 1

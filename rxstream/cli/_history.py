@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core._context_store import Turn
+from ..core._errors import StoreUnavailableError
 from ..core._values import Part
 from ..store._sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from ..store._postgres import PostgresStore
+
 DEFAULT_DB = "rxstream.db"  # in the working directory; the demo saves its turn there too
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def add_store_options(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--db", default=DEFAULT_DB, help=f"{help}: a SQLite file or a postgresql:// URL (default %(default)s)"
+    )
+    parser.add_argument("--schema", default="public", help="the PostgreSQL schema of the tables (default %(default)s)")
+
+
+def open_store(args: argparse.Namespace, *, read_only: bool) -> SQLiteStore | PostgresStore:
+    """The store ``--db`` names: PostgreSQL for a postgresql:// URL (psycopg loaded only then), else a SQLite file."""
+    if not args.db.startswith(POSTGRES_SCHEMES):
+        return SQLiteStore(args.db, read_only=read_only)
+    try:
+        postgres = importlib.import_module("rxstream.store._postgres")
+    except ImportError as error:
+        raise StoreUnavailableError(
+            "PostgreSQL", f"{error.name} is not installed", remedy="pip install 'rxstream[postgres]'"
+        ) from None
+    store: PostgresStore = postgres.PostgresStore(args.db, schema=args.schema, read_only=read_only)
+    return store
+
+
+def where(store: SQLiteStore | PostgresStore) -> str:
+    """The store as a message may name it: the file, or the server without the password."""
+    return store.path if isinstance(store, SQLiteStore) else store.location
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("history", help="print the saved turns of a session")
     parser.add_argument("session_id")
-    parser.add_argument("--db", default=DEFAULT_DB, help="the session database (default %(default)s)")
+    add_store_options(parser, "the session database")
     parser.add_argument("--limit", type=int, help="only the most recent LIMIT turns")
 
 
 async def run(args: argparse.Namespace) -> int:
-    async with SQLiteStore(args.db, read_only=True) as store:  # reading never writes, nor creates the file
+    # Reading never writes: a SQLite file is not created, PostgreSQL is read in read-only transactions.
+    async with open_store(args, read_only=True) as store:
         turns = await store.history(args.session_id, args.limit)
     if not turns:
-        print(f"rxstream history: no turns saved for session {args.session_id!r} in {args.db}", file=sys.stderr)
+        print(f"rxstream history: no turns saved for session {args.session_id!r} in {where(store)}", file=sys.stderr)
         return 1
     for turn in turns:
         print(describe(turn))

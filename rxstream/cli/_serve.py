@@ -1,5 +1,5 @@
 """``rxstream serve``: the reference WebSocket server (or, with ``--responses``, the OpenAI Responses
-endpoint over SSE and in WebSocket mode), with faults on demand."""
+endpoint over SSE and in WebSocket mode; with ``--sse``, chat-completion streams over SSE), with faults on demand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import os
 from typing import Any
 
-from ..server import Faults, ReferenceResponsesServer, ReferenceServer, load
+from ..server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer, load
 
 
 def add_content_options(parser: argparse.ArgumentParser, default_size: int) -> None:
@@ -51,21 +51,30 @@ def add_parser(subparsers: Any) -> None:
         "GET /v1/responses/<id>?stream=true&starting_after=<n>) and in WebSocket mode (ws://…/v1/responses, "
         "a response.create message) on the same port, instead of the WebSocket chunk protocol",
     )
+    parser.add_argument(
+        "--sse",
+        action="store_true",
+        help="serve OpenAI-compatible chat-completion streams over SSE (POST /v1/chat/completions, "
+        "Last-Event-ID honoured) instead of the WebSocket chunk protocol",
+    )
     add_content_options(parser, 2048)
 
 
 async def run(args: argparse.Namespace) -> int:
     token = os.environ[args.token_env] if args.token_env else None
     endpoint = {"token": token, "host": args.host, "port": args.port, "qps": args.qps}
-    server: ReferenceServer | ReferenceResponsesServer
-    if args.responses:
+    server: ReferenceServer | ReferenceResponsesServer | ReferenceSSEServer
+    if args.responses or args.sse:
         faults, text = faults_and_text(args)
-        server = ReferenceResponsesServer(text, chunk_size=args.chunk_size, faults=faults, **endpoint)
+        kind = ReferenceResponsesServer if args.responses else ReferenceSSEServer
+        server = kind(text, chunk_size=args.chunk_size, faults=faults, **endpoint)
     else:
         server = server_from(args, **endpoint)
     async with server:
         if isinstance(server, ReferenceResponsesServer):
             serving = f"{server.count} Responses events on {server.url} (SSE) and {server.websocket_url} (WebSocket)"
+        elif isinstance(server, ReferenceSSEServer):
+            serving = f"{server.count} chat-completion events on {server.url} (SSE)"
         else:
             serving = f"{len(server.pieces)} chunks on {server.uri}"
         print(f"serving {serving} (Ctrl-C to stop)", flush=True)

@@ -30,6 +30,7 @@ The hierarchy (tests/test_errors.py checks this drawing against the classes)::
         CorruptStoreError
         StoreClosedError
         TurnNotSavedError
+        InvalidTurnError
 """
 
 from __future__ import annotations
@@ -437,11 +438,14 @@ class InvalidSessionError(StoreError):
 
 
 class StoreUnavailableError(StoreError):
-    """The database could not be opened or written (a missing directory, no permission, a full disk)."""
+    """The database could not be opened or written (a missing directory, no permission, a full disk, a server down).
 
-    def __init__(self, path: str, detail: str) -> None:
+    ``path`` is the file, or the server as ``postgresql://user@host:port/dbname`` (never the password).
+    """
+
+    def __init__(self, path: str, detail: str, *, remedy: str = "check the path and its permissions") -> None:
         self.path = path
-        super().__init__(f"cannot use the session store at {path}: {detail}; check the path and its permissions.")
+        super().__init__(f"cannot use the session store at {path}: {detail}; {remedy}.")
 
 
 class CorruptStoreError(StoreError):
@@ -475,4 +479,15 @@ class TurnNotSavedError(StoreError):
         super().__init__(
             f"the {state} of session {session_id!r} ({len(response.text)} characters) was not saved: {reason}. "
             "It is kept on this error's .response: save it again once the store works."
+        )
+
+
+class InvalidTurnError(StoreError, ValueError):
+    """A response no store can keep as it is: a string in it is not valid Unicode (a lone surrogate)."""
+
+    def __init__(self, response: Response, problem: str) -> None:
+        self.response = response
+        super().__init__(
+            f"the response ({len(response.text)} characters) cannot be saved: {problem}. "
+            "Its strings must be valid Unicode text: replace or drop the lone surrogates, then save it."
         )

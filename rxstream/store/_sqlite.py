@@ -12,34 +12,19 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import orjson
-
 from ..core._context_store import Turn, check_session_id
 from ..core._errors import CorruptStoreError, StoreClosedError, StoreUnavailableError
-from ..core._values import Part, Response, Stats, ToolCall
+from ..core._values import Response
+from ._turns import FIELDS, decode, encode
 
 _T = TypeVar("_T")
 
-COLUMNS = (
-    "session_id",
-    "number",
-    "saved_at",
-    "complete",
-    "text",
-    "reasoning",
-    "finish_reason",
-    "chunks",
-    "parts",
-    "stats",
-    "refusal",
-    "tool_calls",
-    "reasoning_signatures",
-)
+COLUMNS = ("session_id", "number", "saved_at", *FIELDS)
+INSERT = f"INSERT INTO turns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 TURNS_TABLE = """turns (
     session_id TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -67,6 +52,10 @@ MIGRATION = (
     "ALTER TABLE turns ADD COLUMN reasoning_signatures BLOB NOT NULL DEFAULT '[]'",
 )
 CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the primary result codes that mean a damaged file
+# Another process holds the lock. SQLite's busy handler waits inside a statement; what still comes
+# back busy (a lock held past the wait, a journal-mode switch racing another opener) is tried again.
+BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+FIRST_PAUSE, LONGEST_PAUSE = 0.005, 0.25
 
 
 def table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
@@ -82,14 +71,23 @@ class SQLiteStore:
     processes may use the same file: each save numbers its turn inside its own
     ``BEGIN IMMEDIATE`` transaction, which holds the write lock.
 
+    Processes sharing the file wait for each other's lock: each statement up to ``busy_timeout``
+    seconds (SQLite's busy handler), and an operation that still finds the database locked is
+    rolled back and tried again, whole, until ``busy_timeout`` has passed since it began; only
+    then is it ``StoreUnavailableError`` ("database is locked"). One writer at a time: saves
+    from many processes queue, so their rate is one file's (a few hundred a second with
+    ``synchronous=FULL``), and a process that holds a write transaction longer than
+    ``busy_timeout`` still fails the others.
+
     With ``read_only=True`` the file is opened with SQLite's ``mode=ro``, so nothing is ever
     written to it, and it must exist: an empty (even 0-byte) database reads as an empty
     store, and ``save`` and ``delete`` raise ``StoreUnavailableError``.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxstream-store")
         self._connection: sqlite3.Connection | None = None
         self._current = False  # the table has every column (it may be an earlier version's until a save)
@@ -128,10 +126,7 @@ class SQLiteStore:
         check_session_id(session_id)
         self._check_writable()
         saved_at = time.time()
-        parts = orjson.dumps([[part.kind, part.value] for part in response.parts])
-        stats = orjson.dumps(asdict(response.stats))
-        tool_calls = orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls])
-        signatures = orjson.dumps(response.reasoning_signatures)
+        fields = encode(response)
 
         def save(connection: sqlite3.Connection) -> Turn:
             with connection:  # one transaction: the number and the row, or nothing
@@ -140,24 +135,7 @@ class SQLiteStore:
                 (number,) = connection.execute(
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
                 ).fetchone()
-                connection.execute(
-                    f"INSERT INTO turns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    (
-                        session_id,
-                        number,
-                        saved_at,
-                        int(response.complete),
-                        response.text,
-                        response.reasoning,
-                        response.finish_reason,
-                        response.chunks,
-                        parts,
-                        stats,
-                        response.refusal,
-                        tool_calls,
-                        signatures,
-                    ),
-                )
+                connection.execute(INSERT, (session_id, number, saved_at, *fields))
             self._current = True  # committed, columns and all (a failed migration rolls back with the save)
             return Turn(session_id, number, response, saved_at)
 
@@ -208,12 +186,20 @@ class SQLiteStore:
             raise StoreClosedError(self.path)
 
         def run() -> _T:
-            try:
-                return operation(self._open())
-            except sqlite3.DatabaseError as error:  # the module's own errors carry no sqlite_errorcode
-                if getattr(error, "sqlite_errorcode", 0) & 0xFF in CORRUPT:
-                    raise CorruptStoreError(self.path, str(error)) from error
-                raise StoreUnavailableError(self.path, str(error)) from error
+            deadline = time.monotonic() + self.busy_timeout
+            pause = FIRST_PAUSE
+            while True:
+                try:
+                    return operation(self._open())
+                except sqlite3.DatabaseError as error:  # the module's own errors carry no sqlite_errorcode
+                    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+                    if code in BUSY and time.monotonic() + pause < deadline:  # rolled back: try it again, whole
+                        time.sleep(pause)
+                        pause = min(2 * pause, LONGEST_PAUSE)
+                        continue
+                    if code in CORRUPT:
+                        raise CorruptStoreError(self.path, str(error)) from error
+                    raise StoreUnavailableError(self.path, str(error)) from error
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
@@ -223,7 +209,7 @@ class SQLiteStore:
         return self._connection
 
     def _open_for_writing(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         try:
             # Read before writing anything: a damaged file or another program's database fails
             # here, untouched, rather than after switching its journal mode.
@@ -259,7 +245,7 @@ class SQLiteStore:
         return self._reader(f"{path.absolute().as_uri()}?mode=ro&immutable=1")
 
     def _reader(self, uri: str) -> sqlite3.Connection:
-        connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+        connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.busy_timeout)
         try:
             if not self._check_schema(connection):  # a new, empty database: no turns to read
                 connection.execute(f"CREATE TEMP TABLE {TURNS_TABLE}")  # in memory, so queries need no special case
@@ -282,36 +268,5 @@ class SQLiteStore:
         return columns
 
     def _turn(self, row: tuple[Any, ...]) -> Turn:
-        (
-            session_id,
-            number,
-            saved_at,
-            complete,
-            text,
-            reasoning,
-            finish_reason,
-            chunks,
-            parts,
-            stats,
-            refusal,
-            tool_calls,
-            signatures,
-        ) = row
-        try:
-            response = Response(
-                text,
-                bool(complete),
-                chunks,
-                tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
-                Stats(**orjson.loads(stats)),
-                reasoning,
-                finish_reason,
-                tuple(ToolCall(*call) for call in orjson.loads(tool_calls)),
-                refusal,
-                tuple(orjson.loads(signatures)),
-            )
-        except (TypeError, ValueError) as error:  # orjson's decode error is a ValueError
-            raise CorruptStoreError(
-                self.path, f"turn {number} of session {session_id!r} cannot be read: {error}"
-            ) from error
-        return Turn(session_id, number, response, saved_at)
+        session_id, number, saved_at, *fields = row
+        return decode(session_id, number, saved_at, fields, store=self.path)

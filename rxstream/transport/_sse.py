@@ -25,6 +25,7 @@ from ..core._values import Response
 from ..operators._pipeline import responses_pipeline, sse_pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
+from ._client import default_client, release, request_timeout
 from ._clock import SYSTEM_CLOCK, Clock
 from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
 from ._sources import run_to_response, until_ready
@@ -58,15 +59,11 @@ class _Session(Reconnector[SSEEvent]):
         redact_http_logs(
             self.secrets
         )  # httpx logs the status line, httpcore the headers: the peer may echo the token there
-        client = self.options.client or httpx.AsyncClient(timeout=httpx.Timeout(self.options.stream_timeout, read=None))
-        try:
-            while not self.disposed:
-                ending = await self.attempt(client)
-                if self.disposed or not await self.follow(ending):
-                    return
-        finally:
-            if self.options.client is None:
-                await client.aclose()
+        client = self.options.client or await default_client()
+        while not self.disposed:
+            ending = await self.attempt(client)
+            if self.disposed or not await self.follow(ending):
+                return
 
     def resumable(self) -> bool:
         return self.resume_headers() is not None
@@ -99,7 +96,8 @@ class _Session(Reconnector[SSEEvent]):
         headers = {**await self.request_headers("text/event-stream"), **extra}
         timers = Timers(self, asyncio.get_running_loop())  # from the request on: a server may never answer it
         try:
-            async with client.stream(method, url, json=body, headers=headers) as response:
+            timeout = request_timeout(self.options.client, self.options.stream_timeout)
+            async with client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
                 timers.alive()
                 if response.status_code != 200:
                     timers.cancel()  # the body is read within stream_timeout, and its words reported
@@ -140,7 +138,8 @@ class _Session(Reconnector[SSEEvent]):
     async def read(self, response: httpx.Response, skip: int, timers: Timers) -> None:
         decoder = SSEDecoder()
         demand = self.demand
-        async for data in response.aiter_bytes():
+        body = response.aiter_bytes()
+        async for data in body:
             timers.alive()  # any bytes, a keep-alive comment too, prove the connection alive
             events = decoder.feed(data)
             if any(event.event != "ping" for event in events):
@@ -148,6 +147,8 @@ class _Session(Reconnector[SSEEvent]):
             if decoder.pending > self.options.max_size:
                 raise FrameTooLargeError(self.endpoint, self.options.max_size)
             skip = self.push(events, skip)
+            if self.disposed and not self.restart_requested:
+                await release(body)  # done with it: the connection may serve the next call
             if self.disposed or self.restart_requested:
                 return
             if demand is not None and not demand.ready:
@@ -303,6 +304,9 @@ def from_sse(
     ``"deterministic"`` (the server sends the same events again, e.g. a seeded or cached
     completion); otherwise it makes no new (paid) request, and the stream ends with what it
     has: ``finalize`` raises the ``ConnectionLostError`` with the partial response on it.
+    The requests go through ``client`` when given (with its own timeouts), else through the
+    running loop's shared client (connections kept alive for the next call, closed when the
+    loop shuts down, never used by another loop), which connects within ``stream_timeout``.
 
     ``api="responses"`` is the OpenAI Responses API (``POST /v1/responses``, read with
     ``parse_responses``): once the POST is answered, a retry never POSTs again. A response

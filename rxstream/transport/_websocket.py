@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+import httpx
 import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -231,6 +232,7 @@ def from_websocket(
     rate_limit: float = 50.0,
     clock: Clock = SYSTEM_CLOCK,
     api: Api = "chat",
+    client: httpx.AsyncClient | None = None,
 ) -> Observable[bytes]:
     """An Observable of the raw frames (UTF-8 bytes) of the stream at ``uri``.
 
@@ -264,7 +266,8 @@ def from_websocket(
     drop, a response created with ``"background": true`` whose id came is resumed over SSE with
     ``GET http(s)://…/v1/responses/<id>?stream=true&starting_after=<n>``, ``n`` the sequence number
     of the last event delivered in order, so each event comes once (those events come on as
-    their JSON bytes too); any other drop is a ``ConnectionLostError`` saying so.
+    their JSON bytes too); any other drop is a ``ConnectionLostError`` saying so. That GET goes
+    through ``client`` when given, as ``from_sse``'s requests do, else the loop's shared client.
     """
     checked_url(uri, websocket=True)
     settings: dict[str, Any] = {
@@ -284,7 +287,7 @@ def from_websocket(
     options: SourceOptions
     session: type[WebSocketAttempts]
     if api == "responses":
-        options, session = _ResponsesOptions(json=body, replay="never", client=None, **settings), _ResponsesSession
+        options, session = _ResponsesOptions(json=body, replay="never", client=client, **settings), _ResponsesSession
     else:
         options, session = WebSocketOptions(request=body, **settings), _Session
 

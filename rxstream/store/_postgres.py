@@ -1,0 +1,394 @@
+"""Conversation turns in PostgreSQL: ``PostgresStore``, a ``ContextStore`` that many processes on many machines share.
+
+Three tables, named after ``table`` in ``schema``: the turns; one row a session (its id, its
+count of turns, its place in ``sessions()``), whose lock numbers the turns; and the schema
+version. A later version that changes a column migrates where the version row is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..core._context_store import Turn, check_session_id
+from ..core._errors import CorruptStoreError, StoreClosedError, StoreUnavailableError
+from ..core._redaction import Secrets, one_line
+from ..core._values import Response
+from ._turns import FIELDS, decode, encode
+
+_T = TypeVar("_T")
+Connection = psycopg.AsyncConnection[Any]
+
+SCHEMA_VERSION = 1
+# Strings are UTF-8 bytes (bytea): PostgreSQL's text cannot hold NUL, which a model may send.
+TURN_COLUMNS = {
+    "session_key": "bytea",
+    "number": "integer",
+    "saved_at": "double precision",
+    "complete": "boolean",
+    "text": "bytea",
+    "reasoning": "bytea",
+    "finish_reason": "bytea",
+    "chunks": "bigint",
+    "parts": "bytea",
+    "stats": "bytea",
+    "refusal": "bytea",
+    "tool_calls": "bytea",
+    "reasoning_signatures": "bytea",
+}
+SESSION_COLUMNS = {"session_key": "bytea", "session_id": "bytea", "turns": "integer", "position": "bigint"}
+VERSION_COLUMNS = {"version": "integer"}
+NULLABLE = ("finish_reason", "refusal")
+# Names of at most 63 bytes (NAMEDATALEN - 1), the longest suffix included: PostgreSQL would cut a longer one.
+LONGEST_TABLE = 63 - len("_sessions")
+REMEDY = "check that the server is up and the URL, user and database are right"
+
+
+class PostgresStore:
+    """A ``ContextStore`` in PostgreSQL, on psycopg 3 (async) and a psycopg_pool connection pool.
+
+    Each save is one statement, so one transaction: it adds one to the session's row (made
+    with its first turn) and inserts the turn under that number. The row stays locked until
+    the transaction ends, so concurrent saves to one session, from any number of processes
+    and machines, take numbers one after another: unique, and gap-free (a save that fails
+    rolls its number back with it). Saves to different sessions do not wait for each other.
+
+    The tables are made on first use (``CREATE SCHEMA IF NOT EXISTS`` too), under an
+    advisory lock so that many workers starting at once make them once. Tables of the same
+    names that are not this store's, or of another schema version, are ``CorruptStoreError``
+    and left as they are.
+
+    Args:
+        conninfo: A ``postgresql://`` (or ``postgres://``) URL or a libpq ``key=value`` string;
+            or an ``AsyncConnectionPool`` of your own, which the store uses and never opens or
+            closes (open it before the first save).
+        schema: The schema the tables live in.
+        table: The turns table's name; the session and version tables add ``_sessions`` and
+            ``_schema`` to it.
+        read_only: Read in read-only transactions and never create anything: absent tables read
+            as an empty store, and ``save``/``delete`` raise ``StoreUnavailableError``.
+        max_connections: The most connections the store's own pool opens.
+        timeout: Seconds to wait for a connection before ``StoreUnavailableError``.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | AsyncConnectionPool[Any],
+        *,
+        schema: str = "public",
+        table: str = "rxstream_turns",
+        read_only: bool = False,
+        max_connections: int = 10,
+        timeout: float = 10.0,
+    ) -> None:
+        if not schema or not table or len(schema.encode()) > 63 or len(table.encode()) > LONGEST_TABLE:
+            raise ValueError(f"schema and table must be non-empty, of at most 63 and {LONGEST_TABLE} bytes")
+        self.schema = schema
+        self.table = table
+        self.read_only = read_only
+        self.timeout = timeout
+        self._owns_pool = isinstance(conninfo, str)
+        if isinstance(conninfo, str):
+            self.location, self._secrets = describe(conninfo)
+            self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                conninfo, min_size=1, max_size=max_connections, open=False, timeout=timeout,
+                kwargs={"autocommit": True},
+                # A connection the server ended while it sat in the pool (a restart,
+                # pg_terminate_backend) is replaced before use, instead of failing a save.
+                check=AsyncConnectionPool.check_connection,
+            )  # fmt: skip
+        else:  # its conninfo may be a function giving one, for rotating credentials
+            given = conninfo.conninfo
+            self.location, self._secrets = describe(given) if isinstance(given, str) else (conninfo.name, Secrets())
+            self._pool = conninfo
+        self._opened = not self._owns_pool
+        self._ready = False  # the tables are there and ours (checked once, on first use)
+        self._preparing = asyncio.Lock()
+        self._closed = False
+        names = [sql.Identifier(schema, table + suffix) for suffix in ("", "_sessions", "_schema")]
+        self._turns, self._sessions, self._version = names
+        fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
+        # Numbers and booleans as psycopg picks; strings and JSON as binary bytea, not hex text twice their size.
+        values = sql.SQL(", ").join(
+            sql.SQL("%s" if isinstance(value, bool | int) else "%b") for value in encode(Response("", True, 0))
+        )
+        self._save = sql.SQL(
+            "WITH counter AS ("
+            " INSERT INTO {sessions} AS s (session_key, session_id, turns) VALUES (%b, %b, 1)"
+            " ON CONFLICT (session_key) DO UPDATE SET turns = s.turns + 1 RETURNING turns)"
+            " INSERT INTO {turns} (session_key, number, saved_at, {fields}) SELECT %b, turns, %s, {values} FROM counter"
+            " RETURNING number"
+        ).format(sessions=self._sessions, turns=self._turns, fields=fields, values=values)
+        self._history = sql.SQL(
+            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
+        ).format(fields=fields, turns=self._turns)
+
+    def __repr__(self) -> str:
+        options = ", read_only=True" if self.read_only else ""
+        return f"PostgresStore({self.location!r}, schema={self.schema!r}, table={self.table!r}{options})"
+
+    async def __aenter__(self) -> PostgresStore:
+        await self._run(lambda connection: asyncio.sleep(0), absent=None)  # connect now, so a bad URL fails here
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pool the store made (not one it was given), once the operations already started have finished."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_pool and self._opened:
+            await self._pool.close()
+
+    async def save(self, session_id: str, response: Response) -> Turn:
+        """Append ``response`` as the session's next turn; it is committed when this returns."""
+        check_session_id(session_id)
+        self._check_writable()
+        saved_at = time.time()
+        fields = tuple(value.encode() if isinstance(value, str) else value for value in encode(response))
+        key = session_key(session_id)
+
+        async def save(connection: Connection) -> Turn:
+            cursor = await connection.execute(self._save, (key, session_id.encode(), key, saved_at, *fields))
+            (number,) = await fetch_one(cursor)
+            return Turn(session_id, number, response, saved_at)
+
+        return await self._run(save, single_statement=True)
+
+    async def history(self, session_id: str, limit: int | None = None) -> list[Turn]:
+        """The session's turns, oldest first; with ``limit``, the most recent ``limit`` of them."""
+        check_session_id(session_id)
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+
+        async def history(connection: Connection) -> list[Turn]:
+            cursor = await connection.execute(self._history, (session_key(session_id), limit), binary=True)
+            rows = await cursor.fetchall()
+            return [
+                decode(session_id, number, saved_at, fields, store=self.location)
+                for number, saved_at, *fields in reversed(rows)
+            ]
+
+        return await self._run(history, absent=[], single_statement=True)
+
+    async def sessions(self) -> list[str]:
+        """Every session id, in the order of its first surviving turn."""
+        statement = sql.SQL("SELECT session_id FROM {sessions} ORDER BY position").format(sessions=self._sessions)
+
+        async def sessions(connection: Connection) -> list[str]:
+            cursor = await connection.execute(statement, binary=True)
+            return [bytes(session_id).decode() for (session_id,) in await cursor.fetchall()]
+
+        return await self._run(sessions, absent=[], single_statement=True)
+
+    async def delete(self, session_id: str) -> int:
+        """Forget a session; how many turns it had."""
+        check_session_id(session_id)
+        self._check_writable()
+        key = session_key(session_id)
+
+        async def delete(connection: Connection) -> int:
+            # The session's row first: its lock makes a save in progress finish before the turns go.
+            await connection.execute(sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self._sessions), (key,))
+            cursor = await connection.execute(
+                sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self._turns), (key,)
+            )
+            return cursor.rowcount
+
+        return await self._run(delete)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreUnavailableError(
+                self.location, "it was opened read-only", remedy="open it with PostgresStore(url) to write"
+            )
+
+    async def _run(
+        self,
+        operation: Callable[[Connection], Awaitable[_T]],
+        *,
+        absent: _T | None = None,
+        single_statement: bool = False,
+    ) -> _T:
+        """Run ``operation`` on a pooled connection in one transaction, the driver's errors made ``StoreError``s;
+        ``absent`` is the answer of a read-only store whose tables do not exist."""
+        if self._closed:
+            raise StoreClosedError(self.location)
+        try:
+            await self._open()
+            async with self._pool.connection() as connection:
+                if not self._ready:
+                    async with self._preparing:
+                        if not self._ready:  # another task may have checked while this one waited
+                            async with connection.transaction():
+                                await self._prepare(connection)
+                if not self._ready:  # read-only, and nothing saved yet
+                    return absent  # type: ignore[return-value]  # reads pass their empty answer
+                async with self._transaction(connection, single_statement):
+                    return await operation(connection)
+        except PoolTimeout as error:
+            self._raise(await self._unreachable(), error)
+        except psycopg.errors.UndefinedTable as error:  # dropped since we checked: make them again next time
+            self._ready = False
+            self._raise(self._detail(error), error)
+        except psycopg.Error as error:
+            self._raise(self._detail(error), error)
+
+    async def _open(self) -> None:
+        if not self._opened:
+            async with self._preparing:
+                if not self._opened:
+                    await self._pool.open()
+                    self._opened = True
+
+    def _transaction(self, connection: Connection, single_statement: bool) -> AbstractAsyncContextManager[Any]:
+        # One statement on an autocommit connection is its own transaction: no BEGIN and COMMIT round trips.
+        if single_statement and connection.autocommit and not self.read_only:
+            return nullcontext()
+        return ReadOnly(connection) if self.read_only else connection.transaction()
+
+    async def _prepare(self, connection: Connection) -> None:
+        """Check the tables (making them if there are none and the store writes); an error if they are not ours."""
+        if self.read_only:
+            await connection.execute("SET TRANSACTION READ ONLY")
+        else:  # one worker makes the tables while the others wait, then find them
+            name = f"rxstream {self.schema}.{self.table}"
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        cursor = await connection.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name IN (%s, %s, %s) ORDER BY table_name, ordinal_position",
+            (self.schema, self.table, f"{self.table}_sessions", f"{self.table}_schema"),
+        )
+        found: dict[str, dict[str, str]] = {}
+        for table, column, kind in await cursor.fetchall():
+            found.setdefault(table, {})[column] = kind
+        expected = {
+            self.table: TURN_COLUMNS,
+            f"{self.table}_sessions": SESSION_COLUMNS,
+            f"{self.table}_schema": VERSION_COLUMNS,
+        }
+        if not found:
+            if not self.read_only:
+                await self._create(connection)
+                self._ready = True
+            return
+        if found != expected:
+            shown = "; ".join(f"{table} ({', '.join(columns)})" for table, columns in sorted(found.items()))
+            raise CorruptStoreError(
+                self.location, f"schema {self.schema!r} already has tables of other columns: {shown}"
+            )
+        cursor = await connection.execute(sql.SQL("SELECT version FROM {}").format(self._version))
+        versions = [version for (version,) in await cursor.fetchall()]
+        if versions != [SCHEMA_VERSION]:
+            raise CorruptStoreError(
+                self.location,
+                f"{self.schema}.{self.table}_schema holds the versions {versions}, this rxstream knows {SCHEMA_VERSION}",
+            )
+        self._ready = True
+
+    async def _create(self, connection: Connection) -> None:
+        def columns(names: dict[str, str]) -> sql.Composable:
+            return sql.SQL(", ").join(
+                sql.SQL("{} {}{}").format(
+                    sql.Identifier(name), sql.SQL(kind), sql.SQL("" if name in NULLABLE else " NOT NULL")
+                )
+                for name, kind in names.items()
+                if name != "position"
+            )
+
+        await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        await connection.execute(
+            sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY (session_key, number))").format(
+                self._turns, columns(TURN_COLUMNS)
+            )
+        )
+        await connection.execute(
+            # position orders sessions() by first turn; session_key is a digest, since a B-tree key holds ~2.7 kB and an id may be longer.
+            sql.SQL(
+                "CREATE TABLE {} ({}, position bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (session_key))"
+            ).format(self._sessions, columns(SESSION_COLUMNS))
+        )
+        await connection.execute(sql.SQL("CREATE TABLE {} ({})").format(self._version, columns(VERSION_COLUMNS)))
+        await connection.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(self._version), (SCHEMA_VERSION,))
+
+    async def _unreachable(self) -> str:
+        """Why no connection came: one direct attempt, to report the server's or the network's own reason."""
+        conninfo, kwargs = self._pool.conninfo, self._pool.kwargs
+        if not isinstance(conninfo, str) or not isinstance(kwargs, dict | None):
+            return f"no connection within {self.timeout:g} s"
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                conninfo, **{**(kwargs or {}), "connect_timeout": max(1, round(self.timeout))}
+            )
+        except psycopg.Error as error:
+            return self._detail(error)
+        await connection.close()
+        return f"no connection free within {self.timeout:g} s (all {self._pool.max_size} in use); raise max_connections or timeout"
+
+    def _detail(self, error: psycopg.Error) -> str:
+        return self._secrets.redact(one_line(str(error).strip())) or type(error).__name__
+
+    def _raise(self, detail: str, error: psycopg.Error) -> NoReturn:
+        unavailable = StoreUnavailableError(self.location, detail, remedy=REMEDY)
+        # The driver's error is the cause unless its text (a conninfo echoed back) would show the password.
+        raise unavailable from (None if self._secrets.revealed_by(error) else error)
+
+
+class ReadOnly:
+    """A read-only transaction: what ``rxstream history`` reads in."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.transaction = connection.transaction()
+        self.connection = connection
+
+    async def __aenter__(self) -> None:
+        await self.transaction.__aenter__()
+        await self.connection.execute("SET TRANSACTION READ ONLY")
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.transaction.__aexit__(kind, error, traceback)
+
+
+async def fetch_one(cursor: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
+    row = await cursor.fetchone()
+    assert row is not None  # INSERT ... RETURNING of one row
+    return tuple(row)
+
+
+def session_key(session_id: str) -> bytes:
+    """The session's index key: a digest of its id, which may be longer than a B-tree entry can be."""
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+def describe(conninfo: str) -> tuple[str, Secrets]:
+    """Where ``conninfo`` points, fit for an error or a repr (``postgresql://user@host:port/dbname``, never the
+    password), and the secrets to keep out of what the store reports."""
+    secrets = Secrets()
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:  # its message quotes the string, password and all
+        raise StoreUnavailableError(
+            "PostgreSQL", "not a postgresql:// URL nor a key=value connection string", remedy="check the URL"
+        ) from None
+    password = parts.get("password")
+    if password:
+        secrets.add(str(password))
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}", secrets

@@ -1,0 +1,91 @@
+"""A turn as a row: the one encoding every store writes and reads, column by column.
+
+Each store keeps the same columns in the same order (``FIELDS``) and hands its rows to
+``decode``. A new field of ``Response`` is added here once, then as a column (and a
+migration) in each store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from ..core._context_store import Turn
+from ..core._errors import CorruptStoreError, InvalidTurnError
+from ..core._values import Part, Response, Stats, ToolCall
+
+# What a row holds after the session id, the turn's number and when it was saved, in order.
+FIELDS = (
+    "complete",
+    "text",
+    "reasoning",
+    "finish_reason",
+    "chunks",
+    "parts",
+    "stats",
+    "refusal",
+    "tool_calls",
+    "reasoning_signatures",
+)
+
+
+def encode(response: Response) -> tuple[Any, ...]:
+    """``response`` as the values of ``FIELDS``: strings as they are, the structured fields as JSON bytes.
+
+    Raises ``InvalidTurnError`` if a string in it is not valid Unicode (a lone surrogate),
+    which no store could write and read back as it was.
+    """
+    try:
+        for name in ("text", "reasoning", "finish_reason", "refusal"):
+            value = getattr(response, name)
+            if value is not None:
+                value.encode()
+        return (
+            response.complete,
+            response.text,
+            response.reasoning,
+            response.finish_reason,
+            response.chunks,
+            orjson.dumps([[part.kind, part.value] for part in response.parts]),
+            orjson.dumps(asdict(response.stats)),
+            response.refusal,
+            orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls]),
+            orjson.dumps(response.reasoning_signatures),
+        )
+    except (UnicodeEncodeError, orjson.JSONEncodeError) as error:
+        raise InvalidTurnError(response, str(error)) from error
+
+
+def decode(session_id: str, number: int, saved_at: float, values: Sequence[Any], *, store: str) -> Turn:
+    """The turn whose ``FIELDS`` are ``values`` (strings as ``str`` or as UTF-8 bytes, JSON as bytes or text).
+
+    Raises ``CorruptStoreError`` naming ``store`` if they do not make a ``Response``.
+    """
+    try:
+        complete, text, reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, signatures = values
+        response = Response(
+            as_text(text),
+            bool(complete),
+            chunks,
+            tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
+            Stats(**orjson.loads(stats)),
+            as_text(reasoning),
+            None if finish_reason is None else as_text(finish_reason),
+            tuple(ToolCall(*call) for call in orjson.loads(tool_calls)),
+            None if refusal is None else as_text(refusal),
+            tuple(orjson.loads(signatures)),
+        )
+    except (TypeError, ValueError) as error:  # orjson's decode error and UnicodeDecodeError are ValueErrors
+        raise CorruptStoreError(
+            store, f"turn {number} of session {session_id!r:.80} cannot be read: {error}"
+        ) from error
+    return Turn(session_id, number, response, saved_at)
+
+
+def as_text(value: str | bytes) -> str:
+    """A string column's value: stores whose text type cannot hold every string (PostgreSQL's
+    refuses NUL) keep it as UTF-8 bytes."""
+    return value.decode() if isinstance(value, bytes) else value

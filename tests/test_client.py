@@ -1,0 +1,228 @@
+"""The HTTP client the sources share (issue 20): one per event loop, reused from call to call,
+closed when its loop shuts down, never used by another loop; and ``client=`` taken by every
+call that makes HTTP requests, with the same outcome as the default."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+import rxstream
+from rxstream.server import Faults, ReferenceResponsesServer, ReferenceSSEServer, generate
+from rxstream.transport import _client
+from rxstream.transport._sse import _Session
+
+from .support import read_request
+
+pytestmark = pytest.mark.network
+
+TOKEN = "client-token"
+TEXT = generate(600, seed=3)
+BODY = (
+    b'data: {"choices": [{"index": 0, "delta": {"content": "one "}, "finish_reason": null}]}\n\n'
+    b'data: {"choices": [{"index": 0, "delta": {"content": "two"}, "finish_reason": "stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@dataclass
+class Peer:
+    """A keep-alive SSE endpoint in its own thread and loop: what each connection carried, and how many are open."""
+
+    url: str = ""
+    connections: list[list[str]] = field(default_factory=list)  # per connection, each request's X-Caller
+    open: int = 0
+
+    def wait_closed(self) -> None:
+        for _ in range(200):
+            if self.open == 0:
+                return
+            threading.Event().wait(0.01)
+        raise AssertionError(f"{self.open} connections still open")
+
+
+@contextmanager
+def keep_alive_peer() -> Iterator[Peer]:
+    """Answers every request of a connection with BODY (a Content-Length body), until the client closes it."""
+    peer = Peer()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        callers: list[str] = []
+        peer.connections.append(callers)
+        peer.open += 1
+        try:
+            while True:
+                _, headers, _ = await read_request(reader)
+                callers.append(headers.get("x-caller", ""))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(BODY), BODY)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed the connection
+        finally:
+            peer.open -= 1
+            writer.close()
+
+    async def start() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        peer.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
+    thread.start()
+    ready.wait(5)
+    try:
+        yield peer
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+async def calls(url: str, caller: str) -> httpx.AsyncClient:
+    """Three calls one after the other, then two at once, on the default client; that client."""
+    client = await _client.default_client()
+    for _ in range(3):
+        response = await rxstream.stream_sse(url, json={}, headers={"X-Caller": caller})
+        assert response.text == "one two" and response.complete
+    responses = await asyncio.gather(
+        *(rxstream.stream_sse(url, json={}, headers={"X-Caller": caller}) for _ in range(2))
+    )
+    assert [response.text for response in responses] == ["one two"] * 2
+    assert await _client.default_client() is client
+    return client
+
+
+def test_each_event_loop_has_its_own_connections_reused_and_closed_as_it_shuts_down() -> None:
+    with keep_alive_peer() as peer:
+        clients: dict[str, httpx.AsyncClient] = {}
+
+        def in_thread(caller: str) -> None:
+            clients[caller] = asyncio.run(calls(peer.url, caller))
+
+        threads = [threading.Thread(target=in_thread, args=(f"thread-{n}",)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        for caller in ("run-1", "run-2"):  # asyncio.run twice in one thread: two loops, one after the other
+            clients[caller] = asyncio.run(calls(peer.url, caller))
+        peer.wait_closed()  # each loop's shutdown closed its client's connections
+
+    assert sorted(clients) == ["run-1", "run-2", "thread-1", "thread-2"]
+    assert len({id(client) for client in clients.values()}) == 4 and all(c.is_closed for c in clients.values())
+    assert all(len(set(callers)) == 1 for callers in peer.connections)  # no connection served two loops
+    # five calls a loop on two connections: the three in a row on one, the two at once on it and one more
+    assert sorted(len(callers) for callers in peer.connections) == [1, 1, 1, 1, 4, 4, 4, 4]
+    assert not _client._clients
+
+
+def open_sockets() -> int:
+    gc.collect()  # sockets of earlier tests' loops that nothing holds any more
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # the listing's own descriptor, closed by now
+    return count
+
+
+def alive(kind: type) -> int:
+    gc.collect()
+    return sum(isinstance(thing, kind) for thing in gc.get_objects())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open sockets in /proc/self/fd (Linux)")
+def test_a_thousand_calls_leave_no_client_connection_or_task_behind() -> None:
+    async def thousand(url: str) -> None:
+        for _ in range(20):  # 20 rounds of 50 at once
+            responses = await asyncio.gather(*(rxstream.stream_sse(url, json={}) for _ in range(50)))
+            assert all(response.text == "one two" for response in responses)
+        await asyncio.sleep(0)  # the tasks that read their body's end after the response was handed on
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        assert alive(httpx.AsyncClient) == 1 and alive(_Session) == 0
+        assert open_sockets() <= before + 2 * 50  # the pool's and the peer's ends, at most one each per call at once
+
+    with keep_alive_peer() as peer:
+        before = open_sockets()
+        asyncio.run(thousand(peer.url))
+        peer.wait_closed()
+        assert open_sockets() == before
+        assert len(peer.connections) <= 50 * 2
+    assert alive(httpx.AsyncClient) == 0 and alive(_Session) == 0 and not _client._clients
+
+
+# Each recovery case of both streams: (server, faults, background, the call's options).
+CASES = [
+    ("chat", "", False, {}),
+    ("chat", "abort_after=30", False, {}),  # resumed with Last-Event-ID
+    ("chat", "reject_first=2", False, {}),  # 429s, Retry-After
+    ("chat", "abort_after=20", False, {"ids": False}),  # no id: fails with the partial
+    ("chat", "abort_after=20", False, {"ids": False, "replay": "deterministic"}),
+    ("chat", "malformed_at=15", False, {}),
+    ("chat", "stall_after=5", False, {"stream_timeout": 0.2}),
+    ("chat", "abort_after=0,repeat=0", False, {}),  # lost for good
+    ("chat", "", False, {"token": "wrong"}),
+    ("responses-sse", "abort_after=30", True, {}),  # a background response resumed by GET
+    ("responses-sse", "abort_after=30", False, {}),  # not resumable: fails with the partial
+    ("responses-sse", "stall_after=20", True, {"stream_timeout": 0.2}),
+    ("responses-websocket", "abort_after=30", True, {}),  # resumed over SSE, through the same client
+    ("responses-websocket", "stall_after=20", True, {"stream_timeout": 0.2}),
+]
+
+
+async def outcome(kind: str, faults: str, background: bool, options: dict[str, Any], client: Any) -> tuple[Any, ...]:
+    """What a call gave, and what the server saw, in terms that do not vary from run to run."""
+    ids = options.pop("ids", True)
+    given = {"client": client} if client is not None else {}
+    call = {"token": TOKEN, "clock": rxstream.VirtualClock(), **options, **given}
+    server: ReferenceSSEServer | ReferenceResponsesServer
+    if kind == "chat":
+        server = ReferenceSSEServer(TEXT, chunk_size=12, token=TOKEN, faults=Faults.parse(faults), ids=ids)
+    else:
+        server = ReferenceResponsesServer(TEXT, chunk_size=12, token=TOKEN, faults=Faults.parse(faults))
+    async with server:
+        try:
+            if kind == "chat":
+                response = await rxstream.stream_sse(server.url, json=rxstream.chat_request("m", "hi"), **call)
+            else:
+                body = rxstream.responses_request("m", "hi", **({"background": True} if background else {}))
+                assert isinstance(server, ReferenceResponsesServer)
+                url = server.url if kind == "responses-sse" else server.websocket_url
+                response = await rxstream.stream_responses(url, json=body, **call)
+            ended: tuple[Any, ...] = ("response", response.text, response.complete, response.stats.retries)
+        except rxstream.StreamError as error:
+            assert error.partial is not None  # every error that ends a stream carries what came before it
+            ended = ("error", type(error).__name__, error.partial.text, error.partial.stats.retries)
+        return (*ended, server.stats.connections)
+
+
+@pytest.mark.parametrize(("kind", "faults", "background", "options"), CASES)
+async def test_a_call_with_client_given_ends_as_one_on_the_default_client(
+    kind: str, faults: str, background: bool, options: dict[str, Any]
+) -> None:
+    requests: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        requests.append(request.method)
+
+    default = await outcome(kind, faults, background, dict(options), None)
+    async with httpx.AsyncClient(event_hooks={"request": [note]}) as given:
+        with_client = await outcome(kind, faults, background, dict(options), given)
+    assert with_client == default
+    assert requests  # the given client made the requests: in WebSocket mode, the resuming GET
+    if kind == "responses-websocket":
+        assert set(requests) == {"GET"}
