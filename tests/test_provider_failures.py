@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as serve_websocket
 
 import rxstream
 from rxstream.transport._client import DRAIN_SECONDS
@@ -428,3 +430,25 @@ async def test_a_server_that_never_answers_the_request_ends_at_stream_timeout() 
     assert isinstance(error, rxstream.StreamTimeoutError) and error.kind == "idle"
     assert_empty_partial(error)
     assert peer.posts == 1 and took < 0.3 + 1.0  # before: waited for ever (httpx reads without a timeout)
+
+
+async def test_responses_in_websocket_mode_complete_at_the_final_event_with_the_connection_held_open() -> None:
+    released: list[float] = []
+
+    async def hold_open(connection: ServerConnection) -> None:
+        assert orjson.loads(await connection.recv())["type"] == "response.create"
+        for event in RESPONSES.split(b"\n\n")[:-1]:
+            await connection.send(event.split(b"data: ", 1)[1].decode())  # each event as one message
+        await connection.wait_closed()  # sends nothing more and never closes: only the client can
+        released.append(time.monotonic())
+
+    async with serve_websocket(hold_open, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/responses"
+        response, took = await outcome(rxstream.stream_responses(url, json={"model": "m"}, stream_timeout=3.0))
+        ended = time.monotonic()
+        for _ in range(100):
+            if released:
+                break
+            await asyncio.sleep(0.02)
+    assert isinstance(response, rxstream.Response) and response.text == "Hi." and response.complete
+    assert took < 1.0 and released and released[0] - ended < 1.0  # the client closed it at once
