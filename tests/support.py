@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: building protocol frames and running observables to the end."""
+"""Helpers shared by the tests: building protocol frames and running observables to the end (rxstream.testing's)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,12 @@ from rxstream import operators as rxo
 from rxstream.operators._backpressure_buffer import Overflow
 from rxstream.operators._finalize import Timer
 from rxstream.protocol._sse import SSEEvent, sse_events
+from rxstream.testing import Outcome as Outcome
+from rxstream.testing import assert_equal_outcomes, outcome_of
+
+# rxstream.testing's, public: the fused-vs-piped properties compare outcomes exactly (their timers are their own)
+assert_same_outcome = assert_equal_outcomes
+run = outcome_of
 
 FiveOperators = Callable[[Observable[Any]], Observable[rxstream.Response]]
 # Recorded real provider streams, vendored with their licences and provenance (fixtures/real-streams/README.md).
@@ -45,43 +50,10 @@ def decode(raw: bytes, cuts: Iterable[int] = ()) -> list[SSEEvent]:
     return list(sse_events(raw[start:end] for start, end in zip(bounds, bounds[1:], strict=False)))
 
 
-@dataclass
-class Outcome:
-    """Everything an observable emitted, and how it ended."""
-
-    items: list[Any] = field(default_factory=list)
-    error: Exception | None = None
-    completed: bool = False
-
-
-def assert_same_outcome(one: Outcome, other: Outcome) -> None:
-    """The same items, the same error, and for an incomplete stream the same partial response."""
-    assert one.items == other.items
-    assert repr(one.error) == repr(other.error)
-    if isinstance(one.error, StreamError) and isinstance(other.error, StreamError):
-        assert one.error.partial == other.error.partial
-        assert getattr(one.error, "__notes__", None) == getattr(other.error, "__notes__", None)
-
-
 def partial_of(error: BaseException | None) -> Response:
     """The partial response on the error a stream ended with (every StreamError from finalize has one)."""
     assert isinstance(error, StreamError) and error.partial is not None, repr(error)
     return error.partial
-
-
-def run(observable: Observable[Any]) -> Outcome:
-    """Subscribe and collect; for synchronous sources this returns after the terminal event."""
-    outcome = Outcome()
-
-    def on_error(error: Exception) -> None:
-        outcome.error = error
-
-    def on_completed() -> None:
-        outcome.completed = True
-
-    observable.subscribe(outcome.items.append, on_error, on_completed)
-    assert outcome.completed or outcome.error is not None, "a synchronous run must end"
-    return outcome
 
 
 @asynccontextmanager

@@ -73,10 +73,11 @@ def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path)
     assert "in memory in order: pipeline vs seed loop" in result.stdout
 
 
-def test_import_rxstream_leaves_the_network_and_the_store_unloaded() -> None:
+def test_import_rxstream_leaves_the_network_the_store_and_the_test_tools_unloaded() -> None:
     code = (
-        "import sys, rxstream; "
-        "print(sorted(m for m in ('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'rxstream._benchmarks') if m in sys.modules))"
+        "import sys, rxstream; print(sorted(m for m in "
+        "('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'rxstream._benchmarks', 'hypothesis', 'pytest', 'rxstream.testing') "
+        "if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
@@ -87,6 +88,22 @@ def test_import_rxstream_leaves_the_network_and_the_store_unloaded() -> None:
     assert subprocess.run(
         [sys.executable, "-c", first_use], capture_output=True, text=True, check=True
     ).stdout.split() == ["True", "True", "False", "True"]
+
+
+def test_the_pytest_plugin_loads_without_hypothesis() -> None:
+    """pytest loads the plugin wherever rxstream is installed, with or without the testing extra."""
+    code = "import sys; import rxstream.testing._plugin; print('hypothesis' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+def test_the_plugin_is_registered_for_pytest() -> None:
+    from importlib.metadata import entry_points
+
+    (plugin,) = [point for point in entry_points(group="pytest11") if point.value.startswith("rxstream")]
+    assert plugin.value == "rxstream.testing._plugin"
 
 
 def test_the_cli_builds_its_parser_without_the_benchmark_suite() -> None:

@@ -12,22 +12,12 @@ from reactivex.subject import Subject
 
 import rxstream
 from rxstream import operators as rxo
+from rxstream.testing import within_window as bounded_permutation
 
 from .support import FiveOperators, Outcome, frame, frames_for, run
 
 WINDOW = 8
 pieces_st = st.lists(st.text(min_size=0, max_size=6), min_size=1, max_size=40)
-
-
-@st.composite
-def bounded_permutation(draw: st.DrawFn, n: int, window: int) -> list[int]:
-    """A permutation of range(n) in which no index is displaced by ``window`` or more.
-
-    Sorting by index plus an offset below ``window`` can only swap indices closer than
-    ``window``, and when index i arrives every missing index m satisfies i - m < window.
-    """
-    offsets = draw(st.lists(st.floats(0, window, exclude_max=True), min_size=n, max_size=n))
-    return sorted(range(n), key=lambda i: i + offsets[i])
 
 
 def reassemble(
