@@ -87,7 +87,7 @@ async def slow_consumer(held_back: int) -> Result:
         lead = max(lead, produced - taken)
         if taken in (100, 1000):
             rss.append(peak_rss())
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await iterator.aclose()
     growth = rss[1] - rss[0]
     return Result(
         "slow consumer: producer lead over the consumer (chunks)",

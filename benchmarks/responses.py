@@ -95,7 +95,7 @@ def run(deltas: int, repetitions: int) -> list[Result]:
 
 
 async def rxstream_over_http(url: str) -> rxstream.Response:
-    return await rxstream.stream_responses(url, json=rxstream.responses_request("bench", "hi"))
+    return await rxstream.stream_responses(url, request=rxstream.responses_request("bench", "hi"))
 
 
 async def openai_stream(client: AsyncOpenAI) -> tuple[int, Response]:

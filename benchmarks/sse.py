@@ -87,11 +87,11 @@ async def httpx_sse_responses(client: httpx.AsyncClient, url: str) -> str:
 
 
 async def rxstream_chat(url: str, client: httpx.AsyncClient | None = None) -> str:
-    return (await rxstream.stream_sse(url, json=CHAT, client=client)).text
+    return (await rxstream.stream_sse(url, request=CHAT, client=client)).text
 
 
 async def rxstream_responses(url: str) -> str:
-    return (await rxstream.stream_responses(url, json=RESPONSES)).text
+    return (await rxstream.stream_responses(url, request=RESPONSES)).text
 
 
 async def gathered(call: Callable[[], Awaitable[str]], streams: int) -> list[str]:

@@ -12,10 +12,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import rxstream
-from rxstream.store._turns import FIELDS, encode
+from rxstream.store._turns import FIELDS, decode, encode
 
 from .measure import Result, async_medians, progress
 
@@ -97,15 +96,19 @@ async def run(saves: int, turns: int, repetitions: int) -> list[Result]:
                 )
                 long_key = hashlib.sha256(b"long").digest()
 
-                async def rows_by_hand() -> list[Any]:
-                    return await (await connection.execute(select, (long_key,), binary=True)).fetchall()
+                async def read_by_hand() -> list[rxstream.Turn]:
+                    """The same rows on a connection of its own, made into turns by the same decoding."""
+                    rows = await (await connection.execute(select, (long_key,), binary=True)).fetchall()
+                    return [
+                        decode("long", number, saved_at, fields, store="by hand") for number, saved_at, *fields in rows
+                    ]
 
                 assert [t.response for t in await postgres.history("long")] == [TURN] * turns
-                assert len(await rows_by_hand()) == turns
+                assert await read_by_hand() == await postgres.history("long")
                 reading = await async_medians(
                     {
                         "postgres": lambda: postgres.history("long"),
-                        "by hand": rows_by_hand,
+                        "by hand": read_by_hand,
                         "sqlite": lambda: sqlite.history("long"),
                     },
                     repetitions,
@@ -125,12 +128,11 @@ async def run(saves: int, turns: int, repetitions: int) -> list[Result]:
             extra={f"saves_per_s_{name.replace(' ', '_')}": value for name, value in rate.items()},
         ),
         Result(
-            f"PostgresStore history of {turns} turns vs psycopg rows by hand (time)",
+            f"PostgresStore history of {turns} turns vs psycopg by hand (time)",
             read_ms["postgres"] / read_ms["by hand"],
-            3.0,
+            1.25,
             higher_is_better=False,
-            detail=f"{read_ms['postgres']:.1f} vs {read_ms['by hand']:.1f} ms (rows not made into turns); "
-            f"SQLiteStore {read_ms['sqlite']:.1f} ms",
+            detail=f"{read_ms['postgres']:.1f} vs {read_ms['by hand']:.1f} ms; SQLiteStore {read_ms['sqlite']:.1f} ms",
             extra={f"history_ms_{name.replace(' ', '_')}": value for name, value in read_ms.items()},
         ),
     ]

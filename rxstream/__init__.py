@@ -42,29 +42,33 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
+from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
 from .protocol._sse import SSEDecoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
-from .transport._sources import from_async_iterable, from_frames, to_async_iterable
+from .transport._sources import AsyncStream, from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
     from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
-    from .transport._sse import chat_request, from_sse, responses_request, stream_responses, stream_sse
-    from .transport._websocket import from_websocket, stream, stream_text
+    from .transport._calls import ResponseStream, stream, stream_deltas, stream_responses, stream_sse, stream_text
+    from .transport._sse import chat_request, from_sse, responses_request
+    from .transport._websocket import from_websocket
 
 __version__ = "0.1.0"
 
 # Where each lazily imported name lives: httpx, websockets, sqlite3 and psycopg load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
-    "stream": "transport._websocket",
-    "stream_text": "transport._websocket",
+    "stream": "transport._calls",
+    "stream_deltas": "transport._calls",
+    "stream_text": "transport._calls",
+    "stream_responses": "transport._calls",
+    "stream_sse": "transport._calls",
+    "ResponseStream": "transport._calls",
     "chat_request": "transport._sse",
     "from_sse": "transport._sse",
-    "stream_sse": "transport._sse",
-    "stream_responses": "transport._sse",
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
     "PostgresStore": "store._postgres",
@@ -87,6 +91,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     "APIStatusError",
+    "AsyncStream",
     "AuthenticationError",
     "BufferOverflowError",
     "chat_request",
@@ -95,6 +100,7 @@ __all__ = [
     "ConnectionLostError",
     "ContextStore",
     "CorruptStoreError",
+    "Delta",
     "Demand",
     "FrameError",
     "FrameTooLargeError",
@@ -117,6 +123,7 @@ __all__ = [
     "RateLimitedError",
     "Response",
     "ResponseFailedError",
+    "ResponseStream",
     "responses_pipeline",
     "responses_request",
     "Retry",
@@ -133,6 +140,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "stream",
+    "stream_deltas",
     "stream_responses",
     "stream_sse",
     "stream_text",

@@ -98,7 +98,7 @@ async def test_drops_are_counted_in_the_stats() -> None:
     async for chunk in iterator:
         received.append(chunk.index)
         await asyncio.sleep(0)
-    stats = iterator.stats  # type: ignore[attr-defined]
+    stats = iterator.stats
     assert stats.dropped == N - len(received) and stats.buffer_high_water == MAX_PENDING
 
 
@@ -178,7 +178,7 @@ async def test_leaving_the_loop_early_stops_the_source() -> None:
         rxstream.from_async_iterable(producer.frames()).pipe(rxo.parse(), rxo.backpressure_buffer(MAX_PENDING))
     )
     first = await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await iterator.aclose()
     for _ in range(5):
         await asyncio.sleep(0)
     assert first.index == 0 and producer.produced <= MAX_PENDING + 2

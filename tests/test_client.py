@@ -95,10 +95,10 @@ async def calls(url: str, caller: str) -> httpx.AsyncClient:
     """Three calls one after the other, then two at once, on the default client; that client."""
     client = await _client.default_client()
     for _ in range(3):
-        response = await rxstream.stream_sse(url, json={}, headers={"X-Caller": caller})
+        response = await rxstream.stream_sse(url, request={}, headers={"X-Caller": caller})
         assert response.text == "one two" and response.complete
     responses = await asyncio.gather(
-        *(rxstream.stream_sse(url, json={}, headers={"X-Caller": caller}) for _ in range(2))
+        *(rxstream.stream_sse(url, request={}, headers={"X-Caller": caller}) for _ in range(2))
     )
     assert [response.text for response in responses] == ["one two"] * 2
     assert await _client.default_client() is client
@@ -149,7 +149,7 @@ def alive(kind: type) -> int:
 def test_a_thousand_calls_leave_no_client_connection_or_task_behind() -> None:
     async def thousand(url: str) -> None:
         for _ in range(20):  # 20 rounds of 50 at once
-            responses = await asyncio.gather(*(rxstream.stream_sse(url, json={}) for _ in range(50)))
+            responses = await asyncio.gather(*(rxstream.stream_sse(url, request={}) for _ in range(50)))
             assert all(response.text == "one two" for response in responses)
         await asyncio.sleep(0)  # the tasks that read their body's end after the response was handed on
         assert asyncio.all_tasks() == {asyncio.current_task()}
@@ -197,12 +197,12 @@ async def outcome(kind: str, faults: str, background: bool, options: dict[str, A
     async with server:
         try:
             if kind == "chat":
-                response = await rxstream.stream_sse(server.url, json=rxstream.chat_request("m", "hi"), **call)
+                response = await rxstream.stream_sse(server.url, request=rxstream.chat_request("m", "hi"), **call)
             else:
                 body = rxstream.responses_request("m", "hi", **({"background": True} if background else {}))
                 assert isinstance(server, ReferenceResponsesServer)
                 url = server.url if kind == "responses-sse" else server.websocket_url
-                response = await rxstream.stream_responses(url, json=body, **call)
+                response = await rxstream.stream_responses(url, request=body, **call)
             ended: tuple[Any, ...] = ("response", response.text, response.complete, response.stats.retries)
         except rxstream.StreamError as error:
             assert error.partial is not None  # every error that ends a stream carries what came before it

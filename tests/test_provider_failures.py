@@ -289,7 +289,7 @@ async def test_keep_alives_alone_end_at_content_timeout_saying_queued(api: str) 
 
 def call(api: str, peer: Peer, **extra: Any) -> Awaitable[rxstream.Response]:
     """The chat or the Responses stream at ``peer``, as a caller would ask for it."""
-    options: dict[str, Any] = {"token": TOKEN, "json": {"model": "m"}, **extra}
+    options: dict[str, Any] = {"token": TOKEN, "request": {"model": "m"}, **extra}
     return (
         rxstream.stream_responses(peer.url, **options)
         if api == "responses"
@@ -389,7 +389,7 @@ async def test_a_response_failed_event_is_typed_with_the_partial_and_not_retried
         b'{"id": "resp_1", "status": "failed", "error": {"code": "server_error", "message": "Overloaded."}}}\n\n'
     )
     async with serve(held_open(failed), path="/v1/responses") as peer:
-        error, took = await outcome(rxstream.stream_responses(peer.url, token=TOKEN, json={"model": "m"}))
+        error, took = await outcome(rxstream.stream_responses(peer.url, token=TOKEN, request={"model": "m"}))
     assert isinstance(error, rxstream.ResponseFailedError) and (error.code, error.server_message) == (
         "server_error",
         "Overloaded.",

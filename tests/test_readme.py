@@ -1,4 +1,5 @@
-"""Every Python example in the README runs as written, but those marked as needing a real endpoint."""
+"""Every Python example in the README runs as written, but those marked as needing a real endpoint, and prints
+exactly what the README says it prints (the ```text block after "It prints:"; nothing, when there is none)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,26 @@ from tests.test_errors import drawn_tree, exception_tree
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+# Each example with what follows it: the output the README shows, or "" when it shows none.
+PRINTING = re.findall(
+    r"```python\n(.*?)```\n(?:\nIt prints:\n\n```text\n(.*?)```\n)?", README.read_text(encoding="utf-8"), re.DOTALL
+)
 
 
 @pytest.mark.network
 @pytest.mark.parametrize(
-    "example",
-    [e for e in EXAMPLES if not e.startswith("# needs a real endpoint")],
-    ids=lambda e: e.splitlines()[0][:40],
+    ("example", "printed"),
+    [(example, printed) for example, printed in PRINTING if not example.startswith("# needs a real endpoint")],
+    ids=lambda e: e.splitlines()[0][:40] if "\n" in e else "",
 )
-def test_readme_example_runs(example: str, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+def test_readme_example_prints_what_the_readme_says(example: str, printed: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip("\n") == printed.rstrip("\n")
+
+
+def test_every_example_is_checked() -> None:
+    assert [example for example, _ in PRINTING] == EXAMPLES
 
 
 def test_the_readme_draws_the_exception_tree_as_it_is() -> None:

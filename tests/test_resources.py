@@ -47,10 +47,10 @@ async def test_a_stalled_reference_handler_ends_when_the_client_gives_up(server_
         baseline = set(asyncio.all_tasks())
         for _ in range(3):
             call = (
-                rxstream.stream_sse(server.url, json=rxstream.chat_request("m", "hi"), stream_timeout=0.2)
+                rxstream.stream_sse(server.url, request=rxstream.chat_request("m", "hi"), stream_timeout=0.2)
                 if server_type == "sse"
                 else rxstream.stream_responses(
-                    server.url, json=rxstream.responses_request("m", "hi"), stream_timeout=0.2
+                    server.url, request=rxstream.responses_request("m", "hi"), stream_timeout=0.2
                 )
             )
             with pytest.raises(rxstream.StreamError) as caught:
@@ -116,7 +116,7 @@ async def test_an_iterator_dropped_without_aclose_releases_its_connection() -> N
             await asyncio.sleep(0.05)
 
     async with loopback(endless) as origin:
-        events = rxstream.to_async_iterable(rxstream.from_sse(origin + "/v1/chat/completions", json={"model": "m"}))
+        events = rxstream.to_async_iterable(rxstream.from_sse(origin + "/v1/chat/completions", request={"model": "m"}))
         assert (await anext(events)).data.startswith('{"choices"')
         del events  # neither aclose nor the end of the stream: demand stays paused, no timer fires
         gc.collect()

@@ -5,6 +5,7 @@ resumed (over SSE) exactly once; the openai SDK reading either transport."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable
 from typing import Any
@@ -50,7 +51,7 @@ async def streamed(
 ) -> rxstream.Response:
     """stream_responses' response; with ``window``, that of from_sse through a responses_pipeline of that window."""
     body = rxstream.responses_request("m", "hi", **({"background": True} if background else {}))
-    options = {"json": body, "token": TOKEN, "clock": rxstream.VirtualClock(), **options}
+    options = {"request": body, "token": TOKEN, "clock": rxstream.VirtualClock(), **options}
     call: Awaitable[rxstream.Response]
     if window is None:
         url = server.url if transport == "sse" else server.websocket_url
@@ -235,10 +236,10 @@ async def test_rate_limited_on_every_try_is_a_typed_error(transport: str) -> Non
 async def test_a_wrong_token_is_refused_and_unknown_responses_are_404() -> None:
     async with reference() as server, httpx.AsyncClient() as client:
         with pytest.raises(rxstream.StreamError) as caught:
-            await rxstream.stream_responses(server.url, json={"stream": True}, token="wrong")
+            await rxstream.stream_responses(server.url, request={"stream": True}, token="wrong")
         assert isinstance(caught.value, rxstream.AuthenticationError)
         with pytest.raises(rxstream.StreamError) as caught:  # at the WebSocket handshake: 401
-            await rxstream.stream_responses(server.websocket_url, json={}, token="wrong")
+            await rxstream.stream_responses(server.websocket_url, request={}, token="wrong")
         assert isinstance(caught.value, rxstream.AuthenticationError) and "wrong" not in str(caught.value)
         assert server.stats.created == 0
         authorized = {"Authorization": f"Bearer {TOKEN}"}
@@ -261,8 +262,8 @@ async def test_serve_responses_serves_both_transports_and_connect_reads_either()
         urls = banner.split(" on ")[1].split(" ")[0], banner.split(" and ")[1].split(" ")[0]
         assert [url.split(":")[0] for url in urls] == ["http", "ws"]
         for url in urls:
-            response = await rxstream.stream_responses(url, json=rxstream.responses_request("m", "hi"))
-            assert response.text == generate(500, seed=2) and response.stats.out_of_order > 0
+            response = await rxstream.stream_responses(url, request=rxstream.responses_request("m", "hi"))
+            assert response.text == generate(500, seed=2, whole_words=True) and response.stats.out_of_order > 0
             connect = await asyncio.create_subprocess_exec(
                 sys.executable,
                 *("-m", "rxstream", "connect", "--responses", url, "--model", "m", "--prompt", "hi"),
@@ -271,7 +272,10 @@ async def test_serve_responses_serves_both_transports_and_connect_reads_either()
             )
             out, err = await asyncio.wait_for(connect.communicate(), 30)
             assert connect.returncode == 0, err.decode()
-            assert out.decode().strip() == generate(500, seed=2) and "reordered" in err.decode()  # the stats table
+            assert out.decode().strip() == generate(500, seed=2, whole_words=True)
+            assert (
+                re.search(r"finish reason +completed", err.decode()) and "reordered" not in err.decode()
+            )  # chat stats
     finally:
         process.terminate()
         await process.wait()
@@ -288,4 +292,4 @@ async def test_a_full_buffer_stops_reading_the_websocket() -> None:
         for _ in range(50):
             await asyncio.sleep(0.005)
         assert [chunk.index for chunk in first] == [0, 1] and server.stats.frames_sent < 2000
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await iterator.aclose()

@@ -111,7 +111,7 @@ def after(events: list[dict[str, Any]], request: Request) -> list[dict[str, Any]
 
 def options(background: bool = False, **extra: Any) -> dict[str, Any]:
     body = rxstream.responses_request("gpt-test", "What is the answer?", **({"background": True} if background else {}))
-    return {"json": body, "token": "sk-test", "clock": rxstream.VirtualClock(), **extra}
+    return {"request": body, "token": "sk-test", "clock": rxstream.VirtualClock(), **extra}
 
 
 async def streamed(peer: Peer, window: int | None = None, **extra: Any) -> rxstream.Response:

@@ -239,7 +239,7 @@ async def test_an_sse_status_line_reflecting_the_token_is_redacted() -> None:
     # A letter in the status code: h11's parse error quotes the whole line.
     async with raw_peer(lambda authorization: f"HTTP/1.1 4O1 {authorization}\r\n\r\n".encode()) as port:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        error = await failure_of(rxstream.stream_sse(url, token=TOKEN, json={}, clock=rxstream.VirtualClock()))
+        error = await failure_of(rxstream.stream_sse(url, token=TOKEN, request={}, clock=rxstream.VirtualClock()))
     assert isinstance(error, rxstream.ConnectionLostError)
     assert_clean(error, [TOKEN])
 
@@ -257,7 +257,7 @@ async def test_an_sse_error_event_reflecting_the_token_is_redacted(rotating: boo
     token, given = rotating_tokens() if rotating else (TOKEN, [TOKEN])
     async with raw_peer(sse_error_event) as port:
         error = await failure_of(
-            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=token, json={})
+            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=token, request={})
         )
     assert isinstance(error, rxstream.ResponseFailedError)  # the server's report, typed
     assert_clean(error, given)
@@ -378,7 +378,7 @@ async def test_no_log_record_of_an_sse_stream_holds_the_token(records: Records) 
 
     async with raw_peer(answer) as port:
         response = await asyncio.wait_for(
-            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=TOKEN, json={}), 30
+            rxstream.stream_sse(f"http://127.0.0.1:{port}/v1/chat/completions", token=TOKEN, request={}), 30
         )
     assert response.text == "hi"
     assert_unlogged(records, [TOKEN], ("httpx", "httpcore"))

@@ -122,7 +122,7 @@ async def test_5xx_is_retried() -> None:
     clock = rxstream.VirtualClock()
     try:
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        response = await rxstream.stream_sse(url, json={}, clock=clock)
+        response = await rxstream.stream_sse(url, request={}, clock=clock)
     finally:
         server.close()
         await server.wait_closed()
@@ -144,7 +144,7 @@ async def test_recorded_stream_served_over_http() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        response = await rxstream.stream_sse(url, json=rxstream.chat_request("gpt-4o", "weather?"))
+        response = await rxstream.stream_sse(url, request=rxstream.chat_request("gpt-4o", "weather?"))
     finally:
         server.close()
         await server.wait_closed()
@@ -162,7 +162,7 @@ def reference(faults: str = "", **options: Any) -> ReferenceSSEServer:
 
 
 def client(**options: Any) -> dict[str, Any]:
-    return {"token": TOKEN, "json": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
+    return {"token": TOKEN, "request": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
 
 
 async def piped(url: str, **options: Any) -> tuple[rxstream.Response, list[int]]:
@@ -293,7 +293,7 @@ async def test_a_full_buffer_stops_reading_the_body() -> None:
         for _ in range(50):
             await asyncio.sleep(0.005)
         assert [c.index for c in first] == [0, 1] and server.stats.frames_sent < 2000
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await iterator.aclose()
 
 
 @pytest.mark.network

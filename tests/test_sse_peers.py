@@ -99,7 +99,7 @@ BODIES = {
 
 
 def client(**options: Any) -> dict[str, Any]:
-    return {"json": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
+    return {"request": rxstream.chat_request("m", "hi"), "clock": rxstream.VirtualClock(), **options}
 
 
 @pytest.mark.network

@@ -28,7 +28,7 @@ async def test_an_sse_body_cut_short_is_kept_as_the_partial(
 ) -> None:
     server = reference_sse_server("kept " * 40, chunk_size=5, faults="abort_after=10", ids=False)
     with pytest.raises(rxstream.StreamError) as failed:
-        await rxstream.stream_sse(server.url, json=rxstream.chat_request("m", "hi"))
+        await rxstream.stream_sse(server.url, request=rxstream.chat_request("m", "hi"))
     partial = typed_error(failed.value)[1]
     assert partial is not None and partial.text and ("kept " * 40).startswith(partial.text)
 
@@ -38,7 +38,7 @@ async def test_a_background_response_resumes_after_a_drop(
 ) -> None:
     server = reference_responses_server("resumed " * 30, chunk_size=8, faults=Faults(abort_after=12))
     response = await rxstream.stream_responses(
-        server.url, json=rxstream.responses_request("m", "hi", background=True), clock=virtual_clock
+        server.url, request=rxstream.responses_request("m", "hi", background=True), clock=virtual_clock
     )
     assert response.text == "resumed " * 30 and server.stats.created == 1 and server.stats.resumed_from > 0
 

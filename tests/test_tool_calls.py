@@ -140,7 +140,7 @@ async def serve(raw: bytes, pieces: list[int]) -> tuple[asyncio.Server, str]:
 async def over_http(raw: bytes, pieces: list[int]) -> rxstream.Response:
     server, url = await serve(raw, pieces)
     try:
-        return await asyncio.wait_for(rxstream.stream_sse(url, json=rxstream.chat_request("m", "weather?")), 30)
+        return await asyncio.wait_for(rxstream.stream_sse(url, request=rxstream.chat_request("m", "weather?")), 30)
     finally:
         server.close()
         await server.wait_closed()
@@ -344,7 +344,7 @@ async def test_a_dropped_connection_resumes_a_tool_call_exactly_once() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        response = await asyncio.wait_for(rxstream.stream_sse(url, json={}, clock=rxstream.VirtualClock()), 30)
+        response = await asyncio.wait_for(rxstream.stream_sse(url, request={}, clock=rxstream.VirtualClock()), 30)
     finally:
         server.close()
         await server.wait_closed()

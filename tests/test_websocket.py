@@ -26,9 +26,10 @@ from rxstream.core._demand import subscribe_upstream
 from rxstream.core._values import Stats
 from rxstream.operators._fast_path import FastPath
 from rxstream.server import Faults, ReferenceServer, generate
+from rxstream.transport._calls import stream, stream_text
 from rxstream.transport._proxy import environment_proxy
 from rxstream.transport._push_connection import PushConnection
-from rxstream.transport._websocket import from_websocket, stream, stream_text
+from rxstream.transport._websocket import from_websocket
 
 from .support import FIXTURES, partial_of
 
@@ -247,10 +248,13 @@ async def test_rate_limit_spaces_connection_attempts() -> None:
 
 @pytest.mark.network
 async def test_the_server_answers_429_beyond_its_qps() -> None:
+    # The server streams at once: a client that read nothing with a bounded queue would stop reading the
+    # socket, the server's close frame behind the stream, and wait its close_timeout (10 s) to leave.
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     async with server(qps=2) as reference:
-        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+        async with connect(reference.uri, additional_headers=headers, max_queue=None):
             pass
-        async with connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+        async with connect(reference.uri, additional_headers=headers, max_queue=None):
             pass
         with pytest.raises(InvalidStatus) as caught:
             await connect(reference.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"})
@@ -277,7 +281,7 @@ async def test_slow_consumer_stops_the_socket_and_the_server_blocks() -> None:
         (connection,) = reference.connections
         assert connection.transport.get_write_buffer_size() > 0  # the server's writes are blocked
         assert sent < 4000 // 2 and [c.index for c in taken] == [0, 1, 2]
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await iterator.aclose()
 
 
 @pytest.mark.network
@@ -296,7 +300,7 @@ async def test_a_slow_consumer_takes_every_chunk_of_small_frames_that_arrive_man
                 await asyncio.sleep(0.001)  # the socket fills meanwhile
     assert [c.index for c in chunks] == list(range(len(reference.pieces)))
     assert "".join(c.data for c in chunks) == text
-    assert iterator.stats.buffer_high_water == 2  # type: ignore[attr-defined]
+    assert iterator.stats.buffer_high_water == 2
 
 
 @pytest.mark.network
@@ -309,7 +313,9 @@ async def test_a_finished_stream_is_freed_without_the_garbage_collector() -> Non
     gc.disable()
     try:
         before = {id(o) for o in gc.get_objects() if issubclass(type(o), kinds)}
-        async with server() as reference:
+        # Frames a little apart: sent all at once, they all arrive with the request still going out,
+        # and the stream is over, its stages freed, before there is anything to look at.
+        async with server("delay=0.0005") as reference:
             assert (await stream(reference.uri, **client())).text == TEXT
             alive = [weakref.ref(o) for o in gc.get_objects() if issubclass(type(o), kinds) and id(o) not in before]
             assert len(alive) >= 7  # the fast path, five stages, the connection

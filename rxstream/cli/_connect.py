@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 from typing import Any
 
-import orjson
 from reactivex import Observable
 
 from ..core._stage import Operator
-from ..core._values import Chunk, Response
+from ..core._values import Chunk
 from ..operators import parse, parse_responses, parse_sse
+from ..operators._accumulate import Delta
+from ..transport._calls import ResponseStream, response_stream
 from ..transport._sse import Api, chat_request, from_sse, responses_request
 from ..transport._websocket import from_websocket
-from ._render import live_pipeline, response_json, stats_table
+from . import _options
+from ._history import add_store_options, open_store, where
+from ._live import Keeping, read_live
+from ._render import LiveText, chat_table, response_json, retry_reporter, stats_table
 
 
 def add_parser(subparsers: Any) -> None:
@@ -26,10 +29,22 @@ def add_parser(subparsers: Any) -> None:
         help="ws:// or wss:// endpoint, with --sse an https://…/chat/completions URL, "
         "with --responses a wss:// or https:// …/v1/responses URL",
     )
-    parser.add_argument("--token-env", help="environment variable holding the bearer token")
-    parser.add_argument("--request", help="JSON object sent as the first message")
-    parser.add_argument("--json", action="store_true", help="print the final response as JSON instead of live text")
-    parser.add_argument("--timeout", type=float, default=30.0, help="idle timeout in seconds (default %(default)s)")
+    parser.add_argument(
+        "--token-env",
+        dest="token",
+        metavar="VAR",
+        type=_options.environment_token,
+        help="environment variable holding the bearer token",
+    )
+    parser.add_argument("--request", type=_options.json_object, help="JSON object sent as the first message (the body)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the response (the partial one on failure) as JSON on stdout"
+    )
+    parser.add_argument(
+        "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
+    )
+    parser.add_argument("--session", help="save the turn (the partial one too) under this session id")
+    add_store_options(parser, "with --session, save the turn in this session database")
     sse = parser.add_argument_group("OpenAI-compatible streaming (DeepSeek, OpenAI, …)")
     sse.add_argument("--sse", action="store_true", help="POST a chat completion and read its Server-Sent Events")
     sse.add_argument(
@@ -47,39 +62,62 @@ def add_parser(subparsers: Any) -> None:
     )
 
 
+def check(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone: options that go together."""
+    if args.sse and args.responses:
+        args.usage_error("--sse and --responses are two formats: give one")
+    if (args.sse or args.responses) and args.request is None and not (args.model and args.prompt):
+        option = "--responses" if args.responses else "--sse"
+        args.usage_error(f"{option} needs --model and --prompt (or the whole body as --request)")
+
+
 async def run(args: argparse.Namespace) -> int:
-    token = None
-    if args.token_env:
-        if args.token_env not in os.environ:
-            raise ValueError(f"environment variable {args.token_env} is not set")
-        token = os.environ[args.token_env]
-    request = orjson.loads(args.request) if args.request else None
-    out = io.StringIO() if args.json else sys.stdout
+    live = LiveText(io.StringIO() if args.json else sys.stdout)
+    deltas = deltas_of(args, live)
+    chat = args.sse or args.responses
+    if args.session is None:
+        outcome = await read_live("connect", deltas, live)
+    else:
+        async with open_store(args, read_only=False) as store:
+            outcome = await read_live("connect", deltas, live, Keeping(store, args.session, where(store)))
+    if args.json:
+        print(response_json(outcome.response, outcome.error))
+    elif outcome.error is None:
+        live.end_line()
+        print(file=sys.stderr)
+        table = chat_table(outcome.response, outcome.first_token) if chat else stats_table(outcome.response.stats)
+        print(table, file=sys.stderr)
+    if outcome.error is not None:
+        raise outcome.error
+    return 0
+
+
+def deltas_of(args: argparse.Namespace, live: LiveText) -> ResponseStream[Delta]:
+    """The stream the options ask for, read delta by delta."""
+    on_retry = retry_reporter("connect", live)
     parser: Operator[Any, Chunk]
+    source: Observable[Any]
     if args.sse or args.responses:
-        if request is None and not (args.model and args.prompt):
-            option = "--responses" if args.responses else "--sse"
-            raise ValueError(f"{option} needs --model and --prompt (or the whole body as --request)")
+        api: Api = "responses" if args.responses else "chat"
         if args.responses:
             extra = {"background": True} if args.background else {}
-            body = request if request is not None else responses_request(args.model, args.prompt, **extra)
+            body = args.request if args.request is not None else responses_request(args.model, args.prompt, **extra)
             parser = parse_responses()
         else:
-            body = request if request is not None else chat_request(args.model, args.prompt)
+            body = args.request if args.request is not None else chat_request(args.model, args.prompt)
             parser = parse_sse()
-        api: Api = "responses" if args.responses else "chat"
-        source: Observable[Any]
         if args.responses and args.uri.startswith(("ws://", "wss://")):
-            source = from_websocket(args.uri, token=token, request=body, stream_timeout=args.timeout, api=api)
+            source = from_websocket(
+                args.uri, token=args.token, request=body, stream_timeout=args.timeout, on_retry=on_retry, api=api
+            )
         else:
-            source = from_sse(args.uri, token=token, json=body, stream_timeout=args.timeout, api=api)
+            source = from_sse(
+                args.uri, token=args.token, request=body, stream_timeout=args.timeout, on_retry=on_retry, api=api
+            )
     else:
-        source = from_websocket(args.uri, token=token, request=request, stream_timeout=args.timeout)
+        source = from_websocket(
+            args.uri, token=args.token, request=args.request, stream_timeout=args.timeout, on_retry=on_retry
+        )
         parser = parse()
-    response: Response = await source.pipe(*live_pipeline(out, parse=parser))
-    if args.json:
-        print(response_json(response))
-    else:
-        print("\n")
-        print(stats_table(response.stats), file=sys.stderr)
-    return 0
+    deltas: ResponseStream[Delta] = response_stream(source, parser, text_only=False)
+    return deltas

@@ -6,12 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from .. import operators as rxo
-from ..core._values import Response
+from ..operators import parse
 from ..protocol._decision import RetryPolicy
+from ..transport._calls import response_stream
 from ..transport._websocket import from_websocket
+from . import _options
 from ._history import add_store_options, open_store, where
-from ._render import live_pipeline, stats_table
+from ._live import Keeping, read_live
+from ._render import LiveText, retry_reporter, stats_table
 from ._serve import add_content_options, server_from
 
 DEMO_TOKEN = "demo-token"
@@ -21,7 +23,12 @@ DEMO_RETRY = RetryPolicy(initial=0.2)  # a visible pause when the dropped chunk 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("demo", help="stream a faulty response from the embedded server, live")
     add_content_options(parser, 3000)
-    parser.add_argument("--delay", type=float, default=0.004, help="seconds between frames (default %(default)s)")
+    parser.add_argument(
+        "--delay", type=_options.seconds, default=0.004, help="seconds between frames (default %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
+    )
     add_store_options(parser, "save the turn in this session database")
     parser.add_argument("--session", default="demo", help="the session id to save it under (default %(default)s)")
     parser.set_defaults(faults="reorder=6,drop=1,seed=1", chunk_size=24)
@@ -30,17 +37,27 @@ def add_parser(subparsers: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     if "delay=" not in args.faults:
         args.faults = f"{args.faults},delay={args.delay}"
+    live = LiveText(sys.stdout)
     async with server_from(args, DEMO_TOKEN) as server:
         print(f"rxstream demo: {len(server.pieces)} chunks from {server.uri}, faults: {args.faults}\n", file=sys.stderr)
         async with open_store(args, read_only=False) as store:
-            source = from_websocket(server.uri, token=DEMO_TOKEN, request={"prompt": "demo"}, retry=DEMO_RETRY)
-            operators = live_pipeline()
-            operators.append(rxo.persist(store, args.session))
-            response: Response = await source.pipe(*operators)
-    print("\n")
-    print(stats_table(response.stats))
+            source = from_websocket(
+                server.uri,
+                token=DEMO_TOKEN,
+                request={"prompt": "demo"},
+                retry=DEMO_RETRY,
+                stream_timeout=args.timeout,
+                on_retry=retry_reporter("demo", live),
+            )
+            deltas = response_stream(source, parse(), text_only=False)
+            outcome = await read_live("demo", deltas, live, Keeping(store, args.session, where(store)))
+    if outcome.error is not None:
+        raise outcome.error
+    live.end_line()
+    print()
+    print(stats_table(outcome.response.stats))
     print(
         f"\nsaved as a turn of session {args.session!r} in {where(store)}: rxstream history {args.session} --db {where(store)}"
         + ("" if args.schema == "public" else f" --schema {args.schema}")
     )
-    return 0 if response.complete else 1
+    return 0 if outcome.response.complete else 1

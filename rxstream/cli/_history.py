@@ -12,6 +12,7 @@ from ..core._context_store import Turn
 from ..core._errors import StoreUnavailableError
 from ..core._values import Part
 from ..store._sqlite import SQLiteStore
+from . import _options
 
 if TYPE_CHECKING:
     from ..store._postgres import PostgresStore
@@ -50,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("history", help="print the saved turns of a session")
     parser.add_argument("session_id")
     add_store_options(parser, "the session database")
-    parser.add_argument("--limit", type=int, help="only the most recent LIMIT turns")
+    parser.add_argument("--limit", type=_options.positive, help="only the most recent LIMIT turns")
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from typing import Any
 
 from ..server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer, load
+from . import _options
 
 
 def add_content_options(parser: argparse.ArgumentParser, default_size: int) -> None:
     parser.add_argument("--text", help="the response text")
     parser.add_argument("--file", help="read the response text from this file")
     parser.add_argument(
-        "--size", type=int, default=default_size, help="generate this many characters (default %(default)s)"
+        "--size",
+        type=_options.size,
+        default=default_size,
+        help="generate about this many characters, ending at a word (default %(default)s)",
     )
-    parser.add_argument("--chunk-size", type=int, default=64, help="characters per chunk (default %(default)s)")
+    parser.add_argument(
+        "--chunk-size", type=_options.positive, default=64, help="characters per chunk (default %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for generated text and faults")
     parser.add_argument(
-        "--faults", default="", help="e.g. reorder=8,duplicate=0.1,drop=1,delay=0.01,abort_after=40,reject_first=2"
+        "--faults",
+        type=_options.faults,
+        default="",
+        help="e.g. reorder=8,duplicate=0.1,drop=1,delay=0.01,abort_after=40,reject_first=2",
     )
 
 
@@ -39,10 +47,16 @@ def server_from(args: argparse.Namespace, token: str | None, **options: Any) -> 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="run the reference streaming server")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--token-env", help="require the bearer token held in this environment variable")
+    parser.add_argument("--port", type=_options.port, default=8765, help="0 for any free one (default %(default)s)")
     parser.add_argument(
-        "--qps", type=float, default=50.0, help="handshakes per second before 429 (default %(default)s)"
+        "--token-env",
+        dest="token",
+        metavar="VAR",
+        type=_options.environment_token,
+        help="require the bearer token held in this environment variable",
+    )
+    parser.add_argument(
+        "--qps", type=_options.rate, default=50.0, help="handshakes per second before 429 (default %(default)s)"
     )
     parser.add_argument(
         "--responses",
@@ -61,8 +75,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    token = os.environ[args.token_env] if args.token_env else None
-    endpoint = {"token": token, "host": args.host, "port": args.port, "qps": args.qps}
+    endpoint = {"token": args.token, "host": args.host, "port": args.port, "qps": args.qps}
     server: ReferenceServer | ReferenceResponsesServer | ReferenceSSEServer
     if args.responses or args.sse:
         faults, text = faults_and_text(args)

@@ -18,8 +18,9 @@ _SENTENCES = (
 )
 
 
-def generate(size: int, seed: int = 0) -> str:
-    """About ``size`` characters of English and Chinese sentences, the same for the same seed."""
+def generate(size: int, seed: int = 0, *, whole_words: bool = False) -> str:
+    """About ``size`` characters of English and Chinese sentences, the same for the same seed: exactly
+    ``size``, or with ``whole_words`` up to the last space within them (no word cut in two)."""
     rng = random.Random(seed)
     sentences: list[str] = []
     length = 0
@@ -27,16 +28,18 @@ def generate(size: int, seed: int = 0) -> str:
         sentence = rng.choice(_SENTENCES)
         sentences.append(sentence)
         length += len(sentence) + 1
-    return " ".join(sentences)[:size]
+    text = " ".join(sentences)
+    end = text.rfind(" ", 0, size + 1) if whole_words and len(text) > size else -1
+    return text[:end] if end > 0 else text[:size]
 
 
 def load(text: str | None = None, file: str | Path | None = None, size: int | None = None, seed: int = 0) -> str:
-    """The response text: given, read from a file, or generated (2 KB by default)."""
+    """The response text: given, read from a file, or generated (2 KB by default, ending at a word)."""
     if text is not None:
         return text
     if file is not None:
         return Path(file).read_text(encoding="utf-8")
-    return generate(2048 if size is None else size, seed)
+    return generate(2048 if size is None else size, seed, whole_words=True)
 
 
 def split(text: str | Sequence[str], chunk_size: int) -> list[str]:

@@ -38,18 +38,55 @@ class Faults:
     reject_first: int = 0  # handshakes answered 429 before any is accepted
     repeat: int = 1
 
+    def __post_init__(self) -> None:
+        """Every value in its range, so that a typo fails here, named, and not as an odd stream."""
+        if not 0.0 <= self.duplicate <= 1.0:
+            raise ValueError(f"fault duplicate={self.duplicate:g}: a probability, from 0 to 1")
+        for name in ("delay", "jitter"):
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):
+                raise ValueError(f"fault {name}={value:g}: seconds, 0 or more")
+        for name in (
+            "reorder",
+            "drop",
+            "reject_first",
+            "repeat",
+            "abort_after",
+            "malformed_at",
+            "oversize_at",
+            "stall_after",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"fault {name}={value}: a count, 0 or more")
+        if self.oversize_bytes < 1:
+            raise ValueError(f"fault oversize_bytes={self.oversize_bytes}: 1 or more")
+
     @classmethod
     def parse(cls, spec: str) -> Faults:
         """From ``"reorder=8,duplicate=0.1,drop=1"``, as the ``--faults`` option takes them."""
         types = {f.name: f.type for f in fields(cls)}
         values: dict[str, int | float] = {}
         for item in filter(None, (part.strip() for part in spec.split(","))):
-            name, _, value = item.partition("=")
-            name = name.strip().replace("-", "_")
-            if name not in types or not value:
+            name, equals, value = (part.strip() for part in item.partition("="))
+            name = name.replace("-", "_")
+            if name not in types:
                 raise ValueError(f"unknown fault {item!r}; faults are: {', '.join(types)} (as name=value)")
-            values[name] = float(value) if "float" in str(types[name]) else int(value)
+            if not equals or not value:
+                raise ValueError(f"fault {name} needs a value, as {name}=N")
+            whole = "float" not in str(types[name])
+            try:
+                values[name] = int(value) if whole else float(value)
+            except ValueError:
+                raise ValueError(
+                    f"fault {item!r}: {value!r} is not {'a whole number' if whole else 'a number'}"
+                ) from None
         return cls(**values)  # type: ignore[arg-type]
+
+    def cut_short(self, connection: int) -> bool:
+        """Whether connection number ``connection`` will miss chunks: dropped ones, or an end before the last."""
+        positioned = (self.abort_after, self.malformed_at, self.oversize_at, self.stall_after)
+        return self.hits(connection) and bool(self.drop or any(position is not None for position in positioned))
 
     def hits(self, connection: int) -> bool:
         """Whether the connection-breaking faults apply to connection number ``connection`` (from 0)."""

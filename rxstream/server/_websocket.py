@@ -21,7 +21,7 @@ from ._faults import Faults, Send, plan
 
 POLICY_VIOLATION = 1008
 BATCH = 64  # frames written at once when no delay is asked for
-REQUEST_WAIT = 0.5  # how long a connection waits for an optional request message before streaming
+REQUEST_WAIT = 0.5  # how long a connection that may be resuming waits for its request message
 
 
 class ReferenceServer(ReferenceEndpoint):
@@ -50,6 +50,7 @@ class ReferenceServer(ReferenceEndpoint):
         self.connections: set[ServerConnection] = set()
         self._frames = [self._encode(index) for index in range(len(self.pieces))]  # on the wire, framed
         self._server: Server | None = None
+        self._cut_short = False  # a connection ended before its stream did: the next may ask to resume
 
     def __repr__(self) -> str:  # the token stays out of it
         return (
@@ -95,15 +96,21 @@ class ReferenceServer(ReferenceEndpoint):
         number = self.stats.connections
         self.stats.connections += 1
         self.connections.add(connection)
+        # The request matters only for its resume_from, so it is waited for only once a stream has
+        # been cut short: a first connection streams at once, with or without a request.
+        waits, self._cut_short = self.resume and self._cut_short, self._cut_short or self.faults.cut_short(number)
+        played = False
         try:
-            request = await self._request(connection)
-            start = int(request.get("resume_from", 0)) if self.resume else 0
+            request = await self._request(connection) if waits else {}
+            start = int(request.get("resume_from", 0))
             self.stats.resumed_from = start
-            if await self._play(connection, plan(len(self.pieces), self.faults, number, start)):
+            played = await self._play(connection, plan(len(self.pieces), self.faults, number, start))
+            if played:
                 await connection.close()  # at once: the protocol allows up to 10 s after the final chunk
         except ConnectionClosed:
             pass  # the client left first: after its final chunk, or to request the stream again
         finally:
+            self._cut_short = self._cut_short or not played
             self.connections.discard(connection)
 
     async def _request(self, connection: ServerConnection) -> dict[str, Any]:

@@ -1,9 +1,5 @@
-"""Conversation turns in PostgreSQL: ``PostgresStore``, a ``ContextStore`` that many processes on many machines share.
-
-Three tables, named after ``table`` in ``schema``: the turns; one row a session (its id, its
-count of turns, its place in ``sessions()``), whose lock numbers the turns; and the schema
-version. A later version that changes a column migrates where the version row is read.
-"""
+"""Conversation turns in PostgreSQL: ``PostgresStore``, a ``ContextStore`` that many processes on many machines
+share. Its tables and statements are in ``_postgres_tables``; here, the pool, the transactions and the errors."""
 
 from __future__ import annotations
 
@@ -16,41 +12,19 @@ from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core._context_store import Turn, check_session_id
-from ..core._errors import CorruptStoreError, StoreClosedError, StoreUnavailableError
+from ..core._errors import StoreClosedError, StoreUnavailableError
 from ..core._redaction import Secrets, one_line
 from ..core._values import Response
-from ._turns import FIELDS, decode, encode
+from ._postgres_tables import Tables
+from ._turns import decode, encode
 
 _T = TypeVar("_T")
 Connection = psycopg.AsyncConnection[Any]
 
-SCHEMA_VERSION = 1
-# Strings are UTF-8 bytes (bytea): PostgreSQL's text cannot hold NUL, which a model may send.
-TURN_COLUMNS = {
-    "session_key": "bytea",
-    "number": "integer",
-    "saved_at": "double precision",
-    "complete": "boolean",
-    "text": "bytea",
-    "reasoning": "bytea",
-    "finish_reason": "bytea",
-    "chunks": "bigint",
-    "parts": "bytea",
-    "stats": "bytea",
-    "refusal": "bytea",
-    "tool_calls": "bytea",
-    "reasoning_signatures": "bytea",
-}
-SESSION_COLUMNS = {"session_key": "bytea", "session_id": "bytea", "turns": "integer", "position": "bigint"}
-VERSION_COLUMNS = {"version": "integer"}
-NULLABLE = ("finish_reason", "refusal")
-# Names of at most 63 bytes (NAMEDATALEN - 1), the longest suffix included: PostgreSQL would cut a longer one.
-LONGEST_TABLE = 63 - len("_sessions")
 REMEDY = "check that the server is up and the URL, user and database are right"
 
 
@@ -91,8 +65,7 @@ class PostgresStore:
         max_connections: int = 10,
         timeout: float = 10.0,
     ) -> None:
-        if not schema or not table or len(schema.encode()) > 63 or len(table.encode()) > LONGEST_TABLE:
-            raise ValueError(f"schema and table must be non-empty, of at most 63 and {LONGEST_TABLE} bytes")
+        self.tables = Tables(schema, table)
         self.schema = schema
         self.table = table
         self.read_only = read_only
@@ -115,23 +88,6 @@ class PostgresStore:
         self._ready = False  # the tables are there and ours (checked once, on first use)
         self._preparing = asyncio.Lock()
         self._closed = False
-        names = [sql.Identifier(schema, table + suffix) for suffix in ("", "_sessions", "_schema")]
-        self._turns, self._sessions, self._version = names
-        fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
-        # Numbers and booleans as psycopg picks; strings and JSON as binary bytea, not hex text twice their size.
-        values = sql.SQL(", ").join(
-            sql.SQL("%s" if isinstance(value, bool | int) else "%b") for value in encode(Response("", True, 0))
-        )
-        self._save = sql.SQL(
-            "WITH counter AS ("
-            " INSERT INTO {sessions} AS s (session_key, session_id, turns) VALUES (%b, %b, 1)"
-            " ON CONFLICT (session_key) DO UPDATE SET turns = s.turns + 1 RETURNING turns)"
-            " INSERT INTO {turns} (session_key, number, saved_at, {fields}) SELECT %b, turns, %s, {values} FROM counter"
-            " RETURNING number"
-        ).format(sessions=self._sessions, turns=self._turns, fields=fields, values=values)
-        self._history = sql.SQL(
-            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
-        ).format(fields=fields, turns=self._turns)
 
     def __repr__(self) -> str:
         options = ", read_only=True" if self.read_only else ""
@@ -163,7 +119,7 @@ class PostgresStore:
         key = session_key(session_id)
 
         async def save(connection: Connection) -> Turn:
-            cursor = await connection.execute(self._save, (key, session_id.encode(), key, saved_at, *fields))
+            cursor = await connection.execute(self.tables.save, (key, session_id.encode(), key, saved_at, *fields))
             (number,) = await fetch_one(cursor)
             return Turn(session_id, number, response, saved_at)
 
@@ -176,7 +132,7 @@ class PostgresStore:
             raise ValueError("limit must not be negative")
 
         async def history(connection: Connection) -> list[Turn]:
-            cursor = await connection.execute(self._history, (session_key(session_id), limit), binary=True)
+            cursor = await connection.execute(self.tables.history, (session_key(session_id), limit), binary=True)
             rows = await cursor.fetchall()
             return [
                 decode(session_id, number, saved_at, fields, store=self.location)
@@ -187,10 +143,9 @@ class PostgresStore:
 
     async def sessions(self) -> list[str]:
         """Every session id, in the order of its first surviving turn."""
-        statement = sql.SQL("SELECT session_id FROM {sessions} ORDER BY position").format(sessions=self._sessions)
 
         async def sessions(connection: Connection) -> list[str]:
-            cursor = await connection.execute(statement, binary=True)
+            cursor = await connection.execute(self.tables.sessions, binary=True)
             return [bytes(session_id).decode() for (session_id,) in await cursor.fetchall()]
 
         return await self._run(sessions, absent=[], single_statement=True)
@@ -203,10 +158,8 @@ class PostgresStore:
 
         async def delete(connection: Connection) -> int:
             # The session's row first: its lock makes a save in progress finish before the turns go.
-            await connection.execute(sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self._sessions), (key,))
-            cursor = await connection.execute(
-                sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self._turns), (key,)
-            )
+            await connection.execute(self.tables.delete_session, (key,))
+            cursor = await connection.execute(self.tables.delete_turns, (key,))
             return cursor.rowcount
 
         return await self._run(delete)
@@ -235,7 +188,9 @@ class PostgresStore:
                     async with self._preparing:
                         if not self._ready:  # another task may have checked while this one waited
                             async with connection.transaction():
-                                await self._prepare(connection)
+                                self._ready = await self.tables.prepare(
+                                    connection, read_only=self.read_only, location=self.location
+                                )
                 if not self._ready:  # read-only, and nothing saved yet
                     return absent  # type: ignore[return-value]  # reads pass their empty answer
                 async with self._transaction(connection, single_statement):
@@ -260,70 +215,6 @@ class PostgresStore:
         if single_statement and connection.autocommit and not self.read_only:
             return nullcontext()
         return ReadOnly(connection) if self.read_only else connection.transaction()
-
-    async def _prepare(self, connection: Connection) -> None:
-        """Check the tables (making them if there are none and the store writes); an error if they are not ours."""
-        if self.read_only:
-            await connection.execute("SET TRANSACTION READ ONLY")
-        else:  # one worker makes the tables while the others wait, then find them
-            name = f"rxstream {self.schema}.{self.table}"
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
-        cursor = await connection.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = %s AND table_name IN (%s, %s, %s) ORDER BY table_name, ordinal_position",
-            (self.schema, self.table, f"{self.table}_sessions", f"{self.table}_schema"),
-        )
-        found: dict[str, dict[str, str]] = {}
-        for table, column, kind in await cursor.fetchall():
-            found.setdefault(table, {})[column] = kind
-        expected = {
-            self.table: TURN_COLUMNS,
-            f"{self.table}_sessions": SESSION_COLUMNS,
-            f"{self.table}_schema": VERSION_COLUMNS,
-        }
-        if not found:
-            if not self.read_only:
-                await self._create(connection)
-                self._ready = True
-            return
-        if found != expected:
-            shown = "; ".join(f"{table} ({', '.join(columns)})" for table, columns in sorted(found.items()))
-            raise CorruptStoreError(
-                self.location, f"schema {self.schema!r} already has tables of other columns: {shown}"
-            )
-        cursor = await connection.execute(sql.SQL("SELECT version FROM {}").format(self._version))
-        versions = [version for (version,) in await cursor.fetchall()]
-        if versions != [SCHEMA_VERSION]:
-            raise CorruptStoreError(
-                self.location,
-                f"{self.schema}.{self.table}_schema holds the versions {versions}, this rxstream knows {SCHEMA_VERSION}",
-            )
-        self._ready = True
-
-    async def _create(self, connection: Connection) -> None:
-        def columns(names: dict[str, str]) -> sql.Composable:
-            return sql.SQL(", ").join(
-                sql.SQL("{} {}{}").format(
-                    sql.Identifier(name), sql.SQL(kind), sql.SQL("" if name in NULLABLE else " NOT NULL")
-                )
-                for name, kind in names.items()
-                if name != "position"
-            )
-
-        await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-        await connection.execute(
-            sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY (session_key, number))").format(
-                self._turns, columns(TURN_COLUMNS)
-            )
-        )
-        await connection.execute(
-            # position orders sessions() by first turn; session_key is a digest, since a B-tree key holds ~2.7 kB and an id may be longer.
-            sql.SQL(
-                "CREATE TABLE {} ({}, position bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (session_key))"
-            ).format(self._sessions, columns(SESSION_COLUMNS))
-        )
-        await connection.execute(sql.SQL("CREATE TABLE {} ({})").format(self._version, columns(VERSION_COLUMNS)))
-        await connection.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(self._version), (SCHEMA_VERSION,))
 
     async def _unreachable(self) -> str:
         """Why no connection came: one direct attempt, to report the server's or the network's own reason."""

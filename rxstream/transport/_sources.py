@@ -10,7 +10,7 @@ import asyncio
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -138,9 +138,11 @@ def from_async_iterable(items: AsyncIterable[_T]) -> Observable[_T]:
 
 
 class _Inbox(abc.ObserverBase[_T]):
-    """What the source pushes to, for a ``_Consumer``: the items not yet taken, how the stream ended,
-    and the demand, paused after each item. It holds no reference to the consumer, so the source
-    (a network source's task, which the event loop keeps) never keeps an abandoned iterator alive."""
+    """What an ``AsyncStream`` is pushed: the items not yet taken, how the stream ended, and the
+    demand, paused after each item. It holds no reference to the stream, so the source (a network
+    source's task, which the event loop keeps) never keeps an abandoned iterator alive."""
+
+    __slots__ = ("demand", "items", "outcome", "waiter")
 
     def __init__(self) -> None:
         self.demand = Demand(ready=False)
@@ -166,25 +168,35 @@ class _Inbox(abc.ObserverBase[_T]):
             self.waiter.set_result(None)
 
 
-class _Consumer(AsyncIterator[_T]):
-    """Pulls from an Observable one item per ``__anext__``, publishing that as demand.
+class AsyncStream(AsyncIterator[_T]):
+    """An Observable taken one item per ``async for`` step; ``async with`` ends its subscription
+    (and so closes the connection) when the block is left, however early.
 
-    ``stats`` is the stream's ``Stats``, which the stages above fill in as they run. An iterator
-    dropped without ``aclose`` disposes the subscription when it is collected: its task, socket
-    and server connection go with it.
+    Each step is a request for one item: between steps the demand is paused, so a
+    ``backpressure_buffer`` above (or the source itself) holds back while the loop body is busy.
+    ``stats`` is the stream's ``Stats``, filled in by the stages as they run. A stream dropped
+    without ``aclose`` ends its subscription when it is collected: its task, socket and server
+    connection go with it.
     """
 
+    __slots__ = ("_source", "_inbox", "_stats", "_subscription", "__weakref__")
+
     def __init__(self, source: Observable[_T]) -> None:
-        self.source = source
-        self.stats = Stats()
-        self.inbox: _Inbox[_T] = _Inbox()
-        self.subscription: abc.DisposableBase | None = None
+        self._source = source
+        self._inbox: _Inbox[_T] = _Inbox()
+        self._stats = Stats()
+        self._subscription: abc.DisposableBase | None = None
+
+    @property
+    def stats(self) -> Stats:
+        """The stream's counters and timings so far."""
+        return self._stats
 
     async def __anext__(self) -> _T:
-        inbox = self.inbox
-        if self.subscription is None:
-            self.subscription = subscribe_upstream(self.source, inbox, None, stats=self.stats, demand=inbox.demand)
-            release = weakref.finalize(self, self.subscription.dispose)
+        inbox = self._inbox
+        if self._subscription is None:
+            self._subscription = subscribe_upstream(self._source, inbox, None, stats=self._stats, demand=inbox.demand)
+            release = weakref.finalize(self, self._subscription.dispose)
             release.atexit = False  # at exit the loop is gone: nothing is left to release
         while not inbox.items:
             if inbox.outcome is not None:
@@ -199,21 +211,24 @@ class _Consumer(AsyncIterator[_T]):
         return inbox.items.popleft()
 
     async def aclose(self) -> None:
-        if self.subscription is not None:
-            self.subscription.dispose()
-        self.inbox.outcome = self.inbox.outcome or (None,)
+        """End the subscription: the source stops and its connection closes; the next step ends the loop."""
+        if self._subscription is not None:
+            self._subscription.dispose()
+        self._inbox.outcome = self._inbox.outcome or (None,)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
-def to_async_iterable(source: Observable[_T]) -> AsyncIterator[_T]:
-    """Iterate an Observable with ``async for``, taking one item at a time.
+def to_async_iterable(source: Observable[_T]) -> AsyncStream[_T]:
+    """Iterate an Observable with ``async for``, taking one item at a time (see ``AsyncStream``).
 
-    Each ``__anext__`` is a request for one item: between them the demand is paused, so a
-    ``backpressure_buffer`` above (or the source itself) holds back while the loop body
-    is busy. Leaving the loop early and calling ``aclose`` disposes the subscription, and so
-    does dropping the iterator (when it is collected). The iterator's ``stats`` attribute holds
-    the stream's ``Stats``.
+    Leave the loop early inside ``async with`` (or call ``aclose``) to end the subscription.
     """
-    return _Consumer(source)
+    return AsyncStream(source)
 
 
 async def last_of(observable: Observable[_T]) -> _T:

@@ -8,6 +8,7 @@ bodies that are read only when asked for, which is what lets demand reach the so
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -17,18 +18,15 @@ import httpx
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from ..core._context_store import ContextStore
 from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
 from ..core._errors import BODY_LIMIT, FrameTooLargeError, StreamTimeoutError
 from ..core._redaction import redact_http_logs
-from ..core._values import Response
-from ..operators._pipeline import responses_pipeline, sse_pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
 from ._client import default_client, release, request_timeout
 from ._clock import SYSTEM_CLOCK, Clock
 from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
-from ._sources import run_to_response, until_ready
+from ._sources import until_ready
 
 Replay = Literal["never", "deterministic"]
 Api = Literal["chat", "responses"]
@@ -262,8 +260,8 @@ class _Request(NamedTuple):
 def from_sse(
     url: str,
     *,
+    request: Mapping[str, Any] | None = None,
     token: Token = None,
-    json: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: Callable[[Retry], object] | None = None,
@@ -276,8 +274,10 @@ def from_sse(
     clock: Clock = SYSTEM_CLOCK,
     client: httpx.AsyncClient | None = None,
     api: Api = "chat",
+    json: Mapping[str, Any] | None = None,
 ) -> Observable[SSEEvent]:
-    """An Observable of the Server-Sent Events of a POST to ``url`` (``json`` as the body).
+    """An Observable of the Server-Sent Events of a POST to ``url`` (``request`` as the JSON body;
+    ``json`` is its former name, deprecated).
 
     Sends ``Authorization: Bearer <token>`` (a callable is called again for every try) and
     ``Accept: text/event-stream``. Reads the body only while the pipeline has demand.
@@ -328,7 +328,7 @@ def from_sse(
         on_retry=on_retry,
         clock=clock,
         limiter=RateLimiter(rate_limit, clock),
-        json=dict(json) if json is not None else None,
+        json=body_of(request, json),
         max_size=max_size,
         replay=replay,
         client=client,
@@ -346,27 +346,14 @@ def from_sse(
     return Source(subscribe)
 
 
-async def stream_sse(
-    url: str, *, store: ContextStore | None = None, session_id: str | None = None, choice: int = 0, **options: Any
-) -> Response:
-    """The whole response of an OpenAI-compatible streaming endpoint (``from_sse``'s options)."""
-    return await run_to_response(from_sse(url, **options), sse_pipeline(choice=choice), store, session_id)
-
-
-async def stream_responses(
-    url: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
-) -> Response:
-    """The whole response of an OpenAI Responses endpoint (``from_sse``'s options, ``api="responses"``):
-    ``json`` is the request, such as ``responses_request``'s. A ``ws://`` or ``wss://`` URL is read
-    in WebSocket mode instead (``from_websocket``'s options, ``api="responses"``, ``json`` as its request)."""
-    source: Observable[Any]
-    if url.startswith(("ws://", "wss://")):
-        from ._websocket import from_websocket  # which builds on this module
-
-        source = from_websocket(url, api="responses", request=options.pop("json", None), **options)
-    else:
-        source = from_sse(url, api="responses", **options)
-    return await run_to_response(source, responses_pipeline(), store, session_id)
+def body_of(request: Mapping[str, Any] | None, json: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The request body: ``request``, or ``json``, its name on the SSE sources before 0.2, with a warning."""
+    if json is not None:
+        if request is not None:
+            raise TypeError("give the request body once, as request=")
+        warnings.warn("json= is deprecated: the request body is request= on every source", DeprecationWarning, 3)
+        request = json
+    return dict(request) if request is not None else None
 
 
 def responses_request(model: str, input: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -21,8 +21,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.protocol import State
 
-from .. import operators as rxo
-from ..core._context_store import ContextStore
 from ..core._demand import (
     Source,
     current_demand,
@@ -32,19 +30,12 @@ from ..core._demand import (
 )
 from ..core._errors import BODY_LIMIT
 from ..core._redaction import RedactingLogger
-from ..core._stage import fuse
-from ..core._transcript import Transcript
-from ..core._values import Response
-from ..operators._accumulate import Delta
-from ..operators._finalize import with_partial
-from ..operators._pipeline import pipeline
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEEvent
 from ._clock import SYSTEM_CLOCK, Clock
 from ._proxy import environment_proxy
 from ._push_connection import CLOSE_TIMEOUT, PushConnection, close_later
 from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
-from ._sources import run_to_response, to_async_iterable
 from ._sse import Api
 from ._sse import _Options as SSEOptions
 from ._sse import _ResponsesSession as ResponsesOverSSE
@@ -299,36 +290,3 @@ def from_websocket(
         return Disposable(reconnector.dispose)
 
     return Source(subscribe)
-
-
-async def stream(
-    uri: str, *, store: ContextStore | None = None, session_id: str | None = None, **options: Any
-) -> Response:
-    """The whole response at ``uri`` through the default pipeline (``from_websocket``'s options).
-
-    With ``store`` and ``session_id`` the turn is saved there (the partial one too, when the
-    stream fails) before this returns or raises.
-    """
-    return await run_to_response(from_websocket(uri, **options), pipeline(), store, session_id)
-
-
-async def stream_text(uri: str, **options: Any) -> AsyncIterator[str]:
-    """The text deltas of the response at ``uri`` as they arrive, for code that does not use Rx.
-
-    Fails with the stream's error, the partial response on its ``partial``, if the stream does.
-    """
-    text_pipeline = fuse(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate())
-    deltas = to_async_iterable(cast(Observable[Delta], from_websocket(uri, **options).pipe(text_pipeline)))
-    transcript = Transcript()
-    try:
-        async for delta in deltas:
-            transcript = delta.transcript
-            if delta.text:
-                yield delta.text
-    except Exception as error:
-        typed = with_partial(error, lambda: transcript.response(False, deltas.stats))  # type: ignore[attr-defined]
-        if typed is error:
-            raise
-        raise typed from error
-    finally:
-        await deltas.aclose()  # type: ignore[attr-defined]
