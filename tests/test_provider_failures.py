@@ -445,7 +445,7 @@ async def test_responses_in_websocket_mode_complete_at_the_final_event_with_the_
 
     async with serve_websocket(hold_open, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/responses"
-        response, took = await outcome(rxstream.stream_responses(url, json={"model": "m"}, stream_timeout=HELD))
+        response, took = await outcome(rxstream.stream_responses(url, request={"model": "m"}, stream_timeout=HELD))
         ended = time.monotonic()
         for _ in range(100):
             if released:
