@@ -166,6 +166,7 @@ USAGE_ERRORS = [
     (("connect", "ws://127.0.0.1:1", "--timeout", "0"), "--timeout"),
     (("connect", "ws://127.0.0.1:1", "--timeout", "soon"), "--timeout"),
     (("connect", "http://127.0.0.1:1", "--sse"), "--model"),
+    (("connect", "http://127.0.0.1:1", "--sse", "--request", "{}", "--content-timeout", "-1"), "--content-timeout"),
     (("demo", "--faults", "reorder"), "reorder=N"),
     (("demo", "--faults", "drop=x"), "drop=x"),
     (("demo", "--faults", "duplicate=1.5"), "duplicate=1.5"),
