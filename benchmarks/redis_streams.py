@@ -1,4 +1,4 @@
-"""13. Through Redis: publish → Redis Stream → from_redis_stream against a hand-written redis-py XADD/XREAD
+"""15. Through Redis: publish → Redis Stream → from_redis_stream against a hand-written redis-py XADD/XREAD
 loop on the same server, and the latency a delta gains on the way from the provider's frame to a reader.
 
 Needs a Redis (RXSTREAM_BENCH_REDIS, default redis://127.0.0.1:6379/0) and the rxstream[redis] extra;

@@ -62,6 +62,9 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         env={**os.environ, "RXSTREAM_BENCH_POSTGRES": POSTGRES.url},
+        # as installed: from the checkout's root, `-m rxstream` would find its rxstream/ folder,
+        # which has no _benchmarks (the strict editable install links benchmarks/ in as that)
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(out.read_bytes())

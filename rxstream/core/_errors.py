@@ -270,11 +270,15 @@ class APIStatusError(TransportError):
         self.attempts = attempts
         super().__init__(self.describe())
 
+    def words(self) -> str:
+        """What the server said, for a message: ``"context_length_exceeded: This model's …"``."""
+        said = (self.error_code or self.error_type, self.server_message and excerpt(self.server_message))
+        return ": ".join(part for part in said if part)
+
     def said(self) -> str:
-        """What the server said, for the message: ``" context_length_exceeded: This model's …"``."""
-        label = self.error_code or self.error_type
-        text = f" {label}" if label else ""
-        return f"{text}: {excerpt(self.server_message)}" if self.server_message else text
+        """``words`` to follow the status: ``" context_length_exceeded: …"``, or ``": …"`` without a code."""
+        words = self.words()
+        return "" if not words else f" {words}" if self.error_code or self.error_type else f": {words}"
 
     def describe(self) -> str:
         tries = f" (on each of {self.attempts} tries)" if self.attempts > 1 else ""
@@ -311,8 +315,10 @@ class RateLimitedError(APIStatusError):
         )
 
     def describe(self) -> str:
+        words = self.words()
+        said = f" ({words})" if words else ""
         return (
-            f"{self.endpoint} answered 429 Too Many Requests{self.said()} {self.attempts} times; "
+            f"{self.endpoint} answered 429 Too Many Requests {self.attempts} times{said}; "
             "wait before trying again, or lower the request rate."
         )
 
