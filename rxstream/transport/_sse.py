@@ -42,6 +42,10 @@ class _Options(SourceOptions):
     client: httpx.AsyncClient | None
 
 
+# Seconds to wait, after a finish reason, for the rest of the body (usage, [DONE]) before taking the answer as ended.
+FINISH_GRACE = 0.5
+
+
 class _Session(Reconnector[SSEEvent]):
     """An SSE subscription: one POST per try, events pushed while there is demand."""
 
@@ -137,7 +141,17 @@ class _Session(Reconnector[SSEEvent]):
         decoder = SSEDecoder()
         demand = self.demand
         body = response.aiter_bytes()
-        async for data in body:
+        finished = self.resume.finished
+        while True:
+            try:
+                if finished is not None and finished():
+                    # The answer's finish reason came, its end marker not yet: what may follow comes at
+                    # once (include_usage's chunk, [DONE]); a server holding the connection open has no more.
+                    data = await asyncio.wait_for(anext(body), FINISH_GRACE)
+                else:
+                    data = await anext(body)
+            except (StopAsyncIteration, TimeoutError):
+                break
             timers.alive()  # any bytes, a keep-alive comment too, prove the connection alive
             events = decoder.feed(data)
             if any(event.event != "ping" for event in events):
