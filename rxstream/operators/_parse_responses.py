@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from reactivex import abc
@@ -14,6 +14,9 @@ from ..protocol._sse import SSEEvent
 from ._parse import Payload, _new_chunk
 from ._parse_sse import _new_fragment, mapping, string
 from ._parse_sse import reason as finish_reason
+
+if TYPE_CHECKING:
+    from ._fragment_path import FragmentPath
 
 # The widest gap in sequence numbers whose missing numbers are tracked, for the final events' check:
 # far beyond reorder's window, and bounded, so that a number from an attacker costs no memory.
@@ -35,6 +38,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         self.highest = -1  # the highest sequence number so far
         self.missing: set[int] = set()  # numbers below it that have not come
         self.checking = True  # false after a gap too wide to track: the final events are then not checked
+        self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
 
     def on_next(self, item: Payload | SSEEvent) -> None:
         if self.stopped:
@@ -231,7 +235,8 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
 
     def deliver(self, chunk: Chunk) -> None:
         self.shared.stats.chunks += 1
-        self.emit(chunk)
+        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
+            self.emit(chunk)
         failure = self.failure
         if failure is not None and not self.stopped:
             position = self.shared.resume.position
