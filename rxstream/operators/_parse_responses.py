@@ -38,6 +38,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         self.highest = -1  # the highest sequence number so far
         self.missing: set[int] = set()  # numbers below it that have not come
         self.checking = True  # false after a gap too wide to track: the final events are then not checked
+        self.opened: dict[Any, int] = {}  # the length of the arguments each call's output_item.added carried
         self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
 
     def on_next(self, item: Payload | SSEEvent) -> None:
@@ -102,6 +103,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
                 at = output_index(event)
                 arguments = arguments_of(item)
                 self.count(("arguments", at, None), len(arguments), fresh)
+                self.opened[at] = len(arguments)  # a final value may count these or not
                 fragment = ToolCallFragment(at, string(item, "call_id"), string(item, "name"), arguments)
                 return Chunk(number, "", tool_calls=(fragment,))
         elif kind in LIFECYCLE_EVENTS:
@@ -178,7 +180,9 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             return ""
         had = self.delivered.get(key, 0)
         self.delivered[key] = len(final)
-        if had == 0 or had == len(final):
+        # the arguments an output_item.added carried may or may not be in the final value: either agrees
+        deltas = had - self.opened.get(key[1], 0) if key[0] == "arguments" else had
+        if had == 0 or len(final) == had or len(final) == deltas:
             return final if had == 0 else ""
         what = f"the {key[0]} of output {key[1]}" + ("" if key[2] is None else f", part {key[2]}")
         raise ValueError(f"{what}: the deltas carried {had} characters, {kind} says {len(final)}")
