@@ -41,7 +41,7 @@ from .core._errors import (
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._transcript import Transcript
-from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment
+from .core._values import Chunk, Part, Response, Stats, ThinkingBlock, ToolCall, ToolCallFragment
 from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
@@ -148,6 +148,7 @@ __all__ = [
     "StreamTimeoutError",
     "SystemClock",
     "to_async_iterable",
+    "ThinkingBlock",
     "ToolCall",
     "ToolCallFragment",
     "Transcript",

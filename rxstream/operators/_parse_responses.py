@@ -63,11 +63,14 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         # every field in Chunk's order, built by the C constructor: the deltas are most events
         if kind == "response.output_text.delta":
             return _new_chunk(
-                Chunk, (number, string(event, "delta"), False, None, None, None, None, None, None, None, None, None)
+                Chunk,
+                (number, string(event, "delta"), False, None, None, None, None, None, None, None, None, None, None),
             )
         if kind == "response.function_call_arguments.delta":
             fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta"), False))
-            return _new_chunk(Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None))
+            return _new_chunk(
+                Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None, None)
+            )
         if kind == "response.reasoning_summary_text.delta" or kind == "response.reasoning_text.delta":
             return Chunk(number, "", reasoning=string(event, "delta"))
         if kind == "response.refusal.delta":
