@@ -15,7 +15,7 @@ import orjson
 
 from rxstream.cli._bench import add_options
 
-from . import imports, in_memory, loopback, memory, responses, sse, sse_decoder, stores, tool_calls
+from . import imports, in_memory, loopback, memory, redis_streams, responses, sse, sse_decoder, stores, tool_calls
 from .measure import Result, Stages
 
 _T = TypeVar("_T")
@@ -38,6 +38,8 @@ FULL = {
     "sse_streams": 200,
     "sse_events_each": 500,
     "responses_deltas": 5_000,
+    "redis": 50_000,
+    "redis_latency": 2000,
 }
 QUICK = {
     "fragments": 200,
@@ -57,6 +59,8 @@ QUICK = {
     "sse_streams": 5,
     "sse_events_each": 20,
     "responses_deltas": 200,
+    "redis": 500,
+    "redis_latency": 50,
 }
 # Each group's usual share of a full run (seconds on a quiet 2-core machine), for the progress's ETA.
 WEIGHTS = {
@@ -76,6 +80,7 @@ WEIGHTS = {
     "WebSocket cost a stream": 90.0,
     "SSE decoder": 10.0,
     "stores": 30.0,
+    "through Redis": 30.0,
 }
 
 
@@ -99,6 +104,7 @@ async def run_all(sizes: dict[str, int], stages: Stages | None = None) -> list[R
         "WebSocket cost a stream": partial(loopback.overhead, sizes["streams"], sizes["frames_each"], reps),
         "SSE decoder": partial(at_once, sse_decoder.run, sizes["sse_bytes"], reps),
         "stores": partial(stores.run, sizes["saves"], sizes["turns"], reps),
+        "through Redis": partial(redis_streams.run, sizes["redis"], sizes["redis_latency"], reps),
     }
     results: list[Result] = []
     for name, group in groups.items():

@@ -27,6 +27,7 @@ from .core._errors import (
     InvalidJSONError,
     InvalidSessionError,
     InvalidTurnError,
+    PublishFailedError,
     RateLimitedError,
     ResponseFailedError,
     StoreClosedError,
@@ -37,28 +38,34 @@ from .core._errors import (
     TransportError,
     TurnNotSavedError,
     UnexpectedContentTypeError,
+    WriterFailedError,
+    WriterLostError,
 )
 from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
+from .core._stream_sink import StreamEntry, StreamSink
 from .core._transcript import Transcript
 from .core._values import Chunk, Part, Response, Stats, ThinkingBlock, ToolCall, ToolCallFragment
 from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
-from .protocol._sse import SSEDecoder, SSEEvent, sse_events
+from .protocol._sse import SSEDecoder, SSEEncoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import AsyncStream, from_async_iterable, from_frames, to_async_iterable
 
 if TYPE_CHECKING:
+    from .server._relay import relay_app
     from .store._postgres import PostgresStore
     from .store._sqlite import SQLiteStore
     from .transport._calls import ResponseStream, stream, stream_deltas, stream_responses, stream_sse, stream_text
+    from .transport._redis import RedisStreamSink, from_redis_stream
+    from .transport._relay_sse import relay_sse
     from .transport._sse import chat_request, from_sse, responses_request
     from .transport._websocket import from_websocket
 
 __version__ = "0.1.0"
 
-# Where each lazily imported name lives: httpx, websockets, sqlite3 and psycopg load with the first use.
+# Where each lazily imported name lives: httpx, websockets, sqlite3, psycopg and redis load with the first use.
 _LAZY = {
     "from_websocket": "transport._websocket",
     "stream": "transport._calls",
@@ -72,6 +79,10 @@ _LAZY = {
     "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
     "PostgresStore": "store._postgres",
+    "RedisStreamSink": "transport._redis",
+    "from_redis_stream": "transport._redis",
+    "relay_sse": "transport._relay_sse",
+    "relay_app": "server._relay",
 }
 
 
@@ -106,6 +117,7 @@ __all__ = [
     "FrameTooLargeError",
     "from_async_iterable",
     "from_frames",
+    "from_redis_stream",
     "from_sse",
     "from_websocket",
     "fuse",
@@ -120,7 +132,11 @@ __all__ = [
     "PostgresStore",
     "partial_json",
     "pipeline",
+    "PublishFailedError",
     "RateLimitedError",
+    "RedisStreamSink",
+    "relay_app",
+    "relay_sse",
     "Response",
     "ResponseFailedError",
     "ResponseStream",
@@ -133,6 +149,7 @@ __all__ = [
     "sse_events",
     "sse_pipeline",
     "SSEDecoder",
+    "SSEEncoder",
     "SSEEvent",
     "Stage",
     "Stats",
@@ -144,7 +161,9 @@ __all__ = [
     "stream_responses",
     "stream_sse",
     "stream_text",
+    "StreamEntry",
     "StreamError",
+    "StreamSink",
     "StreamTimeoutError",
     "SystemClock",
     "to_async_iterable",
@@ -157,4 +176,6 @@ __all__ = [
     "TurnNotSavedError",
     "UnexpectedContentTypeError",
     "VirtualClock",
+    "WriterFailedError",
+    "WriterLostError",
 ]

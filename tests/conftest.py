@@ -20,6 +20,14 @@ from hypothesis import settings
 
 from .support import FiveOperators, fused, piped
 
+# Property tests are reproducible by default: "ci" derives every example from the test itself (no
+# random seed, no example database, no deadline a busy machine could miss), so a red run is red
+# again on any machine; .ci/run names it.
+# "explore" searches afresh each run, ten times longer, keeping failures in .hypothesis/ to replay:
+# pytest -m "not network" --hypothesis-profile=explore
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, derandomize=False)
+settings.load_profile("ci")
 # The fuzz harnesses' long run (tests/test_fuzz.py): pytest tests/test_fuzz.py --hypothesis-profile=fuzz
 settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -32,9 +32,14 @@ class Service:
             f"{self.name} at {self.url} is not reachable ({reason}): start it, or set {self.variable} "
             f"to the URL of one (a scratch database: each test makes its own schema or key prefix and removes it)"
         )
-        if os.environ.get("RXSTREAM_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{message}; RXSTREAM_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
-        pytest.skip(message)
+        missing(message)
+
+
+def missing(message: str) -> None:
+    """Skip the test, saying what is missing; under RXSTREAM_REQUIRE_SERVICES=1 fail it instead."""
+    if os.environ.get("RXSTREAM_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message}; RXSTREAM_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
 
 
 POSTGRES = Service("PostgreSQL", "RXSTREAM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -68,3 +73,24 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES.url, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of the test's own on the Redis at RXSTREAM_TEST_REDIS; its keys are deleted afterwards."""
+    import redis.asyncio
+
+    client = redis.asyncio.from_url(REDIS.url)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as error:
+        await client.aclose()
+        REDIS.unavailable(" ".join(str(error).split()))
+    prefix = f"rxstream-test:{uuid.uuid4().hex}:"
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

@@ -62,6 +62,9 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         env={**os.environ, "RXSTREAM_BENCH_POSTGRES": POSTGRES.url},
+        # as installed: from the checkout's root, `-m rxstream` would find its rxstream/ folder,
+        # which has no _benchmarks (the strict editable install links benchmarks/ in as that)
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(out.read_bytes())
@@ -87,6 +90,7 @@ def test_rxstream_bench_quick_writes_every_row(tmp_path: Path) -> None:
         "client CPU, httpx-sse ÷ default stream_sse",
         "stream_responses vs the httpx-sse loop",
         "cost beyond the frames, rxstream ÷ bare websockets",
+        "through Redis",
     ):
         assert any(expected in name for name in names), expected
     assert sum(name.startswith("in memory, ") for name in names) == 16  # 8 cases, against the seed and the hand loop

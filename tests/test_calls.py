@@ -87,6 +87,9 @@ async def test_async_for_over_the_deltas_of_every_transport(transport: str) -> N
 
 
 # Peers that send two pieces of text and then wait for the client to go: whether it closed the connection.
+# The events are OpenAI's: chat completion chunks (https://platform.openai.com/docs/api-reference/chat-streaming)
+# and Responses streaming events (https://platform.openai.com/docs/api-reference/responses-streaming), over SSE
+# or, for Responses, one event a WebSocket message (https://developers.openai.com/api/reference/resources/responses/websocket-events).
 Peer = Callable[[asyncio.Event], Awaitable[Any]]
 
 

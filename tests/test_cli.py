@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 import rxstream
 from rxstream.server import Faults, ReferenceResponsesServer, ReferenceServer, ReferenceSSEServer, generate
@@ -166,6 +167,7 @@ USAGE_ERRORS = [
     (("connect", "ws://127.0.0.1:1", "--timeout", "0"), "--timeout"),
     (("connect", "ws://127.0.0.1:1", "--timeout", "soon"), "--timeout"),
     (("connect", "http://127.0.0.1:1", "--sse"), "--model"),
+    (("connect", "http://127.0.0.1:1", "--sse", "--request", "{}", "--content-timeout", "-1"), "--content-timeout"),
     (("demo", "--faults", "reorder"), "reorder=N"),
     (("demo", "--faults", "drop=x"), "drop=x"),
     (("demo", "--faults", "duplicate=1.5"), "duplicate=1.5"),
@@ -342,3 +344,14 @@ def test_an_http_url_without_sse_is_one_line_with_the_hint_and_no_retries() -> N
         "rxstream connect: error: InvalidEndpointError: 'http://127.0.0.1:9/v1/chat/completions'"
     )
     assert "--sse" in result.stderr and "reconnecting" not in result.stderr
+
+
+async def test_the_reference_server_takes_a_late_request_before_it_closes() -> None:
+    # It streams at once; a plain websockets client that sends its request a moment after the
+    # handshake must still find the connection open to send it, and then read the whole stream.
+    async with ReferenceServer("short", token=TOKEN) as server:
+        async with connect(server.uri, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as websocket:
+            await asyncio.sleep(0.1)  # the stream is all sent by now
+            await websocket.send("{}")
+            frames = [orjson.loads(message) async for message in websocket]
+    assert [frame["chunk"]["data"] for frame in frames] == ["short"]

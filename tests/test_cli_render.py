@@ -30,6 +30,8 @@ def test_a_rate_in_its_unit() -> None:
 def test_a_timeout_hint_names_the_flag() -> None:
     message = flags_for(str(StreamTimeoutError("ws://host/stream", 5.0)))
     assert "--timeout" in message and "stream_timeout" not in message
+    message = flags_for(str(StreamTimeoutError("https://host/v1/chat/completions", 600.0, kind="content")))
+    assert "--content-timeout" in message and "content_timeout" not in message
 
 
 @given(st.integers(min_value=0, max_value=3000), st.integers(min_value=0, max_value=50))

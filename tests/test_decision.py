@@ -44,7 +44,7 @@ ROWS: list[tuple[Ending, int, type[object], str | float]] = [
     (Ending(status=529, body=ANTHROPIC_OVERLOADED), 3, rxstream.APIStatusError, "529 overloaded_error: Overloaded"),
     (Ending(status=400, body=OPENAI_TOO_LONG), 0, rxstream.APIStatusError, "400 context_length_exceeded: This model's"),
     (Ending(status=401, body=OPENAI_BAD_KEY), 0, rxstream.AuthenticationError, "invalid_api_key: Incorrect API key"),
-    (Ending(status=429, body="slow down"), 3, rxstream.RateLimitedError, "Too Many Requests: slow down 4 times"),
+    (Ending(status=429, body="slow down"), 3, rxstream.RateLimitedError, "Too Many Requests 4 times (slow down)"),
     (Ending(status=200, content_type="application/json", body=OPENAI_BAD_KEY), 0, UNEXPECTED, "Incorrect API key"),
     (Ending(status=200, content_type="text/html", body="<html>Sign in</html>"), 0, UNEXPECTED, "'text/html'"),
     (Ending(close_code=1008, reason="bad token"), 0, rxstream.AuthenticationError, "close code 1008: bad token"),

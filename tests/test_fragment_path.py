@@ -1,7 +1,8 @@
 """The lone argument fragment's shortcuts change nothing: parse_sse's few-step check of the common
 fragment gives what the full validation gives (and leaves every other shape, malformed ones with
-their FrameError, to it), and sse_pipeline's fragment path gives what the five operators piped one
-by one give, however the stream goes and however fast the consumer takes it."""
+their FrameError, to it), and sse_pipeline's fragment path, which takes plain text deltas too, gives
+what the five operators piped one by one give, however the stream goes and however fast the
+consumer takes it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
+import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
 
 import rxstream
+from rxstream import from_frames
 from rxstream import operators as rxo
 from rxstream.core._values import ToolCallFragment
 from rxstream.operators._finalize import Timer
@@ -22,6 +25,7 @@ from rxstream.operators._fragment_path import FragmentPath
 from rxstream.operators._parse_sse import common_fragment
 from rxstream.protocol._sse import SSEEvent
 
+from .responses_events import FunctionCall, Message, Reasoning, encode, response_events
 from .support import Outcome, assert_same_outcome, run
 from .test_pipeline import run_paced
 
@@ -155,28 +159,84 @@ def chat_streams(draw: st.DrawFn) -> list[SSEEvent]:
     return events
 
 
+@st.composite
+def text_streams(draw: st.DrawFn) -> list[SSEEvent]:
+    """Chat-completion streams where most events are plain text deltas, the text path's, among empty
+    ones, reasoning, refusals, a fragment, finish reasons, usage and malformed events, with or without
+    the final [DONE], and now and then more after it."""
+    events = [event({"role": "assistant", "content": None})] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(
+            st.sampled_from(["text"] * 10 + ["empty", "reasoning", "refusal", "call", "finish", "usage", "bad"])
+        )
+        if kind == "text":
+            events.append(event({"content": draw(TEXT)}))
+        elif kind == "empty":
+            events.append(event({"content": draw(st.sampled_from(["", None]))}))
+        elif kind == "reasoning":
+            events.append(event({"reasoning_content": draw(TEXT)}))
+        elif kind == "refusal":
+            events.append(event({"content": draw(TEXT), "refusal": draw(TEXT)}))
+        elif kind == "call":
+            events.append(event({"tool_calls": [draw(COMMON | FIRST)]}))
+        elif kind == "finish":
+            events.append(event({"content": draw(TEXT)}, draw(st.sampled_from(["stop", "length"]))))
+        elif kind == "usage":
+            events.append(event({"content": draw(TEXT)}, usage={"total_tokens": draw(st.integers(0, 9))}))
+        else:
+            events.append(event({"content": draw(NOT_A_STRING)}))
+    if draw(st.integers(0, 3)):
+        events.append(SSEEvent("[DONE]"))
+        if not draw(st.integers(0, 4)):
+            events.append(event({"content": draw(TEXT)}))
+    return events
+
+
+@st.composite
+def responses_streams(draw: st.DrawFn) -> list[bytes]:
+    """OpenAI Responses streams, mostly text deltas, with reasoning and a call now and then, shuffled
+    within a few places, some events sent twice, and sometimes cut short: the path must leave every
+    held, early, late or duplicate delta to reorder."""
+    items: list[Any] = [Message(tuple(draw(st.lists(TEXT, max_size=30))) or ("",))]
+    if draw(st.booleans()):
+        items.insert(0, Reasoning(((draw(TEXT), draw(TEXT)),)))
+    if draw(st.booleans()):
+        items.append(FunctionCall("call_a", "f", (draw(TEXT), draw(TEXT))))
+    events = encode(response_events(items, usage={"total_tokens": 3} if draw(st.booleans()) else None))
+    spread = draw(st.integers(0, 4))
+    keys = [place + draw(st.floats(0, spread)) for place in range(len(events))]
+    events = [event for _, event in sorted(zip(keys, events, strict=True), key=lambda pair: pair[0])]
+    for place in sorted(draw(st.lists(st.integers(0, len(events) - 1), max_size=3)), reverse=True):
+        events.insert(place, events[place])
+    return events[: draw(st.integers(0, len(events)))] if draw(st.integers(0, 4)) == 0 else events
+
+
 def paced(
     pipeline: Callable[[Timer], Callable[[Observable[Any]], Observable[Any]]],
-    events: list[SSEEvent],
+    events: list[SSEEvent] | list[bytes],
     pause_at: int | None,
+    hot: bool = False,
 ) -> Outcome:
     """``run_paced``, with a timer that reads how many events the source has given: the stats'
-    times then say when the first chunk and the last reached finalize."""
+    times then say when the first chunk and the last reached finalize. A ``hot`` source pushes
+    on while the consumer pauses (reactivex.from_iterable knows no demand): the buffer queues."""
     read = 0
 
-    def source() -> Iterator[SSEEvent]:
+    def source() -> Iterator[SSEEvent | bytes]:
         nonlocal read
         for item in events:
             read += 1
             yield item
 
-    return run_paced(pipeline(lambda: float(read)), pause_at, source())
+    return run_paced(pipeline(lambda: float(read)), pause_at, source(), reactivex.from_iterable if hot else from_frames)
 
 
 @settings(max_examples=300, deadline=None)
-@given(chat_streams(), st.integers(1, 8), st.integers(1, 3), st.none() | st.integers(0, 30))
+@given(
+    chat_streams() | text_streams(), st.integers(1, 8), st.integers(1, 3), st.none() | st.integers(0, 40), st.booleans()
+)
 def test_sse_pipeline_equals_the_operators_piped_one_by_one(
-    events: list[SSEEvent], window: int, max_pending: int, pause_at: int | None
+    events: list[SSEEvent], window: int, max_pending: int, pause_at: int | None, hot: bool
 ) -> None:
     """Same response, same stats, same error, whatever arrives and however fast the consumer takes it:
     a consumer that pauses fills the buffer, which the fragment path must leave to the stages."""
@@ -193,7 +253,30 @@ def test_sse_pipeline_equals_the_operators_piped_one_by_one(
             rxo.finalize(timer),
         )
 
-    assert_same_outcome(paced(fused, events, pause_at), paced(piped, events, pause_at))
+    assert_same_outcome(paced(fused, events, pause_at, hot), paced(piped, events, pause_at, hot))
+
+
+@settings(max_examples=200, deadline=None)
+@given(responses_streams(), st.integers(1, 8), st.integers(1, 3), st.none() | st.integers(0, 40), st.booleans())
+def test_responses_pipeline_equals_the_operators_piped_one_by_one(
+    events: list[bytes], window: int, max_pending: int, pause_at: int | None, hot: bool
+) -> None:
+    """The text path in responses_pipeline, where deltas come numbered by the sender and may be
+    reordered or resent: the same response, stats, error and partial as the operators piped."""
+
+    def fused(timer: Timer) -> Callable[[Observable[Any]], Observable[Any]]:
+        return rxstream.responses_pipeline(window=window, max_pending=max_pending, timer=timer)
+
+    def piped(timer: Timer) -> Callable[[Observable[Any]], Observable[Any]]:
+        return lambda source: source.pipe(
+            rxo.parse_responses(),
+            rxo.reorder(window),
+            rxo.backpressure_buffer(max_pending),
+            rxo.accumulate(),
+            rxo.finalize(timer),
+        )
+
+    assert_same_outcome(paced(fused, events, pause_at, hot), paced(piped, events, pause_at, hot))
 
 
 def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,6 +310,58 @@ def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypat
     ]
     assert response.text == "Let me look. " and response.finish_reason == "tool_calls"
     assert response.chunks == 7 and response.stats.chunks == 7
+
+
+def test_the_path_takes_every_plain_text_delta_in_order_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain text deltas arriving in order go to the rope, from the second on; anything more goes the ordinary way."""
+    taken: list[int] = []
+    take_text = FragmentPath.take_text
+
+    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
+        took = take_text(self, chunk)
+        if took:
+            taken.append(chunk.index)
+        return took
+
+    monkeypatch.setattr(FragmentPath, "take_text", counted)
+    events = [
+        event({"role": "assistant", "content": ""}),  # carries nothing: no chunk
+        event({"content": "Hello"}),  # 0: the first chunk, which starts finalize's timer
+        event({"content": ", "}),  # 1
+        event({"reasoning_content": "hm"}),  # 2: reasoning
+        event({"content": "world"}),  # 3
+        event({"content": "!"}, usage={"total_tokens": 3}),  # 4: with usage
+        event({"content": ""}, "stop"),  # 5: with its finish reason
+        SSEEvent("[DONE]"),  # 6: final
+    ]
+    response = run(rxstream.from_frames(events).pipe(rxstream.sse_pipeline())).items[0]
+    assert taken == [1, 3]
+    assert response.text == "Hello, world!" and response.reasoning == "hm" and response.finish_reason == "stop"
+    assert response.chunks == 7 and response.stats.chunks == 7 and response.stats.usage == {"total_tokens": 3}
+
+
+def test_responses_pipeline_takes_the_text_deltas_in_order_and_leaves_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[int] = []
+    take_text = FragmentPath.take_text
+
+    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
+        took = take_text(self, chunk)
+        if took:
+            taken.append(chunk.index)
+        return took
+
+    monkeypatch.setattr(FragmentPath, "take_text", counted)
+    events = encode(response_events([Message(("Hel", "lo", ", ", "world"))]))
+    deltas = [n for n, event in enumerate(events) if b'"response.output_text.delta"' in event]
+    late = events.pop(deltas[2])  # ", " comes after "world": reorder holds "world", then delivers both
+    events.insert(deltas[3], late)
+    response = run(rxstream.from_frames(events).pipe(rxstream.responses_pipeline())).items[0]
+    assert response.text == "Hello, world" and response.stats.out_of_order == 1
+    # Every plain chunk in order after the first (a lifecycle event's, empty), the deltas among them;
+    # not the early one reorder held, nor the late one that released it, nor the last, final one.
+    assert deltas[0] in taken and deltas[1] in taken and 0 not in taken
+    assert deltas[2] not in taken and deltas[3] not in taken and len(events) - 1 not in taken
+    assert response.stats.chunks == len(events)
 
 
 def test_a_fragment_beside_anything_else_in_its_delta_goes_the_full_way() -> None:

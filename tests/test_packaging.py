@@ -77,27 +77,30 @@ def test_rxstream_bench_runs_from_an_installed_copy(wheel: Path, tmp_path: Path)
 def test_import_rxstream_leaves_the_network_the_store_and_the_test_tools_unloaded() -> None:
     code = (
         "import sys, rxstream; print(sorted(m for m in "
-        "('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'rxstream._benchmarks', 'hypothesis', 'pytest', 'rxstream.testing') "
+        "('httpx', 'websockets', 'sqlite3', 'psycopg', 'psycopg_pool', 'redis', 'starlette', 'rxstream._benchmarks', 'hypothesis', 'pytest', 'rxstream.testing') "
         "if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
     first_use = (
         "import sys, rxstream; rxstream.stream_sse; rxstream.SQLiteStore; print('httpx' in sys.modules, 'sqlite3' in sys.modules, 'psycopg' in sys.modules); "
-        "rxstream.PostgresStore; print('psycopg_pool' in sys.modules)"
+        "rxstream.PostgresStore; print('psycopg_pool' in sys.modules, 'redis' in sys.modules); "
+        "rxstream.from_redis_stream; print('redis' in sys.modules)"
     )
     assert subprocess.run(
         [sys.executable, "-c", first_use], capture_output=True, text=True, check=True
-    ).stdout.split() == ["True", "True", "False", "True"]
+    ).stdout.split() == ["True", "True", "False", "True", "False", "True"]
 
 
-def test_the_pytest_plugin_loads_without_hypothesis() -> None:
-    """pytest loads the plugin wherever rxstream is installed, with or without the testing extra."""
-    code = "import sys; import rxstream.testing._plugin; print('hypothesis' in sys.modules)"
-    assert (
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-        == "False"
+def test_the_pytest_plugin_loads_without_hypothesis_or_the_servers() -> None:
+    """pytest loads the plugin wherever rxstream is installed, with or without the testing extra:
+    it costs no more than rxstream until a test starts a server."""
+    code = (
+        "import sys; import rxstream.testing._plugin; "
+        "print(sorted(m for m in ('hypothesis', 'websockets', 'httpx', 'rxstream.server') if m in sys.modules))"
     )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_the_plugin_is_registered_for_pytest() -> None:

@@ -202,6 +202,20 @@ async def test_pings_keep_a_connection_alive_but_not_a_stream_without_content() 
     assert 1.5 <= took < 1.5 + BOUND  # the pings held the idle timeout (0.5 s) off
 
 
+async def pings_only(connection: ServerConnection) -> None:
+    for _ in range(40):  # a queued request: the connection kept alive, no frame
+        await connection.ping()
+        await asyncio.sleep(0.1)
+
+
+async def test_pings_alone_end_at_content_timeout_saying_queued() -> None:
+    async with Peer(pings_only) as uri:
+        error, took = await bounded(rxstream.stream(uri, **options(stream_timeout=0.5, content_timeout=1.5)), 10)
+    assert isinstance(error, rxstream.StreamTimeoutError) and (error.kind, error.queued) == ("content", True)
+    assert "queued: only keep-alives for 1.5 s" in str(error) and partial_of(error).text == ""
+    assert 1.5 <= took < 1.5 + BOUND
+
+
 async def slow_but_steady(connection: ServerConnection) -> None:
     for data in frames():
         await connection.send(data.decode())

@@ -212,9 +212,14 @@ def streams(draw: st.DrawFn, window: int) -> list[tuple[str, int, str, bool]]:
 
 
 def run_paced(
-    observable: Callable[[Observable[Any]], Observable[Any]], pause_at: int | None, frames: Iterable[Any]
+    observable: Callable[[Observable[Any]], Observable[Any]],
+    pause_at: int | None,
+    frames: Iterable[Any],
+    source: Callable[[Iterable[Any]], Observable[Any]] = rxstream.from_frames,
 ) -> Outcome:
-    """Run with a consumer whose demand pauses when frame ``pause_at`` is read and comes back once the source stalls."""
+    """Run with a consumer whose demand pauses when frame ``pause_at`` is read and comes back once the
+    source stalls (or, for a ``source`` that does not wait for demand, such as reactivex.from_iterable,
+    once it has pushed everything)."""
     demand = Demand()
     outcome = Outcome()
 
@@ -231,7 +236,7 @@ def run_paced(
         outcome.completed = True
 
     observer = Observer(outcome.items.append, on_error, on_completed)
-    subscribe_upstream(observable(rxstream.from_frames(produce())), observer, None, stats=Stats(), demand=demand)
+    subscribe_upstream(observable(source(produce())), observer, None, stats=Stats(), demand=demand)
     demand.resume()  # the consumer catches up: the buffer drains and the source goes on
     assert outcome.completed or outcome.error is not None
     return outcome

@@ -27,6 +27,7 @@ PRINTING = re.findall(
     ids=lambda e: e.splitlines()[0][:40] if "\n" in e else "",
 )
 def test_readme_example_prints_what_the_readme_says(example: str, printed: str, tmp_path: Path) -> None:
+    # 120 s: the testing example draws 200 disordered streams with hypothesis.
     result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip("\n") == printed.rstrip("\n")

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "connect",
     "serve",
+    "relay",
     "history",
     "bench",
 )  # module names under rxstream.cli, in the order --help lists them

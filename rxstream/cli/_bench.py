@@ -10,6 +10,9 @@ from typing import Any
 # The repository's benchmarks/ folder, installed inside the package (see pyproject.toml),
 # imported only when the command runs: ``rxstream --help`` does not load the suite.
 SUITE = "rxstream._benchmarks.suite"
+# The same modules from a checkout whose rxstream is imported from the working tree (python -m
+# rxstream in the repository): the strict editable install maps the folder only in its link tree.
+CHECKOUT_SUITE = "benchmarks.suite"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -24,5 +27,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    report = importlib.import_module(SUITE).report
+    try:
+        suite = importlib.import_module(SUITE)
+    except ModuleNotFoundError as error:
+        if error.name != "rxstream._benchmarks":
+            raise
+        suite = importlib.import_module(CHECKOUT_SUITE)
+    report = suite.report
     return int(await asyncio.to_thread(report, args))  # the suite runs its own event loops

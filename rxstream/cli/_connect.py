@@ -14,7 +14,7 @@ from ..core._values import Chunk
 from ..operators import parse, parse_responses, parse_sse
 from ..operators._accumulate import Delta
 from ..transport._calls import ResponseStream, response_stream
-from ..transport._sse import Api, chat_request, from_sse, responses_request
+from ..transport._sse import chat_request, from_sse, responses_request
 from ..transport._websocket import from_websocket
 from . import _options
 from ._history import add_store_options, open_store, where
@@ -42,6 +42,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
+    )
+    parser.add_argument(
+        "--content-timeout",
+        type=_options.timeout,
+        default=600.0,
+        help="seconds without content, keep-alives not counting (default %(default)s)",
     )
     parser.add_argument("--session", help="save the turn (the partial one too) under this session id")
     add_store_options(parser, "with --session, save the turn in this session database")
@@ -94,30 +100,26 @@ async def run(args: argparse.Namespace) -> int:
 
 def deltas_of(args: argparse.Namespace, live: LiveText) -> ResponseStream[Delta]:
     """The stream the options ask for, read delta by delta."""
-    on_retry = retry_reporter("connect", live)
-    parser: Operator[Any, Chunk]
-    source: Observable[Any]
-    if args.sse or args.responses:
-        api: Api = "responses" if args.responses else "chat"
-        if args.responses:
-            extra = {"background": True} if args.background else {}
-            body = args.request if args.request is not None else responses_request(args.model, args.prompt, **extra)
-            parser = parse_responses()
-        else:
-            body = args.request if args.request is not None else chat_request(args.model, args.prompt)
-            parser = parse_sse()
-        if args.responses and args.uri.startswith(("ws://", "wss://")):
-            source = from_websocket(
-                args.uri, token=args.token, request=body, stream_timeout=args.timeout, on_retry=on_retry, api=api
-            )
-        else:
-            source = from_sse(
-                args.uri, token=args.token, request=body, stream_timeout=args.timeout, on_retry=on_retry, api=api
-            )
-    else:
-        source = from_websocket(
-            args.uri, token=args.token, request=args.request, stream_timeout=args.timeout, on_retry=on_retry
-        )
-        parser = parse()
+    parser: Operator[Any, Chunk] = parse()
+    body, api = args.request, "chat"
+    if args.responses:
+        extra = {"background": True} if args.background else {}
+        body = body if body is not None else responses_request(args.model, args.prompt, **extra)
+        parser, api = parse_responses(), "responses"
+    elif args.sse:
+        body = body if body is not None else chat_request(args.model, args.prompt)
+        parser = parse_sse()
+    options: dict[str, Any] = {
+        "token": args.token,
+        "request": body,
+        "stream_timeout": args.timeout,
+        "content_timeout": args.content_timeout,
+        "on_retry": retry_reporter("connect", live),
+        "api": api,
+    }
+    # --sse is HTTP and the chunk protocol WebSocket whatever the URL says (the source refuses the wrong
+    # scheme, with a hint); the scheme picks the Responses transport.
+    over_http = args.sse or (args.responses and not args.uri.startswith(("ws://", "wss://")))
+    source: Observable[Any] = from_sse(args.uri, **options) if over_http else from_websocket(args.uri, **options)
     deltas: ResponseStream[Delta] = response_stream(source, parser, text_only=False)
     return deltas

@@ -62,7 +62,7 @@ async def read_live(
         await interrupted(command, transcript.response(False, deltas.stats), live, keeping, always=True)
         raise
     except StreamError as error:
-        partial = getattr(error, "partial", None) or transcript.response(False, deltas.stats)
+        partial = error.partial or transcript.response(False, deltas.stats)
         await interrupted(command, partial, live, keeping, always=False)
         return Outcome(partial, first_token, error)
     response = deltas.response

@@ -14,7 +14,11 @@ from ..operators._accumulate import Delta
 from ..protocol._decision import Retry
 
 # Library hints name Python parameters; on the command line the same knob is a flag.
-FLAGS = {"stream_timeout": "--timeout", 'send "background": true': "pass --background"}
+FLAGS = {
+    "stream_timeout": "--timeout",
+    "content_timeout": "--content-timeout",
+    'send "background": true': "pass --background",
+}
 
 
 class LiveText:

@@ -24,6 +24,8 @@ The hierarchy (tests/test_errors.py checks this drawing against the classes)::
         ConnectionLostError
         StreamTimeoutError
         FrameTooLargeError
+        PublishFailedError
+        WriterLostError
       StoreError
         InvalidSessionError
         StoreUnavailableError
@@ -31,6 +33,7 @@ The hierarchy (tests/test_errors.py checks this drawing against the classes)::
         StoreClosedError
         TurnNotSavedError
         InvalidTurnError
+      WriterFailedError
 """
 
 from __future__ import annotations
@@ -267,11 +270,15 @@ class APIStatusError(TransportError):
         self.attempts = attempts
         super().__init__(self.describe())
 
+    def words(self) -> str:
+        """What the server said, for a message: ``"context_length_exceeded: This model's …"``."""
+        said = (self.error_code or self.error_type, self.server_message and excerpt(self.server_message))
+        return ": ".join(part for part in said if part)
+
     def said(self) -> str:
-        """What the server said, for the message: ``" context_length_exceeded: This model's …"``."""
-        label = self.error_code or self.error_type
-        text = f" {label}" if label else ""
-        return f"{text}: {excerpt(self.server_message)}" if self.server_message else text
+        """``words`` to follow the status: ``" context_length_exceeded: …"``, or ``": …"`` without a code."""
+        words = self.words()
+        return "" if not words else f" {words}" if self.error_code or self.error_type else f": {words}"
 
     def describe(self) -> str:
         tries = f" (on each of {self.attempts} tries)" if self.attempts > 1 else ""
@@ -308,8 +315,10 @@ class RateLimitedError(APIStatusError):
         )
 
     def describe(self) -> str:
+        words = self.words()
+        said = f" ({words})" if words else ""
         return (
-            f"{self.endpoint} answered 429 Too Many Requests{self.said()} {self.attempts} times; "
+            f"{self.endpoint} answered 429 Too Many Requests {self.attempts} times{said}; "
             "wait before trying again, or lower the request rate."
         )
 
@@ -490,4 +499,50 @@ class InvalidTurnError(StoreError, ValueError):
         super().__init__(
             f"the response ({len(response.text)} characters) cannot be saved: {problem}. "
             "Its strings must be valid Unicode text: replace or drop the lone surrogates, then save it."
+        )
+
+
+class PublishFailedError(TransportError):
+    """``publish`` could not append to its stream (Redis unreachable, restarted without the stream, out
+    of memory); readers then time out with ``WriterLostError``. The sink's error is the ``__cause__``."""
+
+    def __init__(self, stream: str, published: int, unsent: int, reason: str) -> None:
+        self.stream = stream
+        self.published = published
+        self.unsent = unsent
+        super().__init__(
+            f"publishing to {stream} failed after {published} entries ({unsent} not appended): {reason}. "
+            "The entries before are readable; readers of this stream end with WriterLostError."
+        )
+
+
+class WriterLostError(TransportError):
+    """A stream's reader saw no new entry and no terminal entry for ``timeout`` seconds: its writer
+    died or stopped publishing. Everything published before was delivered; ``last_id`` is the last
+    entry read ("0" before any), to resume after if the writer comes back."""
+
+    def __init__(self, stream: str, timeout: float, last_id: str) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self.last_id = last_id
+        super().__init__(
+            f"{stream} got no new entry and no terminal entry for {timeout:g} s after entry {last_id}: "
+            "its writer is gone. Raise writer_timeout if a writer may pause that long."
+        )
+
+
+class WriterFailedError(StreamError):
+    """The stream's writer recorded that its stream ended with an error: ``error_type`` is the
+    writer's error class (``ConnectionLostError``, ``IncompleteStreamError``, ...), ``detail`` its
+    message, and ``characters`` the length of the partial text the writer had, all of which was
+    published before this error."""
+
+    def __init__(self, stream: str, error_type: str, detail: str, characters: int) -> None:
+        self.stream = stream
+        self.error_type = error_type
+        self.detail = detail
+        self.characters = characters
+        super().__init__(
+            f"the writer of {stream} ended it with {error_type} after {characters} characters "
+            f"(all delivered before this error): {quote(detail)}"
         )

@@ -7,6 +7,7 @@ from ._parse import parse
 from ._parse_responses import parse_responses
 from ._parse_sse import parse_sse
 from ._persist import persist
+from ._publish import publish
 from ._reorder import reorder
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "parse_responses",
     "parse_sse",
     "persist",
+    "publish",
     "reorder",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._values import Chunk
+from ..core._values import PLAIN_TAIL, Chunk
 from ._accumulate import AccumulateStage
 from ._backpressure_buffer import BufferStage
 from ._finalize import FinalizeStage
@@ -60,5 +60,30 @@ class FragmentPath:
         self.transcript.chunks += 1
         if arguments:
             so_far.arguments.append(arguments)
+        reorder.record(chunk.index, chunk)
+        return True
+
+    def take_text(self, chunk: Chunk) -> bool:
+        """Whether it took ``chunk``, if a plain text delta (``Chunk.plain``), where the stages below would have.
+
+        The same books as ``take``, for the most common event of all: reorder notes the chunk,
+        the buffer passes it through, accumulate appends its text, finalize waits. It spares a
+        Delta and four calls an event (~0.5 µs of ~5.6 in memory, benchmarks/README.md).
+        """
+        reorder = self.reorder
+        consumer = self.consumer
+        finalize = self.finalize
+        if (
+            chunk[4:] != PLAIN_TAIL
+            or chunk.is_final
+            or chunk.index != reorder.next_index
+            or self.held
+            or self.queue  # the buffer passes a chunk on with nothing queued and the consumer ready
+            or not (consumer is None or consumer.ready)
+            or finalize.transcript is None  # the first chunk starts finalize's timer: the ordinary way
+            or finalize.stopped
+        ):
+            return False
+        self.transcript.append(chunk.data)
         reorder.record(chunk.index, chunk)
         return True

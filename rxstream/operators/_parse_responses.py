@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from reactivex import abc
@@ -15,6 +15,9 @@ from ._parse import Payload, _new_chunk
 from ._parse_sse import _new_fragment, mapping, string
 from ._parse_sse import reason as finish_reason
 
+if TYPE_CHECKING:
+    from ._fragment_path import FragmentPath
+
 LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 
 
@@ -25,6 +28,7 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         # A failure the server reported (response.failed, error) waits until reorder has
         # delivered everything numbered before it, so that the partial is all of it.
         self.failure: ResponseFailedError | None = None
+        self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
 
     def on_next(self, item: Payload | SSEEvent) -> None:
         if self.stopped:
@@ -135,7 +139,8 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
 
     def deliver(self, chunk: Chunk) -> None:
         self.shared.stats.chunks += 1
-        self.emit(chunk)
+        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
+            self.emit(chunk)
         failure = self.failure
         if failure is not None and not self.stopped:
             position = self.shared.resume.position

@@ -244,7 +244,8 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
     def deliver(self, chunk: Chunk) -> None:
         self.next_index = chunk.index + 1
         self.shared.stats.chunks += 1
-        self.emit(chunk)
+        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
+            self.emit(chunk)
 
     def finished(self) -> bool:
         """Whether the input ending now ends the answer: its finish reason came, the final chunk not yet.

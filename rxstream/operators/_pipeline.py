@@ -163,13 +163,14 @@ def responses_pipeline(
             ``partial`` keeping what arrived; ``IncompleteStreamError`` when the source
             completed without the final event, as finalize says.
     """
-    return fuse(
+    stages = fuse(
         parse_responses(),
         reorder(window),
         backpressure_buffer(max_pending),
         accumulate(),
         finalize(timer),
     )
+    return _WithFragmentPath(*stages.factories)
 
 
 class _WithFastPath(Operator[Payload, Response]):
@@ -179,8 +180,9 @@ class _WithFastPath(Operator[Payload, Response]):
         return FastPath(*stages)
 
 
-class _WithFragmentPath(Operator[SSEEvent, Response]):
-    """The fused five, with parse_sse handing lone argument fragments to a ``FragmentPath``."""
+class _WithFragmentPath(Operator[Any, Response]):
+    """The fused five, with parse_sse handing lone argument fragments and plain text deltas to a
+    ``FragmentPath`` (parse_responses its plain text deltas)."""
 
     def head(self, stages: list[Any]) -> abc.ObserverBase[SSEEvent]:
         parse = stages[0]

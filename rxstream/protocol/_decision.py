@@ -162,7 +162,7 @@ def decide(ending: Ending, *, endpoint: str, policy: RetryPolicy, failures: int)
     elif ending.gap:
         reason = "a gap in the chunk indices (40002 Invalid Chunk): requesting the stream again"
     elif ending.stalled is not None:
-        reason = f"no event for {ending.stalled:g} s (stream_timeout)"
+        reason = f"nothing for {ending.stalled:g} s (stream_timeout)"
     elif ending.network is not None:
         reason = f"connection lost ({ending.network})"
     elif ending.cut_short:

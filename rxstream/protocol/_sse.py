@@ -142,3 +142,45 @@ def sse_events(body: Iterable[bytes]) -> Iterator[SSEEvent]:
     for piece in body:
         yield from decoder.feed(piece)
     yield from decoder.end()
+
+
+class SSEEncoder:
+    """Events to ``text/event-stream`` bytes, as ``SSEDecoder`` and a browser's ``EventSource`` read them.
+
+    Data is written one ``data:`` line per line of it, so a line break of any kind (LF, CRLF, CR)
+    comes back as LF, the only change a round trip makes. Note that a browser dispatches no
+    event whose data is empty (``SSEDecoder`` does): give each event some data.
+    """
+
+    def encode(self, data: str, *, event: str | None = None, id: str | None = None) -> bytes:
+        """One event: its ``event`` type (omitted for ``message``), its ``id`` (the reader's Last-Event-ID), its data.
+
+        Raises:
+            ValueError: ``event`` or ``id`` holds a line break, or ``id`` a NUL, which the reader would
+                not read back.
+        """
+        lines = []
+        if event and event != "message":
+            lines.append(f"event: {_one_line(event, 'an event type')}")
+        if id is not None:
+            if "\0" in id:
+                raise ValueError("an event id cannot hold a NUL: the reader would ignore it")
+            lines.append(f"id: {_one_line(id, 'an event id')}")
+        lines.extend(f"data: {line}" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+        return ("\n".join(lines) + "\n\n").encode()
+
+    def retry(self, milliseconds: int) -> bytes:
+        """The time a reader waits before reconnecting: no event, only the field."""
+        if milliseconds < 0:
+            raise ValueError("the reconnection time cannot be negative")
+        return f"retry: {milliseconds}\n\n".encode()
+
+    def comment(self, text: str = "") -> bytes:
+        """A comment line (a keep-alive): readers skip it, proxies see the connection is in use."""
+        return f": {_one_line(text, 'a comment')}\n\n".encode()
+
+
+def _one_line(value: str, what: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{what} cannot hold a line break: {value!r}")
+    return value

@@ -25,7 +25,7 @@ import orjson
 
 from ._content import split
 from ._faults import Faults, Send, plan
-from ._sse import MODEL, SSEEndpoint
+from ._sse import ENCODER, MODEL, SSEEndpoint
 from ._websocket_frames import close_frame, handshake, read_message, text_frame
 
 ROUTES = ("/v1/responses", "/responses")
@@ -208,4 +208,4 @@ def sse_data_of(event: bytes) -> bytes:
 def sse_event(number: int, kind: str, **fields: Any) -> bytes:
     """Event ``number`` of type ``kind`` as the API's SSE body has it: an event line naming the type, then the data."""
     event = {"type": kind, "sequence_number": number, **fields}
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return ENCODER.encode(orjson.dumps(event).decode(), event=kind)

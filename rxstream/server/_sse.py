@@ -18,6 +18,7 @@ from typing import Self
 
 import orjson
 
+from ..protocol._sse import SSEEncoder
 from ._admission import ReferenceEndpoint
 from ._content import split
 from ._faults import Faults, Send, plan
@@ -25,9 +26,12 @@ from ._faults import Faults, Send, plan
 MODEL = "rxstream-reference"
 
 
+ENCODER = SSEEncoder()
+
+
 def sse_data(data: bytes) -> bytes:
     """``data`` as the one data line of an SSE event."""
-    return b"data: " + data + b"\n\n"
+    return ENCODER.encode(data.decode())
 
 
 async def until_gone(reader: asyncio.StreamReader) -> None:
@@ -49,6 +53,7 @@ class SSEEndpoint(ReferenceEndpoint):
         super().__init__(token=token, faults=faults, qps=qps, host=host, port=port)
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # the open ones, each writer's reader
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> Self:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -61,9 +66,16 @@ class SSEEndpoint(ReferenceEndpoint):
             for writer in list(self._connections):
                 writer.transport.abort()
             await self._server.wait_closed()
+            # Each handler ends once it sees its connection gone: waiting for them here keeps a
+            # program that exits right after from cancelling them midway.
+            await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections[writer] = reader
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             method, target, _ = head[0].split(" ", 2)
@@ -207,7 +219,7 @@ class ReferenceSSEServer(SSEEndpoint):
 
     def _frame(self, index: int, payload: object) -> bytes:
         data = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
-        return (f"id: {index}\n" if self.ids else "").encode() + f"data: {data}\n\n".encode()
+        return ENCODER.encode(data, id=str(index) if self.ids else None)
 
     async def _answer(
         self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes

@@ -106,7 +106,9 @@ class ReferenceServer(ReferenceEndpoint):
             self.stats.resumed_from = start
             played = await self._play(connection, plan(len(self.pieces), self.faults, number, start))
             if played:
-                await connection.close()  # at once: the protocol allows up to 10 s after the final chunk
+                if not waits:  # a request still on its way is taken first, so its sender never meets a closed socket
+                    await self._request(connection)
+                await connection.close()  # then at once: the protocol allows up to 10 s after the final chunk
         except ConnectionClosed:
             pass  # the client left first: after its final chunk, or to request the stream again
         finally:
@@ -114,6 +116,7 @@ class ReferenceServer(ReferenceEndpoint):
             self.connections.discard(connection)
 
     async def _request(self, connection: ServerConnection) -> dict[str, Any]:
+        """The client's optional request message, or {} if none comes within ``REQUEST_WAIT``."""
         try:
             message = await asyncio.wait_for(connection.recv(), REQUEST_WAIT)
         except TimeoutError:

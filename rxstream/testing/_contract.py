@@ -43,7 +43,8 @@ RULES = {
 }
 
 
-LINGER = 0.002  # seconds a consumer stays in a signal that came from another thread
+LINGER = 0.05  # seconds a consumer stays in a signal that came from another thread...
+LINGERING = 4  # ...for the first few such signals of a drive, where two threads' signals meet if they do
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Consumer(abc.ObserverBase[Any]):
         self.paused = False
         self.subscription: abc.DisposableBase | None = None
         self.thread = threading.current_thread()
+        self.lingered = 0
 
     def enter(self, what: str) -> None:
         if self.busy:
@@ -139,7 +141,8 @@ class Consumer(abc.ObserverBase[Any]):
             return  # what comes after disposal, when an operator still has it at hand, is no one's
         self.enter("on_next")
         try:
-            if threading.current_thread() is not self.thread:
+            if threading.current_thread() is not self.thread and self.lingered < LINGERING:
+                self.lingered += 1
                 time.sleep(LINGER)  # a signal from another thread: stay a moment, for one that overlaps to be seen
             self.trace.items.append(value)
             if self.pause and len(self.trace.items) == self.case.pause_after:
@@ -353,6 +356,10 @@ def check_operator(
     settings: Settings | None = None,
 ) -> None:
     """Check that the operator ``make_operator()`` makes obeys the rules every rxstream operator obeys.
+
+    Each input is driven synchronously on the calling thread, so an operator is checked as it
+    runs with a synchronous source (``from_frames``); signals it sends from threads of its own
+    are watched for overlap, and must be sent before it returns from its upstream's terminal signal.
 
     Args:
         make_operator: Makes a fresh operator (an RxPY-style ``Observable -> Observable``

@@ -8,7 +8,7 @@ from typing import Any
 
 from reactivex import Observable
 
-from ..core._errors import IncompleteStreamError, StreamError
+from ..core._errors import StreamError
 from ..core._values import Response, Stats
 from ..transport._sources import from_frames
 from ._streams import Stream
@@ -52,15 +52,9 @@ def outcome_of(observable: Observable[Any]) -> Outcome:
 
 
 def typed_error(error: BaseException) -> tuple[type[BaseException], Response | None]:
-    """The error a user catches, as its type and the partial response it keeps.
-
-    ``finalize`` reports a typed error with ``.partial``; where it wraps one in an
-    ``IncompleteStreamError`` (its ``__cause__``), the cause's type is the one that says what happened.
-    """
-    partial = getattr(error, "partial", None)
-    if isinstance(error, IncompleteStreamError) and isinstance(error.__cause__, StreamError):
-        return type(error.__cause__), partial
-    return type(error), partial
+    """The error a user catches, as its type and the partial response it keeps (``StreamError.partial``;
+    None for an error that is not rxstream's). This is what the oracles compare of an error."""
+    return type(error), error.partial if isinstance(error, StreamError) else None
 
 
 def content_of(response: Response) -> Response:
@@ -106,6 +100,7 @@ def assert_equal_outcomes(one: Outcome, other: Outcome, *, times: bool = True) -
     if one.error is not None and other.error is not None:
         (kind, partial), (other_kind, other_partial) = typed_error(one.error), typed_error(other.error)
         assert kind is other_kind and same(partial) == same(other_partial)
+        # the note saying what the partial keeps
         assert getattr(one.error, "__notes__", None) == getattr(other.error, "__notes__", None)
     assert one.completed == other.completed
 

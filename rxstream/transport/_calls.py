@@ -376,15 +376,23 @@ def parser_for(url: str, api: Api, choice: int = 0) -> Operator[Any, Chunk]:
     return rxo.parse_sse(choice)
 
 
-def response_stream(source: Observable[Any], parser: Operator[Any, Chunk], *, text_only: bool) -> ResponseStream[Any]:
-    """``source`` through ``parser``, reorder, the buffer, accumulate and finalize, each delta (or, with
-    ``text_only``, each piece of text) passed on as finalize takes it."""
+def response_stream(
+    source: Observable[Any],
+    parser: Operator[Any, Chunk],
+    *,
+    text_only: bool,
+    after_accumulate: Operator[Delta, Delta] | None = None,
+) -> ResponseStream[Any]:
+    """``source`` through ``parser``, reorder, the buffer, accumulate (and ``after_accumulate``, such as
+    ``publish``) and finalize, each delta (or, with ``text_only``, each piece of text) passed on as
+    finalize takes it."""
     finished: list[Response] = []
     stages = fuse(
         parser,
         rxo.reorder(),
         rxo.backpressure_buffer(),
         rxo.accumulate(),
+        *(() if after_accumulate is None else (after_accumulate,)),
         Operator(lambda downstream, shared: _PassThenFinalize(downstream, shared, finished, text_only)),
     )
     return ResponseStream(source.pipe(stages), finished)

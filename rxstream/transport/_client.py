@@ -66,7 +66,9 @@ def request_timeout(given: httpx.AsyncClient | None, stream_timeout: float) -> h
     return given.timeout if given is not None else httpx.Timeout(stream_timeout, read=None)
 
 
-DRAIN_SECONDS = 1.0  # over the Internet the end of a body follows its last event within a round trip
+# The end of a body comes with its last event, or moments after: a server that holds the connection
+# open past its final event must not keep it (and this subscription's task) for long.
+DRAIN_SECONDS = 0.1
 DRAIN_BYTES = 2**16
 
 

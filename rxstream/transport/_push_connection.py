@@ -19,7 +19,7 @@ from ..core._demand import (
 from ..core._redaction import Secrets
 from ..protocol._decision import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG, NORMAL_CLOSURE, Ending
 from ..protocol._framing import FrameReader
-from ._recovery import Watchdog
+from ._recovery import Timers
 
 CLOSE_TIMEOUT = 10.0  # the protocol: the server closes within 10 s after the final chunk
 
@@ -50,39 +50,36 @@ class PushConnection(ClientConnection):
         self.head_end = b""  # the last bytes of the handshake read so far, for a terminator split across reads
         self.lost = False
         self.done: asyncio.Future[None] | None = None
-        self.idle: Watchdog | None = None  # told of every read, pings included
-        self.content: Watchdog | None = None  # told once a read that completes a message
+        self.timers: Timers | None = None  # told of every read (pings included) and of each message
 
     def attach(
         self,
         observer: abc.ObserverBase[bytes],
         demand: Demand | None,
         done: asyncio.Future[None],
-        idle: Watchdog | None = None,
-        content: Watchdog | None = None,
+        timers: Timers | None = None,
     ) -> None:
-        """Push messages to ``observer`` while ``demand`` is ready, telling ``idle`` of every read
-        and ``content`` of messages as they arrive; resolve ``done`` once the connection has ended
-        and every message it read is handed on."""
+        """Push messages to ``observer`` while ``demand`` is ready, telling ``timers`` of every read
+        and of messages as they arrive; resolve ``done`` once the connection has ended and every
+        message it read is handed on."""
         self.take = batch_receiver(observer)
         self.demand = demand
         self.done = done
-        self.idle = idle
-        self.content = content
+        self.timers = timers
         self.flush()
 
     def detach(self) -> None:
         """Take no more messages, and read again so that the closing handshake gets through."""
         self.take = None
-        self.idle = self.content = None
+        self.timers = None
         self.detached = True
         self.backlog.clear()
         self.fragments.clear()
         self.set_reading(True)
 
     def data_received(self, data: bytes) -> None:
-        if self.idle is not None:
-            self.idle.progress()
+        if self.timers is not None:
+            self.timers.alive()
         if self.reader is not None:
             self.reader.feed(data)
         elif self.protocol.state is State.CONNECTING:
@@ -161,8 +158,8 @@ class PushConnection(ClientConnection):
         """Messages, in order: downstream while the demand below is ready, the rest to the backlog."""
         if self.detached:
             return
-        if self.content is not None:
-            self.content.progress()
+        if self.timers is not None:
+            self.timers.content_came()
         demand = self.demand
         if self.backlog or self.take is None or (demand is not None and not demand.ready):
             self.backlog.extend(messages)
@@ -192,11 +189,10 @@ class PushConnection(ClientConnection):
                 self.demand.when_ready(self.flush)
 
     def flush(self) -> None:
-        for watchdog in (self.idle, self.content):
-            if watchdog is not None:
-                watchdog.consumer_ready()  # the time the consumer took is not the peer's silence
-        if self.backlog and self.content is not None:
-            self.content.progress()  # messages read before anyone was attached are content too
+        if self.timers is not None:
+            self.timers.consumer_ready()  # the time the consumer took is not the peer's silence
+            if self.backlog:
+                self.timers.content_came()  # messages read before anyone was attached are content too
         backlog, self.backlog = self.backlog, deque()
         self.push(iter(backlog))
         if self.take is None:

@@ -320,15 +320,6 @@ class Watchdog:
         self.progress_at = loop.time()
         self.handle = loop.call_at(self.progress_at + self.timeout, self.check)
 
-    @classmethod
-    def pair(cls, reconnector: Reconnector[Any], loop: asyncio.AbstractEventLoop) -> tuple[Watchdog, Watchdog | None]:
-        """The idle and the content watchdog of one try (None: ``content_timeout`` is None, no bound)."""
-        options = reconnector.options
-        content = (
-            None if options.content_timeout is None else cls(reconnector, loop, options.content_timeout, "content")
-        )
-        return cls(reconnector, loop, options.stream_timeout, "idle"), content
-
     def progress(self) -> None:
         self.progress_at = self.loop.time()
         self.moved = True
@@ -350,6 +341,36 @@ class Watchdog:
 
     def cancel(self) -> None:
         self.handle.cancel()
+
+
+class Timers:
+    """The idle and the content watchdog of one try, told what the transport sees."""
+
+    def __init__(self, reconnector: Reconnector[Any], loop: asyncio.AbstractEventLoop) -> None:
+        options = reconnector.options
+        self.idle = Watchdog(reconnector, loop, options.stream_timeout, "idle")
+        self.content = (
+            None if options.content_timeout is None else Watchdog(reconnector, loop, options.content_timeout, "content")
+        )
+
+    def alive(self) -> None:
+        """Bytes came: a keep-alive, a ping, part of a frame, anything."""
+        self.idle.progress()
+
+    def content_came(self) -> None:
+        """An event or message carrying content came."""
+        if self.content is not None:
+            self.content.progress()
+
+    def consumer_ready(self) -> None:
+        self.idle.consumer_ready()
+        if self.content is not None:
+            self.content.consumer_ready()
+
+    def cancel(self) -> None:
+        self.idle.cancel()
+        if self.content is not None:
+            self.content.cancel()
 
 
 def retry_after(value: str | None) -> float | None:

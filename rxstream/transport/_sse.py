@@ -25,7 +25,7 @@ from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
 from ._client import default_client, release, request_timeout
 from ._clock import SYSTEM_CLOCK, Clock
-from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, checked_url, retry_after
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
 from ._sources import until_ready
 
 Replay = Literal["never", "deterministic"]
@@ -40,6 +40,10 @@ class _Options(SourceOptions):
     max_size: int
     replay: Replay
     client: httpx.AsyncClient | None
+
+
+# Seconds to wait, after a finish reason, for the rest of the body (usage, [DONE]) before taking the answer as ended.
+FINISH_GRACE = 0.5
 
 
 class _Session(Reconnector[SSEEvent]):
@@ -92,20 +96,26 @@ class _Session(Reconnector[SSEEvent]):
         method, url, body, extra, skip = self.request()
         await self.options.limiter.acquire()
         headers = {**await self.request_headers("text/event-stream"), **extra}
+        timers = Timers(self, asyncio.get_running_loop())  # from the request on: a server may never answer it
         try:
             timeout = request_timeout(self.options.client, self.options.stream_timeout)
             async with client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
+                timers.alive()
                 if response.status_code != 200:
+                    timers.cancel()  # the body is read within stream_timeout, and its words reported
                     hint = retry_after(response.headers.get("Retry-After"))
                     return Ending(status=response.status_code, retry_after=hint, body=await self.body_of(response))
                 content_type = response.headers.get("Content-Type")
                 # A missing Content-Type is let through: some servers stream without one.
                 if content_type is not None and not is_event_stream(content_type):
+                    timers.cancel()
                     return Ending(content_type=content_type, body=await self.body_of(response))
                 self.accepted = True
-                await self.read(response, skip)
+                await self.read(response, skip, timers)
         except httpx.TransportError as error:
             return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
+        finally:
+            timers.cancel()
         if self.restart_requested:
             return Ending(gap=True)
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
@@ -127,34 +137,36 @@ class _Session(Reconnector[SSEEvent]):
             pass  # what came is what there is to show
         return self.secrets.redact(data[:BODY_LIMIT].decode("utf-8", "replace"))
 
-    async def read(self, response: httpx.Response, skip: int) -> None:
+    async def read(self, response: httpx.Response, skip: int, timers: Timers) -> None:
         decoder = SSEDecoder()
         demand = self.demand
-        idle, content = Watchdog.pair(self, asyncio.get_running_loop())
-        try:
-            body = response.aiter_bytes()
-            async for data in body:
-                idle.progress()  # any bytes, a keep-alive comment too, prove the connection alive
-                events = decoder.feed(data)
-                if content is not None and any(event.event != "ping" for event in events):
-                    content.progress()  # an event, not Anthropic's ping: the answer is under way
-                if decoder.pending > self.options.max_size:
-                    raise FrameTooLargeError(self.endpoint, self.options.max_size)
-                skip = self.push(events, skip)
-                if self.disposed and not self.restart_requested:
-                    await release(body)  # done with it: the connection may serve the next call
-                if self.disposed or self.restart_requested:
-                    return
-                if demand is not None and not demand.ready:
-                    await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
-                    idle.consumer_ready()
-                    if content is not None:
-                        content.consumer_ready()
-            self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
-        finally:
-            idle.cancel()
-            if content is not None:
-                content.cancel()
+        body = response.aiter_bytes()
+        finished = self.resume.finished
+        while True:
+            try:
+                if finished is not None and finished():
+                    # The answer's finish reason came, its end marker not yet: what may follow comes at
+                    # once (include_usage's chunk, [DONE]); a server holding the connection open has no more.
+                    data = await asyncio.wait_for(anext(body), FINISH_GRACE)
+                else:
+                    data = await anext(body)
+            except (StopAsyncIteration, TimeoutError):
+                break
+            timers.alive()  # any bytes, a keep-alive comment too, prove the connection alive
+            events = decoder.feed(data)
+            if any(event.event != "ping" for event in events):
+                timers.content_came()  # an event, not Anthropic's ping: the answer is under way
+            if decoder.pending > self.options.max_size:
+                raise FrameTooLargeError(self.endpoint, self.options.max_size)
+            skip = self.push(events, skip)
+            if self.disposed and not self.restart_requested:
+                await release(body)  # done with it: the connection may serve the next call
+            if self.disposed or self.restart_requested:
+                return
+            if demand is not None and not demand.ready:
+                await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
+                timers.consumer_ready()
+        self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
 
     def push(self, events: list[SSEEvent], skip: int) -> int:
         """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""

@@ -35,7 +35,7 @@ from ..protocol._sse import SSEEvent
 from ._clock import SYSTEM_CLOCK, Clock
 from ._proxy import environment_proxy
 from ._push_connection import CLOSE_TIMEOUT, PushConnection, close_later
-from ._recovery import RateLimiter, Reconnector, SourceOptions, Token, Watchdog, checked_url, retry_after
+from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
 from ._sse import Api
 from ._sse import _Options as SSEOptions
 from ._sse import _ResponsesSession as ResponsesOverSSE
@@ -111,9 +111,9 @@ class WebSocketAttempts(Reconnector[Any]):
                 stop.set_result(None)
 
         self.stop_reading = stop_reading
-        idle, content = Watchdog.pair(self, loop)
+        timers = Timers(self, loop)
         try:
-            connection.attach(self.observer, self.demand, stop, idle, content)
+            connection.attach(self.observer, self.demand, stop, timers)
             if not stop.done():
                 try:
                     await self.send_request(connection, position)
@@ -122,9 +122,7 @@ class WebSocketAttempts(Reconnector[Any]):
             await stop
         finally:
             self.stop_reading = None
-            idle.cancel()
-            if content is not None:
-                content.cancel()
+            timers.cancel()
             connection.detach()
 
 

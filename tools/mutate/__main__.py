@@ -1,0 +1,269 @@
+"""``python -m tools.mutate [FILE...]``: mutate each module, run the in-memory tests that cover
+each mutant, and write the report (per-module scores, every survivor with its classification).
+
+Survivors are classified by hand in ``tools/mutate/survivors.toml`` (equivalent, or left with
+a reason), matched by module, source line and mutation, so a classification outlives edits
+elsewhere in the module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ._mutants import Mutant, mutants
+from ._run import Job, outcomes
+
+LAYERS = ("rxstream/core", "rxstream/operators", "rxstream/protocol")
+HERE = Path(__file__).parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutate", description=__doc__)
+    parser.add_argument("files", nargs="*", help="modules to mutate (default: every module of the synchronous layers)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report", default=str(HERE / "REPORT.md"))
+    parser.add_argument(
+        "--rerun",
+        metavar="RESULTS",
+        help="run only the mutants a previous run (its REPORT.json) did not kill; the rest count as killed "
+        "(sound when only tests changed since)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="GLOB",
+        help="of the tests that cover a mutant, run only those whose node id matches (with --rerun: the tests added since)",
+    )
+    parser.add_argument(
+        "--coverage",
+        metavar="JSON",
+        help="where to keep the per-test coverage: read if it exists, else measured and written",
+    )
+    parser.add_argument(
+        "--ignore-glob", metavar="GLOB", help="leave these test files out (e.g. to measure the suite before new tests)"
+    )
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        metavar="TEST",
+        help="run these tests (files or node ids) on every mutant, without measuring coverage: which mutants do they kill?",
+    )
+    arguments = parser.parse_args()
+    # Each child imports rxstream and the tests afresh: compiled once and kept, not compiled each time.
+    sys.dont_write_bytecode = False
+    every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
+    files = arguments.files or every
+    started = time.monotonic()
+    measured = _measured(every, files, arguments.tests, arguments.ignore_glob, arguments.coverage)
+    seconds: dict[str, float] = measured["seconds"]
+    jobs: list[Job] = []
+    uncovered: list[Mutant] = []
+    results: list[tuple[Mutant, str]] = []
+    before = _outcomes_in(arguments.rerun) if arguments.rerun else {}
+    for file in files:
+        source = Path(file).read_bytes()
+        by_line = {int(line): tests for line, tests in measured["lines"][file].items()}
+        module_tests = sorted(
+            {test for tests in by_line.values() for test in tests}, key=lambda test: seconds.get(test, 0.0)
+        )
+        jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
+        for mutant in mutants(file, source):
+            previously = before.get(_key(mutant))
+            if previously == "killed":
+                results.append((mutant, "killed"))
+                continue
+            end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
+            lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
+            if not lines and mutant.statement_line in by_line:  # inside a statement over several lines
+                lines = [mutant.statement_line]
+            tests = sorted({test for line in lines for test in by_line[line]}, key=lambda test: seconds.get(test, 0.0))
+            if lines and not tests:  # run only when the module was imported: a constant, a default, a def
+                tests = module_tests
+            if arguments.only:
+                tests = [test for test in tests if fnmatch.fnmatch(test, arguments.only)]
+                if not tests and previously is not None:  # no new test covers it: as the previous run left it
+                    results.append((mutant, previously))
+                    continue
+            if not tests:
+                uncovered.append(mutant)
+                continue
+            jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+    print(
+        f"{len(jobs) - len(files)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
+        flush=True,
+    )
+    results += [(mutant, "no test") for mutant in uncovered]
+    killers: dict[str, Counter[str]] = {}
+    progress = Path(arguments.report).with_suffix(".jsonl")
+    progress.write_text("")
+    with tempfile.TemporaryDirectory() as scratch:
+        for done, (job, outcome, killer) in enumerate(outcomes(jobs, arguments.workers, scratch), start=1):
+            if job.mutant is None:
+                if outcome != "survived":
+                    print(
+                        f"the unmutated {job.path} fails its tests ({outcome}, {killer}): fix the suite first",
+                        file=sys.stderr,
+                    )
+                    return 1
+                continue
+            # a collection error, a conftest that no longer imports, a hang: the baseline passed, so the mutant was noticed
+            outcome = "killed" if outcome.startswith("error") or outcome == "timeout" else outcome
+            if outcome == "survived" and arguments.only and before.get(_key(job.mutant), "not run") == "not run":
+                outcome = "not run"  # the tests --only left out never ran on it
+            results.append((job.mutant, outcome))
+            with progress.open("a") as kept:  # as it goes, so that a run cut short still says what it found
+                kept.write(json.dumps(_entry(job.mutant, outcome)) + "\n")
+            if killer:
+                killers.setdefault(killer.split("::")[0], Counter())[job.mutant.path] += 1
+            print(
+                f"[{done}/{len(jobs)}] {outcome:8} {job.mutant.path}:{job.mutant.line} {job.mutant.mutation}  {killer}",
+                flush=True,
+            )
+    classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
+    outcomes_json = [
+        {"module": m.path, "line": m.line, "code": m.code, "mutation": m.mutation, "outcome": o} for m, o in results
+    ]
+    Path(arguments.report).with_suffix(".json").write_text(json.dumps(outcomes_json, indent=0) + "\n")
+    report = _report(files, every, results, classified, time.monotonic() - started)
+    Path(arguments.report).write_text(report + _killers(killers))
+    print(f"wrote {arguments.report}")
+    return 0
+
+
+def _measured(
+    every: list[str], files: list[str], tests: list[str] | None, ignore: str | None, kept: str | None
+) -> dict[str, Any]:
+    """Which tests run each line of ``files``: measured (or read from ``kept``), or ``tests`` for every line."""
+    if tests:
+        lines = {file: {line + 1: tests for line in range(Path(file).read_bytes().count(b"\n") + 1)} for file in files}
+        return {"seconds": {}, "lines": lines}
+    if kept and Path(kept).exists():
+        read: dict[str, Any] = json.loads(Path(kept).read_text())
+        return read
+    with tempfile.TemporaryDirectory() as scratch:
+        out = kept or os.path.join(scratch, "coverage.json")
+        print(f"coverage of {len(every)} modules, one context per in-memory test ...", flush=True)
+        command = [sys.executable, "-m", "tools.mutate._coverage", out, ignore or "", *every]
+        environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
+        measured: dict[str, Any] = json.loads(Path(out).read_text())
+        return measured
+
+
+def _entry(mutant: Mutant, outcome: str) -> dict[str, object]:
+    return {
+        "module": mutant.path,
+        "line": mutant.line,
+        "code": mutant.code,
+        "mutation": mutant.mutation,
+        "outcome": outcome,
+    }
+
+
+def _key(mutant: Mutant) -> tuple[str, str, str]:
+    return mutant.path, mutant.code, mutant.mutation
+
+
+def _outcomes_in(previous: str) -> dict[tuple[str, str, str], str]:
+    """What a previous run found for each mutant, by module, source line and mutation."""
+    return {
+        (entry["module"], entry["code"], entry["mutation"]): entry["outcome"]
+        for entry in json.loads(Path(previous).read_text())
+    }
+
+
+def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
+    """Generous: a hang is a kill, but a slow machine must not make one."""
+    return 120.0 + 5 * sum(seconds.get(test, 1.0) for test in tests)
+
+
+def _report(
+    files: list[str],
+    every: list[str],
+    results: list[tuple[Mutant, str]],
+    classified: list[dict[str, str]],
+    elapsed: float,
+) -> str:
+    reasons = {(entry["module"], entry["code"], entry["mutation"]): entry for entry in classified}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "rxstream"], capture_output=True, text=True).stdout.strip()
+    out = [
+        "# Mutation testing: the last run",
+        "",
+        f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
+        f"on {commit}{' (with uncommitted changes)' if dirty else ''}, {time.strftime('%Y-%m-%d', time.gmtime())}, "
+        f'{elapsed / 60:.0f} min. Each mutant runs against the in-memory tests (`pytest -m "not network"`) that '
+        "cover its lines (fastest first, stopping at the first failure), with hypothesis derandomized as in the "
+        "`ci` profile, at most 25 examples a property and no shrinking.",
+        "",
+        "Score: killed / (mutants - equivalent). A survivor is *equivalent* (no behaviour changes, or only speed or "
+        "memory) or *left* (a real gap, not yet pinned). *Not run*: left alive by the run `--rerun` names, whose "
+        "tests did not all run on it, and covered by no test `--only` selects: the score is then a lower bound.",
+        "",
+        "| module | mutants | killed | survived | run by no test | not run | equivalent | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_file: dict[str, Counter[str]] = {file: Counter() for file in files}
+    survivors: list[tuple[Mutant, str, str]] = []
+    for mutant, outcome in sorted(results, key=lambda result: (result[0].path, result[0].start, result[0].mutation)):
+        counts = by_file[mutant.path]
+        counts[outcome] += 1
+        if outcome != "killed":
+            entry = reasons.get((mutant.path, mutant.code, mutant.mutation))
+            kind = entry["kind"] if entry else "unclassified"
+            counts[kind] += 1
+            survivors.append((mutant, kind, entry["reason"] if entry else ""))
+    totals: Counter[str] = Counter()
+    for file, counts in by_file.items():
+        total = sum(counts[outcome] for outcome in ("killed", "survived", "no test", "not run"))
+        out.append(
+            f"| `{file.removeprefix('rxstream/')}` | {total} | {counts['killed']} | {counts['survived']} | "
+            f"{counts['no test']} | {counts['not run']} | {counts['equivalent']} | "
+            f"{_score(counts['killed'], total - counts['equivalent'])} |"
+        )
+        totals.update(counts)
+        totals["total"] += total
+    out.append(
+        f"| **all run** | {totals['total']} | {totals['killed']} | {totals['survived']} | {totals['no test']} | "
+        f"{totals['not run']} | {totals['equivalent']} | {_score(totals['killed'], totals['total'] - totals['equivalent'])} |"
+    )
+    not_run = [file for file in every if file not in files]
+    if not_run:
+        out += ["", "Not run this time: " + ", ".join(f"`{file.removeprefix('rxstream/')}`" for file in not_run) + "."]
+    out += ["", "## Survivors", "", "| module:line | mutation | code | kind | why |", "|---|---|---|---|---|"]
+    for mutant, kind, reason in survivors:
+        code, mutation = (text.replace("|", "\\|") for text in (mutant.code, mutant.mutation))
+        out.append(
+            f"| `{mutant.path.removeprefix('rxstream/')}:{mutant.line}` | `{mutation}` | `{code}` | {kind} | {reason} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _killers(killers: dict[str, Counter[str]]) -> str:
+    """Which test file failed first on how many mutants of which module (tests run fastest first)."""
+    out = ["", "## Killed first by", "", "| test file | mutants killed first, by module |", "|---|---|"]
+    for test_file, counts in sorted(killers.items()):
+        out.append(
+            f"| `{test_file}` | "
+            + ", ".join(f"{path.removeprefix('rxstream/')} {n}" for path, n in sorted(counts.items()))
+            + " |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _score(killed: int, counted: int) -> str:
+    return f"{100 * killed / counted:.1f}%" if counted else "-"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
