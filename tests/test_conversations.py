@@ -124,20 +124,20 @@ TEXT_2 = ({"type": "text", "text": ""}, [{"type": "text_delta", "text": "It is 1
 async def converse(
     tmp_path: Path,
     bodies: Sequence[bytes],
-    call: Callable[[str, dict[str, Any]], Any],
+    call: Callable[..., Any],
     first: dict[str, Any],
     second: Callable[[list[rxstream.Turn]], dict[str, Any]],
     third: Callable[[list[rxstream.Turn]], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Three turns: each request built from the turns saved so far (reopening the store each time), each saved with its request."""
+    """Three turns: each request built from the turns saved so far (reopening the store each time),
+    each saved with its request by the call's ``store=``."""
     received: list[dict[str, Any]] = []
     async with scripted_peer(bodies, received) as url:
         for build in (lambda _: first, second, third):
             async with rxstream.SQLiteStore(tmp_path / "chat.db") as store:
                 turns = await store.history("s")
                 request = build(turns)
-                response = await asyncio.wait_for(call(url, request), 10)
-                await store.save("s", response, request=request)
+                await asyncio.wait_for(call(url, request=request, store=store, session_id="s"), 10)
     return received
 
 
@@ -162,7 +162,7 @@ async def test_chat_completions_send_back_the_tool_call_and_its_result_without_r
     received = await converse(
         tmp_path,
         bodies,
-        lambda url, request: rxstream.stream_sse(url, request=request),
+        rxstream.stream_sse,
         rxstream.chat_request("deepseek-reasoner", "Weather in Paris?"),
         lambda turns: rxstream.chat_request(
             "deepseek-reasoner", [*rxstream.chat_messages(turns), rxstream.chat_tool_result("call_1", "18 °C")]
@@ -212,7 +212,7 @@ async def test_anthropic_sends_back_each_thinking_block_with_its_signature_in_or
     received = await converse(
         tmp_path,
         bodies,
-        lambda url, request: rxstream.stream_sse(url, request=request),
+        rxstream.stream_sse,
         rxstream.anthropic_request(
             model, "Weather in Paris?", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}
         ),
@@ -273,7 +273,7 @@ async def test_responses_continue_by_previous_response_id_or_by_the_output_items
     received = await converse(
         tmp_path,
         bodies,
-        lambda url, request: rxstream.stream_responses(url, request=request),
+        rxstream.stream_responses,
         rxstream.responses_request("gpt-5", "Weather in Paris?", **extra),
         lambda turns: next_request(turns, [output]),
         lambda turns: next_request(turns, [{"role": "user", "content": "Thanks"}]),
