@@ -26,7 +26,10 @@ TURN = rxstream.Response(
     90,
     (rxstream.Part("text", TEXT),),
     rxstream.Stats(
-        chunks=90, time_to_first_chunk=0.4, duration=3.2, usage={"prompt_tokens": 812, "completion_tokens": 530}
+        chunks=90,
+        time_to_first_chunk=0.4,
+        duration=3.2,
+        usage=rxstream.Usage({"prompt_tokens": 812, "completion_tokens": 530}),
     ),
     "",
     "stop",

@@ -45,7 +45,7 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._stream_sink import StreamEntry, StreamSink
 from .core._transcript import Transcript
-from .core._values import Chunk, Part, Response, Stats, ThinkingBlock, ToolCall, ToolCallFragment
+from .core._values import Chunk, Part, Response, Stats, ThinkingBlock, ToolCall, ToolCallFragment, Usage
 from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
@@ -192,6 +192,7 @@ __all__ = [
     "ThinkingBlock",
     "ToolCall",
     "ToolCallFragment",
+    "Usage",
     "Transcript",
     "TransportError",
     "Turn",

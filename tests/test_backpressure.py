@@ -108,7 +108,7 @@ def test_a_response_with_drops_is_not_complete() -> None:
     responses: list[rxstream.Response] = []
     subscribe_upstream(stream, Observer(responses.append), None, stats=stats, demand=None)
     (response,) = responses
-    assert response.text == "ad" and not response.complete and response.stats is stats
+    assert response.text == "ad" and not response.complete and response.stats == stats
 
 
 PAUSE_AT = 10  # past the first chunk, which the fused pipeline's fast path leaves to the stages

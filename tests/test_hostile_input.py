@@ -6,11 +6,16 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
-from reactivex import Observable
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from websockets.exceptions import ProtocolError
+from websockets.frames import CloseCode
 
 import rxstream
 from rxstream import operators as rxo
@@ -18,6 +23,7 @@ from rxstream.protocol._sse import SSEDecoder, SSEEvent
 
 from .responses_events import FunctionCall, encode, response_events
 from .support import Outcome, decode, run
+from .test_framing import read as read_frames
 
 
 # WHATWG, "Interpreting an event stream": retry is set only if "the field value consists of only
@@ -38,6 +44,11 @@ def test_a_cr_at_the_end_of_a_read_ends_its_line_and_its_lf_is_not_a_second_one(
     assert decoder.feed(b"\n\r") == [SSEEvent("a")]  # the LF is the CR's; the next CR is the blank line
     assert decoder.feed(b"\ndata: b\r\r") == [SSEEvent("b")]
     assert decoder.end() == []
+
+
+def test_a_cr_inside_a_read_is_no_cr_at_its_end() -> None:
+    # found by tests/test_fuzz.py: a read with a CR inside, ending elsewhere, made the next read's LF vanish
+    assert decode(b":\rdata: 1\n\n", [9]) == [SSEEvent("1")]  # cut before the LFs
 
 
 def test_a_long_line_in_one_byte_reads_is_held_as_it_came() -> None:
@@ -193,3 +204,40 @@ def test_a_responses_status_that_is_not_a_string_is_a_frame_error(chain: str, fi
         events[-1] = events[-1].replace(b"response.completed", b"response.incomplete")
     error = cause(run(RESPONSES_CHAINS[chain](rxstream.from_frames(events))))
     assert isinstance(error, rxstream.FrameError)
+
+
+def rude(events: list[bytes]) -> Observable[bytes]:
+    """A source that pushes every event, whatever its subscriber has said: then a resend of one."""
+
+    def subscribe(observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        for event in [*events, events[3]]:
+            observer.on_next(event)
+        observer.on_completed()
+        return Disposable()
+
+    return reactivex.create(subscribe)
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+def test_a_resend_after_completion_changes_nothing_in_the_emitted_response(chain: str) -> None:
+    events = encode(response_events([FunctionCall("call_a", "f", ('{"a"', ": 1}"))]))
+    emitted: list[tuple[rxstream.Response, rxstream.Stats]] = []
+    RESPONSES_CHAINS[chain](rude(events)).subscribe(
+        lambda response: emitted.append((response, replace(response.stats)))
+    )
+    ((response, stats_when_emitted),) = emitted
+    assert response.stats == stats_when_emitted and response.stats.duplicates == 0
+
+
+# --- the WebSocket frame reader ---------------------------------------------------------------
+
+
+# Found by tests/test_fuzz.py: a frame of an unknown opcode, which websockets refuses from its header
+# (RFC 6455 §5.2), was held by the reader until its payload came: the connection failed late, or never.
+@pytest.mark.parametrize("header", [b"\x03\x01", b"\x8b\x05", b"\x0f\x7e\x01\x00"])
+def test_a_frame_of_an_unknown_opcode_fails_the_connection_at_once(header: bytes) -> None:
+    seen, protocol, reader = read_frames([b"\x81\x02hi" + header])
+    assert seen == [("message", b"hi")]
+    assert isinstance(protocol.parser_exc, ProtocolError) and str(protocol.parser_exc) == "invalid opcode"
+    assert protocol.close_sent is not None and protocol.close_sent.code == CloseCode.PROTOCOL_ERROR
+    assert reader.passing

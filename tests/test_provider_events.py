@@ -7,24 +7,31 @@ test cites where. Over HTTP the same bodies go through from_sse, whose tests liv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import orjson
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
+from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable
 
 import rxstream
 from rxstream import operators as rxo
 from rxstream.protocol._sse import SSEEvent
 
-from .support import Outcome, run
+from .responses_events import FunctionCall, Message, encode, response_events
+from .support import FIXTURES, Outcome, decode, run
 
 Chain = Callable[[Observable[Any]], Observable[rxstream.Response]]
 
 
-def piped_sse(source: Observable[Any]) -> Observable[rxstream.Response]:
-    return source.pipe(rxo.parse_sse(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize())
+def piped_sse(source: Observable[Any], choice: int = 0) -> Observable[rxstream.Response]:
+    return source.pipe(
+        rxo.parse_sse(choice), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+    )
 
 
 @pytest.fixture(params=[piped_sse, rxstream.sse_pipeline()], ids=["piped", "fused"])
@@ -250,3 +257,323 @@ def test_anthropic_server_tool_use_is_kept_apart_from_the_clients_tool_calls(cha
     ]
     assert response.text == "".join(block.text for block in message.content if block.type == "text")
     assert response.tool_calls and response.server_tool_calls and response.complete
+
+
+# --- OpenAI Responses: the final events are authoritative where deltas are missing ----------
+
+RESPONSES_CHAINS: dict[str, Chain] = {
+    "fused": rxstream.responses_pipeline(),
+    "piped": lambda source: source.pipe(
+        rxo.parse_responses(), rxo.reorder(), rxo.backpressure_buffer(), rxo.accumulate(), rxo.finalize()
+    ),
+}
+CALL_AND_TEXT = (Message(("Hel", "lo")), FunctionCall("call_a", "get_weather", ('{"ci', 'ty": "Paris"}')))
+
+
+def without(*kinds: str) -> list[bytes]:
+    """The response's events without those of ``kinds``, numbered again so that no gap is left."""
+    kept = [event for event in response_events(CALL_AND_TEXT) if event["type"] not in kinds]
+    return encode([{**event, "sequence_number": number} for number, event in enumerate(kept)])
+
+
+# gpt-5.3-codex-spark sends a call's arguments only in response.function_call_arguments.done, no delta
+# (https://github.com/BerriAI/litellm/issues/27144, https://github.com/earendil-works/pi/issues/2745);
+# the API reference gives the whole value in each *.done event and in response.completed's output
+# (https://platform.openai.com/docs/api-reference/responses-streaming).
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        ("response.function_call_arguments.delta",),
+        ("response.function_call_arguments.delta", "response.function_call_arguments.done"),
+        ("response.output_text.delta",),
+        ("response.output_text.delta", "response.output_text.done", "response.output_item.done"),
+        (
+            "response.output_text.delta",
+            "response.function_call_arguments.delta",
+            "response.output_text.done",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+        ),
+    ],
+)
+def test_responses_final_events_give_what_no_delta_did(chain: str, dropped: tuple[str, ...]) -> None:
+    (response,) = run(RESPONSES_CHAINS[chain](rxstream.from_frames(without(*dropped)))).items
+    assert response.complete and response.text == "Hello"
+    assert response.tool_calls == (rxstream.ToolCall(1, "call_a", "get_weather", '{"city": "Paris"}'),)
+
+
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+@pytest.mark.parametrize("kind", ["response.output_text.delta", "response.function_call_arguments.delta"])
+def test_deltas_that_disagree_with_the_final_value_are_reported(chain: str, kind: str) -> None:
+    events = response_events(CALL_AND_TEXT)
+    delta = next(event for event in events if event["type"] == kind)
+    delta["delta"] = delta["delta"][:-1]  # a character lost on the way
+    error, partial = typed(run(RESPONSES_CHAINS[chain](rxstream.from_frames(encode(events)))))
+    assert isinstance(error, rxstream.FrameError) and "the deltas carried" in error.reason
+    assert not partial.complete
+
+
+# --- usage under one set of names (issue 19), the raw dict kept ---------------------------
+
+
+# OpenAI's usage object (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage),
+# sent in include_usage's last chunk, whose choices are [] (https://platform.openai.com/docs/api-reference/chat/create#chat-create-stream_options);
+# DeepSeek's cache counts (https://api-docs.deepseek.com/guides/kv_cache).
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (
+            {
+                "prompt_tokens": 120,
+                "completion_tokens": 40,
+                "total_tokens": 160,
+                "prompt_tokens_details": {"cached_tokens": 100},
+                "completion_tokens_details": {"reasoning_tokens": 30},
+            },
+            (120, 40, 160, 30, 100),
+        ),
+        (
+            {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12, "prompt_cache_hit_tokens": 8},
+            (9, 3, 12, None, 8),
+        ),
+        ({"prompt_tokens": 9, "completion_tokens": 3}, (9, 3, 12, None, None)),
+    ],
+)
+def test_chat_completion_usage_by_common_names_with_the_raw_dict_kept(
+    chain: Chain, usage: dict[str, Any], expected: tuple[int | None, ...]
+) -> None:
+    events = [chat(delta("Hi")), chat(delta("", "stop")), chat(usage=usage), SSEEvent("[DONE]")]
+    (response,) = run(chain(rxstream.from_frames(events))).items
+    found = response.stats.usage
+    assert isinstance(found, rxstream.Usage) and found == usage  # the raw dict, as sent
+    names = (found.input_tokens, found.output_tokens, found.total_tokens, found.reasoning_tokens, found.cached_tokens)
+    assert names == expected
+
+
+# Anthropic counts cache reads and writes apart from input_tokens
+# (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance).
+def test_anthropic_usage_counts_cached_input_as_input(chain: Chain) -> None:
+    start_usage = {
+        "input_tokens": 5,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 20,
+        "output_tokens": 1,
+    }
+    events = [
+        anthropic("message_start", message={"id": "msg_1", "usage": start_usage}),
+        anthropic("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 42}),
+        anthropic("message_stop"),
+    ]
+    (response,) = run(chain(rxstream.from_frames(events))).items
+    usage = response.stats.usage
+    assert usage is not None and usage["input_tokens"] == 5 and usage["output_tokens"] == 42
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens, usage.cached_tokens) == (1025, 42, 1067, 1000)
+
+
+# The Responses API's usage (https://platform.openai.com/docs/api-reference/responses/object#responses/object-usage).
+def test_responses_usage_by_common_names() -> None:
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 30,
+        "output_tokens_details": {"reasoning_tokens": 8},
+        "total_tokens": 42,
+    }
+    (response,) = run(
+        rxstream.from_frames(encode(response_events(CALL_AND_TEXT, usage=usage))).pipe(rxstream.responses_pipeline())
+    ).items
+    found = response.stats.usage
+    assert found == usage and found is not None
+    assert (
+        found.input_tokens,
+        found.output_tokens,
+        found.total_tokens,
+        found.reasoning_tokens,
+        found.cached_tokens,
+    ) == (
+        12,
+        30,
+        42,
+        8,
+        4,
+    )
+
+
+def test_stats_given_a_plain_usage_dict_keep_it_as_usage_and_serialize_as_a_dict() -> None:
+    stats = rxstream.Stats(usage={"prompt_tokens": 2, "completion_tokens": 1})  # type: ignore[arg-type]  # as a store reads it back
+    assert isinstance(stats.usage, rxstream.Usage) and stats.usage.total_tokens == 3
+    assert orjson.loads(orjson.dumps(asdict(stats)))["usage"] == {"prompt_tokens": 2, "completion_tokens": 1}
+
+
+# --- §8: what servers we did not write send, in memory ----------------------------------------
+
+
+def through(chain: Chain, events: list[SSEEvent]) -> rxstream.Response:
+    outcome = run(chain(rxstream.from_frames(events)))
+    assert outcome.error is None, outcome.error
+    (response,) = outcome.items
+    assert isinstance(response, rxstream.Response)
+    return response
+
+
+# A recorded OpenAI stream (include_usage: its last chunk's choices are []), read a byte at a time,
+# and with `data:` written without its space (the WHATWG format takes both), gives the same response.
+@pytest.mark.parametrize("fixture", ["chat-completions-plain-text.sse", "chat-completions-parallel-tool-calls.sse"])
+def test_a_recorded_stream_read_a_byte_at_a_time_and_without_spaces_is_the_same(chain: Chain, fixture: str) -> None:
+    body = (FIXTURES / "openai-python" / fixture).read_bytes()
+    whole = through(chain, decode(body))
+    assert whole.complete and whole.stats.usage is not None and whole.id is not None
+    for variant in (body, body.replace(b"data: ", b"data:")):
+        response = through(chain, decode(variant, range(1, len(variant))))
+        assert (response.text, response.tool_calls, response.stats.usage, response.id) == (
+            whole.text,
+            whole.tool_calls,
+            whole.stats.usage,
+            whole.id,
+        )
+
+
+# n > 1: the choices' chunks interleaved in one stream, each read by its index, as the openai SDK
+# accumulates them (its recorded stream: tests/fixtures/real-streams/openai-python/).
+@pytest.mark.parametrize("way", ["fused", "piped"])
+def test_interleaved_choices_are_each_the_sdks(way: str) -> None:
+    events = decode((FIXTURES / "openai-python" / "chat-completions-n3-interleaved-choices.sse").read_bytes())
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for event in events:
+        if event.data != "[DONE]":
+            state.handle_chunk(ChatCompletionChunk.model_validate_json(event.data))
+    for sdk_choice in state.current_completion_snapshot.choices:
+        response = through(
+            partial(piped_sse, choice=sdk_choice.index)
+            if way == "piped"
+            else rxstream.sse_pipeline(choice=sdk_choice.index),
+            events,
+        )
+        assert (response.text, response.finish_reason) == (sdk_choice.message.content, sdk_choice.finish_reason)
+
+
+# Azure OpenAI's content filter annotates the stream: a first chunk with choices [] and
+# prompt_filter_results, and, with the asynchronous filter, chunks whose choice has
+# content_filter_results or content_filter_offsets and no delta
+# (https://learn.microsoft.com/en-us/azure/ai-services/openai/concepts/content-filter#streaming).
+def test_azure_content_filter_annotations_carry_no_text_and_end_nothing(chain: Chain) -> None:
+    safe = {"hate": {"filtered": False, "severity": "safe"}}
+    pieces = ["Once", " upon", " a time"]
+    events = [
+        SSEEvent(
+            orjson.dumps(
+                {
+                    "choices": [],
+                    "created": 0,
+                    "id": "",
+                    "model": "",
+                    "object": "",
+                    "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": safe}],
+                }
+            ).decode()
+        ),
+        *(
+            chat({"index": 0, "delta": {"content": piece}, "finish_reason": None, "content_filter_results": safe})
+            for piece in pieces
+        ),
+        chat(
+            {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_offsets": {"check_offset": 0, "start_offset": 0, "end_offset": 14},
+                "content_filter_results": safe,
+            }
+        ),
+        chat(delta("", "stop")),
+        chat(
+            {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_offsets": {"check_offset": 14, "start_offset": 14, "end_offset": 20},
+                "content_filter_results": safe,
+            }
+        ),
+        SSEEvent("[DONE]"),
+    ]
+    response = through(chain, events)
+    assert response.complete and response.text == "".join(pieces) and response.finish_reason == "stop"
+    assert response.id == "chatcmpl-9"  # the annotation's empty id is no id
+
+
+# Anthropic's extended thinking streamed (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#streaming-thinking):
+# thinking_delta then signature_delta, a redacted_thinking block (its data encrypted, not text), pings between.
+def test_thinking_signatures_redacted_thinking_and_pings_as_the_anthropic_sdk_has_them(chain: Chain) -> None:
+    events: list[dict[str, Any]] = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_T",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 1},
+            },
+        },
+        {"type": "ping"},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me add "}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "2 and 2."}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"},
+        },
+        {"type": "content_block_stop", "index": 1},
+        {"type": "ping"},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "It is 4."}},
+        {"type": "content_block_stop", "index": 2},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 30},
+        },
+        {"type": "message_stop"},
+    ]
+    message: Any = None
+    buffers: dict[int, bytes] = {}
+    for event in events:
+        message = accumulate_event(event=event, current_snapshot=message, json_bufs=buffers)  # type: ignore[arg-type]
+    response = through(chain, [anthropic(**event) for event in events])
+    assert response.text == "".join(block.text for block in message.content if block.type == "text")
+    assert response.reasoning == "".join(block.thinking for block in message.content if block.type == "thinking")
+    assert response.reasoning_signatures == tuple(
+        block.signature for block in message.content if block.type == "thinking"
+    )
+    assert [part.kind for part in response.parts] == ["reasoning", "text"]
+    assert response.finish_reason == message.stop_reason and response.complete and response.id == message.id
+
+
+# A Responses-compatible server nesting an OpenAI error object in its error event
+# ({"type": "error", "error": {"type", "code", "message"}}, the shape of the chat API's error body).
+@pytest.mark.parametrize("chain", RESPONSES_CHAINS)
+def test_a_nested_responses_error_keeps_its_type(chain: str) -> None:
+    events = response_events(CALL_AND_TEXT)[:4]
+    error_event = {
+        "type": "error",
+        "sequence_number": 4,
+        "error": {"type": "server_error", "code": "overloaded", "message": "Try again."},
+    }
+    error, partial = typed(run(RESPONSES_CHAINS[chain](rxstream.from_frames(encode([*events, error_event])))))
+    assert isinstance(error, rxstream.ResponseFailedError)
+    assert (error.error_type, error.code, error.server_message) == ("server_error", "overloaded", "Try again.")
+    assert not partial.complete

@@ -181,6 +181,24 @@ async def test_a_whole_stream_is_the_in_memory_result_with_one_post(reply: Reply
     assert request.body == {"model": "gpt-test", "input": "What is the answer?", "stream": True}
 
 
+# Azure OpenAI's endpoint carries its version in the query, https://<resource>.openai.azure.com/openai/v1/responses?api-version=preview
+# (https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/responses): a resume keeps it and
+# puts the id in the path (it went after the query: …?api-version=preview/resp_0123?stream=true, a 404).
+async def test_a_resumed_response_keeps_the_query_of_the_endpoint_url() -> None:
+    def respond(request: Request, number: int) -> Reply:
+        remaining = after(EVENTS, request) if request.method == "GET" else EVENTS
+        return Reply(remaining, drop_after=7 if number == 0 else None)
+
+    async with serve(respond) as peer:
+        peer.url += "?api-version=preview"
+        response = await streamed(peer, background=True)
+    same(response, in_memory(EVENTS))
+    (get,) = peer.gets
+    assert get.path == "/v1/responses/resp_0123"
+    assert get.query == {"api-version": ["preview"], "stream": ["true"], "starting_after": ["6"]}
+    assert peer.posts[0].query == {"api-version": ["preview"]}
+
+
 @pytest.mark.parametrize("start", [0, 1])
 @pytest.mark.parametrize("drops", [[1], [7], [7, 3], [len(EVENTS) - 1]], ids=str)
 async def test_a_dropped_background_response_resumes_after_the_last_event_delivered(

@@ -43,7 +43,12 @@ MULTIMODAL = rxstream.Response(
         rxstream.Part("text", "a cat"),
     ),
     rxstream.Stats(
-        chunks=3, duplicates=1, retries=2, time_to_first_chunk=0.125, duration=0.5, usage={"total_tokens": 9}
+        chunks=3,
+        duplicates=1,
+        retries=2,
+        time_to_first_chunk=0.125,
+        duration=0.5,
+        usage=rxstream.Usage({"total_tokens": 9}),
     ),
     "think",
     "stop",
@@ -221,7 +226,7 @@ HOSTILE_RESPONSE = rxstream.Response(
     False,
     7,
     (rxstream.Part("text", SQL), rxstream.Part("image", "\x00"), rxstream.Part("reasoning", "\\x00" + SQL)),
-    rxstream.Stats(chunks=7, usage={SQL: "\x00", "nested": {"q": "'\""}}, response_id=SQL + "\x00"),
+    rxstream.Stats(chunks=7, usage=rxstream.Usage({SQL: "\x00", "nested": {"q": "'\""}}), response_id=SQL + "\x00"),
     f"{SQL} reasoning\x00",
     SQL,
     (rxstream.ToolCall(0, SQL, SQL, SQL + "\x00"),),

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..core._values import Response, Stats
+from ..core._values import Response, Stats, Usage
 from ..operators._accumulate import Delta
 from ..protocol._decision import Retry
 
@@ -107,8 +107,8 @@ def stats_table(stats: Stats) -> str:
 
 def chat_table(response: Response, first_token: float | None) -> str:
     """A chat answer's stats: why it stopped, its usage, time to first token and tokens per second."""
-    usage = response.stats.usage or {}
-    output = usage.get("completion_tokens", usage.get("output_tokens"))
+    usage = response.stats.usage or Usage()
+    output = usage.output_tokens
     generating = (response.stats.duration or 0.0) - (first_token or 0.0)
     speed = per_second(output / generating, "tokens") if isinstance(output, int) and generating > 0 else "-"
     return table(

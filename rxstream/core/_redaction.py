@@ -10,12 +10,16 @@ each connection a new one is covered too.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
 REDACTED = "[redacted]"
+# A secret shorter than this is matched only as a whole word: replaced wherever it occurs, a two-letter
+# token would mangle every word holding those letters ("[redacted]ept"), and shows nothing when it does.
+SHORT = 4
 
 
 def one_line(text: str) -> str:
@@ -27,25 +31,36 @@ def one_line(text: str) -> str:
 class Secrets:
     """The tokens one stream has sent, on every connection; nothing rxstream reports may show them."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "_short")
 
     def __init__(self) -> None:
         self.values: list[str] = []  # longest first, so that a token containing another is redacted whole
+        self._short: re.Pattern[str] | None = None  # the short ones, each as a whole word
 
     def add(self, token: str) -> None:
         for value in (token, quote(token, safe="")):  # as sent, and as a URL (a redirect's Location) carries it
             if value and value not in self.values:
                 self.values.append(value)
                 self.values.sort(key=len, reverse=True)
+        short = [rf"(?<!\w){re.escape(value)}(?!\w)" for value in self.values if len(value) < SHORT]
+        self._short = re.compile("|".join(short)) if short else None
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``[redacted]``; ``text`` itself when it shows none."""
         for value in self.values:
-            if value in text:
+            if len(value) >= SHORT and value in text:
                 text = text.replace(value, REDACTED)
-        if any(value in text for value in self.values):  # a secret made of the marker's characters, rebuilt by it
+        if self._short is not None:
+            text = self._short.sub(REDACTED, text)
+        if self.shown_in(text):  # a secret made of the marker's characters, rebuilt by it
             return ""
         return text
+
+    def shown_in(self, text: str) -> bool:
+        """Whether ``text`` shows a secret: a long one anywhere, a short one as a whole word."""
+        return any(len(value) >= SHORT and value in text for value in self.values) or (
+            self._short is not None and self._short.search(text) is not None
+        )
 
     def peer_text(self, text: str) -> str:
         """Text the peer chose (a close reason, a header, a status line), fit to quote in an error: one line, no secret."""
@@ -53,8 +68,7 @@ class Secrets:
 
     def revealed_by(self, error: BaseException) -> bool:
         """Whether ``error``'s traceback, with its whole chain, would show a secret."""
-        report = "".join(traceback.format_exception(error))
-        return any(value in report for value in self.values)
+        return self.shown_in("".join(traceback.format_exception(error)))
 
 
 class RedactingLogger(logging.LoggerAdapter[logging.Logger]):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from ._values import Chunk, Part, PartKind, Response, Stats, ThinkingBlock, ToolCall
+from ._values import Chunk, Part, PartKind, Response, Stats, ThinkingBlock, ToolCall, Usage
 
 COMPACT_EVERY = 256
 
@@ -237,8 +238,11 @@ class Transcript:
         return tuple(parts)
 
     def response(self, complete: bool, stats: Stats) -> Response:
+        """The response so far, with a copy of ``stats`` as they are now: nothing that comes after
+        (a late resend, a source that ignores being stopped) may change a response once emitted."""
         if self.usage is not None:
-            stats.usage = dict(self.usage)
+            stats.usage = Usage(self.usage)
+        stats = replace(stats)
         text = self.text  # joined once: a 15 MB response must not be copied twice more for its parts
         return Response(
             text,

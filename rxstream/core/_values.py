@@ -152,6 +152,68 @@ class Part(NamedTuple):
     value: str
 
 
+class Usage(dict[str, Any]):
+    """The sender's token counts: the dict it sent, as it sent it (``usage["prompt_tokens"]``),
+    and the same counts under one set of names whatever the API (``usage.input_tokens``).
+
+    ``input_tokens`` counts every input token, those read from a cache included (OpenAI's
+    ``prompt_tokens``; the Responses API's ``input_tokens``; Anthropic's ``input_tokens`` plus its
+    ``cache_read_input_tokens`` and ``cache_creation_input_tokens``, which it counts apart);
+    ``cached_tokens`` those read from a cache; ``output_tokens`` the completion's, of which
+    ``reasoning_tokens`` were thinking; ``total_tokens`` the sender's total, else input plus
+    output. Each is None where the sender did not say.
+    """
+
+    __slots__ = ()
+
+    @property
+    def input_tokens(self) -> int | None:
+        base = _count(self, "prompt_tokens", "input_tokens")
+        if base is None:
+            return None
+        cache = (_count(self, "cache_read_input_tokens") or 0) + (_count(self, "cache_creation_input_tokens") or 0)
+        return base + cache
+
+    @property
+    def output_tokens(self) -> int | None:
+        return _count(self, "completion_tokens", "output_tokens")
+
+    @property
+    def total_tokens(self) -> int | None:
+        total = _count(self, "total_tokens")
+        if total is not None:
+            return total
+        input_tokens, output_tokens = self.input_tokens, self.output_tokens
+        return None if input_tokens is None or output_tokens is None else input_tokens + output_tokens
+
+    @property
+    def reasoning_tokens(self) -> int | None:
+        return _count(_details(self, "completion_tokens_details", "output_tokens_details"), "reasoning_tokens")
+
+    @property
+    def cached_tokens(self) -> int | None:
+        cached = _count(_details(self, "prompt_tokens_details", "input_tokens_details"), "cached_tokens")
+        # Anthropic's cache reads; DeepSeek's prompt_cache_hit_tokens
+        return cached if cached is not None else _count(self, "cache_read_input_tokens", "prompt_cache_hit_tokens")
+
+
+def _count(fields: Mapping[str, Any], *names: str) -> int | None:
+    """The first of ``names`` that ``fields`` holds as a whole number."""
+    for name in names:
+        value = fields.get(name)
+        if type(value) is int:
+            return value
+    return None
+
+
+def _details(fields: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, Mapping):
+            return value
+    return {}
+
+
 @dataclass(slots=True)
 class Stats:
     """What happened on the way; every operator adds what it saw.
@@ -169,9 +231,13 @@ class Stats:
     retries: int = 0
     time_to_first_chunk: float | None = None
     duration: float | None = None
-    usage: dict[str, Any] | None = None  # the sender's token counts, where it reports them
+    usage: Usage | None = None  # the sender's token counts, where it reports them: raw, and by common names
     stop_details: dict[str, Any] | None = None  # why the sender refused, where it says (Anthropic's stop_details)
     response_id: str | None = None  # the sender's id for the response, where it gives one (OpenAI Responses)
+
+    def __post_init__(self) -> None:
+        if self.usage is not None and type(self.usage) is not Usage:  # a plain dict given (a saved turn read back)
+            self.usage = Usage(self.usage)
 
 
 @dataclass(frozen=True, slots=True)

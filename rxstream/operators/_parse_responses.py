@@ -18,6 +18,9 @@ from ._parse_sse import reason as finish_reason
 if TYPE_CHECKING:
     from ._fragment_path import FragmentPath
 
+# The widest gap in sequence numbers whose missing numbers are tracked, for the final events' check:
+# far beyond reorder's window, and bounded, so that a number from an attacker costs no memory.
+MAX_GAP = 4096
 LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 
 
@@ -28,6 +31,14 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         # A failure the server reported (response.failed, error) waits until reorder has
         # delivered everything numbered before it, so that the partial is all of it.
         self.failure: ResponseFailedError | None = None
+        # The characters the deltas of each text, refusal and arguments have carried, by
+        # (kind, output_index, content_index), to hold the final events' values against once
+        # every event numbered before them has come (``missing`` is empty).
+        self.delivered: dict[tuple[Any, ...], int] = {}
+        self.highest = -1  # the highest sequence number so far
+        self.missing: set[int] = set()  # numbers below it that have not come
+        self.checking = True  # false after a gap too wide to track: the final events are then not checked
+        self.opened: dict[Any, int] = {}  # the length of the arguments each call's output_item.added carried
         self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
 
     def on_next(self, item: Payload | SSEEvent) -> None:
@@ -64,36 +75,45 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             if kind == "error":  # servers that fail before the stream starts may leave the number out
                 raise self.failed(kind, event, None)
             raise ValueError(f"field 'sequence_number' must be a non-negative integer, not {shown(number)}")
+        if number == self.highest + 1:  # most events
+            self.highest = number
+            fresh = True
+        else:
+            fresh = self.arrived(number)
         # every field in Chunk's order, built by the C constructor: the deltas are most events
         if kind == "response.output_text.delta":
-            return _new_chunk(
-                Chunk,
-                (number, string(event, "delta"), False, None, None, None, None, None, None, None, None, None, None),
-            )
+            text = string(event, "delta")
+            self.count(("text", event.get("output_index"), event.get("content_index")), len(text), fresh)
+            return _new_chunk(Chunk, (number, text, False, None, None, None, None, None, None, None, None, None, None))
         if kind == "response.function_call_arguments.delta":
-            fragment = _new_fragment(ToolCallFragment, (output_index(event), None, None, string(event, "delta"), False))
+            arguments = string(event, "delta")
+            at = output_index(event)
+            self.count(("arguments", at, None), len(arguments), fresh)
+            fragment = _new_fragment(ToolCallFragment, (at, None, None, arguments, False))
             return _new_chunk(
                 Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None, None)
             )
         if kind == "response.reasoning_summary_text.delta" or kind == "response.reasoning_text.delta":
             return Chunk(number, "", reasoning=string(event, "delta"))
         if kind == "response.refusal.delta":
-            return Chunk(number, "", refusal=string(event, "delta"))
+            refusal = string(event, "delta")
+            self.count(("refusal", event.get("output_index"), event.get("content_index")), len(refusal), fresh)
+            return Chunk(number, "", refusal=refusal)
         if kind == "response.output_item.added":
-            item = event["item"]
+            item = mapping(event, "item")
             if item.get("type") == "function_call":
-                arguments = item.get("arguments")
-                if arguments is not None and type(arguments) is not str:
-                    raise ValueError(f"field 'item.arguments' must be a string, not {shown(arguments)}")
-                fragment = ToolCallFragment(
-                    output_index(event), string(item, "call_id"), string(item, "name"), arguments or ""
-                )
+                at = output_index(event)
+                arguments = arguments_of(item)
+                self.count(("arguments", at, None), len(arguments), fresh)
+                self.opened[at] = len(arguments)  # a final value may count these or not
+                fragment = ToolCallFragment(at, string(item, "call_id"), string(item, "name"), arguments)
                 return Chunk(number, "", tool_calls=(fragment,))
         elif kind in LIFECYCLE_EVENTS:
             self.identify(event)
             if kind == "response.created" and number == 1:
                 # A stream numbered from 1 (the API reference's examples; the API itself counts
                 # from 0): nothing will come at 0, so an empty chunk stands there.
+                self.missing.discard(0)
                 self.deliver(Chunk(0, ""))
         elif kind == "response.completed" or kind == "response.incomplete":
             response = self.identify(event)
@@ -105,12 +125,92 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             usage = response.get("usage")
             if usage is not None and type(usage) is not dict:
                 raise ValueError("field 'response.usage' must be an object")
-            return Chunk(number, "", True, finish_reason=reason, usage=usage)
+            output = response.get("output")
+            final = self.finals(output if type(output) is list else [], kind)
+            return Chunk(
+                number,
+                final.data,
+                True,
+                finish_reason=reason,
+                usage=usage,
+                refusal=final.refusal,
+                tool_calls=final.tool_calls,
+            )
+        elif kind == "response.output_text.done" or kind == "response.refusal.done":
+            key = "text" if kind == "response.output_text.done" else "refusal"
+            missing = self.settle(
+                (key, event.get("output_index"), event.get("content_index")), string(event, key), kind
+            )
+            return Chunk(number, missing) if key == "text" else Chunk(number, "", refusal=missing or None)
+        elif kind == "response.function_call_arguments.done":
+            at = output_index(event)
+            missing = self.settle(("arguments", at, None), string(event, "arguments"), kind)
+            return Chunk(number, "", tool_calls=(ToolCallFragment(at, None, None, missing),) if missing else None)
+        elif kind == "response.output_item.done":
+            return self.finals([{**mapping(event, "item"), "output_index": output_index(event)}], kind)._replace(
+                index=number
+            )
         elif (kind == "response.failed" or kind == "error") and self.failure is None:
             self.failure = self.failed(kind, event, number)
         # anything else (an item or part added or done, a text done, event types yet to come)
         # carries nothing new: an empty chunk keeps its number
         return Chunk(number, "")
+
+    def arrived(self, number: int) -> bool:
+        """Note event ``number``, out of the ordinary order: whether it is new (not a resend)."""
+        if number > self.highest:
+            if number - self.highest > MAX_GAP:
+                self.checking = False
+            elif self.checking:
+                self.missing.update(range(self.highest + 1, number))
+            self.highest = number
+            return True
+        if number in self.missing:
+            self.missing.discard(number)
+            return True
+        return not self.checking  # a resend; or, past a gap too wide to track, whatever it is
+
+    def count(self, key: tuple[Any, ...], size: int, fresh: bool) -> None:
+        if fresh:
+            self.delivered[key] = self.delivered.get(key, 0) + size
+
+    def settle(self, key: tuple[Any, ...], final: str, kind: str) -> str:
+        """What of ``final``, a final event's value, the deltas did not carry: all of it where none
+        came (the final event is authoritative), nothing where they all did. Deltas that add up to
+        another length are a FrameError: the stream lost or changed some of them."""
+        if self.missing or not self.checking:  # some deltas may be yet to come: a later final event checks
+            return ""
+        had = self.delivered.get(key, 0)
+        self.delivered[key] = len(final)
+        # the arguments an output_item.added carried may or may not be in the final value: either agrees
+        deltas = had - self.opened.get(key[1], 0) if key[0] == "arguments" else had
+        if had == 0 or len(final) == had or len(final) == deltas:
+            return final if had == 0 else ""
+        what = f"the {key[0]} of output {key[1]}" + ("" if key[2] is None else f", part {key[2]}")
+        raise ValueError(f"{what}: the deltas carried {had} characters, {kind} says {len(final)}")
+
+    def finals(self, items: list[Any], kind: str) -> Chunk:
+        """The values of output items as a final event gives them (output_item.done, response.completed),
+        less what the deltas carried: the text, refusals and arguments that no delta did."""
+        text, refusal, calls = [], [], []
+        for position, item in enumerate(items):
+            if type(item) is not dict:
+                raise ValueError(f"each output item of {kind} must be an object, not {shown(item)}")
+            at = item.get("output_index", position)
+            if item.get("type") == "function_call":
+                missing = self.settle(("arguments", at, None), arguments_of(item), kind)
+                if missing:
+                    calls.append(ToolCallFragment(at, string(item, "call_id"), string(item, "name"), missing))
+            elif item.get("type") == "message":
+                content = item.get("content") or []
+                if type(content) is not list:
+                    raise ValueError(f"field 'content' of a message item must be a list, not {shown(content)}")
+                for part_index, part in enumerate(content):
+                    if type(part) is dict and part.get("type") == "output_text":
+                        text.append(self.settle(("text", at, part_index), string(part, "text"), kind))
+                    elif type(part) is dict and part.get("type") == "refusal":
+                        refusal.append(self.settle(("refusal", at, part_index), string(part, "refusal"), kind))
+        return Chunk(0, "".join(text), refusal="".join(refusal) or None, tool_calls=tuple(calls) or None)
 
     def failed(self, kind: str, event: dict[str, Any], number: int | None) -> ResponseFailedError:
         """The error a response.failed or error event reports, with the server's code and message."""
@@ -119,11 +219,13 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         else:  # the error event has code and message at the top; some servers nest them in 'error'
             details = event["error"] if type(event.get("error")) is dict else event
         code, message = details.get("code"), details.get("message")
+        error_type = None if details is event else details.get("type")  # the event's own type is "error"
         return ResponseFailedError(
             code if type(code) is str else None,
             message if type(message) is str else "no message",
             event=kind,
             sequence_number=number,
+            error_type=error_type if type(error_type) is str else None,
             secrets=self.shared.secrets,
         )
 
@@ -156,6 +258,14 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             self.fail(self.failure)  # the server's reason, rather than the gap it leaves behind
         else:
             self.complete()
+
+
+def arguments_of(item: dict[str, Any]) -> str:
+    """A function_call item's arguments: a string, or none."""
+    arguments = item.get("arguments")
+    if arguments is not None and type(arguments) is not str:
+        raise ValueError(f"field 'item.arguments' must be a string, not {shown(arguments)}")
+    return arguments or ""
 
 
 def output_index(event: dict[str, Any]) -> int:

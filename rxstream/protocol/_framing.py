@@ -20,6 +20,8 @@ FIN = 0x80
 OPCODE = 0x0F
 LAST_DATA_OPCODE = 0x2  # continuation 0, text 1, binary 2; control frames are 8 and above
 MASKED = 0x80  # in the second byte; then the 7-bit length follows
+RESERVED = 0x70  # RSV1-3: no extension is negotiated, so a frame with any set is refused
+KNOWN_OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
 
 
 class FrameReader:
@@ -66,6 +68,10 @@ class FrameReader:
                 break
             first = data[position]
             length = data[position + 1]
+            if first != WHOLE_TEXT and first != WHOLE_BINARY and refused(first):
+                # websockets fails the connection from the header alone: it has the rest at once
+                self.pass_on(messages, data[position:])
+                return
             start = position + 2
             if length > 125:
                 if length & MASKED:  # a server must not mask: websockets fails the connection
@@ -116,3 +122,9 @@ class FrameReader:
             self.messages(messages)
         if rest:
             self.other(rest)
+
+
+def refused(first: int) -> bool:
+    """Whether websockets refuses a frame from its first byte alone, without waiting for the
+    payload: reserved bits set (no extension is negotiated) or an unknown opcode."""
+    return bool(first & RESERVED) or first & OPCODE not in KNOWN_OPCODES

@@ -72,7 +72,7 @@ class SSEDecoder:
         if last == -1:
             buffer += chunk
             return []
-        if chunk[last] == 0x0D:
+        if chunk[last] == 0x0D and last + 1 == len(chunk):  # the read ends in CR: its LF may open the next
             self._after_cr = True
         head = chunk if last + 1 == len(chunk) else chunk[: last + 1]  # most reads end where a line does
         if buffer:

@@ -17,7 +17,7 @@ import orjson
 from hypothesis import strategies as st
 from reactivex import Observable
 
-from ..core._values import Part, PartKind, Response, Stats, ThinkingBlock, ToolCall
+from ..core._values import Part, PartKind, Response, Stats, ThinkingBlock, ToolCall, Usage
 from ..operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from ..protocol._sse import SSEEvent
 from ._responses_events import FunctionCall, Item, Message, Reasoning, response_events
@@ -116,7 +116,7 @@ def response_of(
         complete,
         chunks,
         parts_of(runs),
-        Stats(usage=usage, response_id=response_id, stop_details=stop_details),
+        Stats(usage=None if usage is None else Usage(usage), response_id=response_id, stop_details=stop_details),
         reasoning,
         finish_reason,
         tuple(tool_calls),

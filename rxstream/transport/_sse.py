@@ -253,9 +253,16 @@ class _ResponsesSession(_Session):
         if not self.accepted:
             return _Request("POST", self.uri, self.options.json, {}, 0)
         after = self.position() - 1
-        query = "?stream=true" + (f"&starting_after={after}" if after >= 0 else "")
-        response_id = quote(self.stats.response_id or "", safe="")  # peer text: it must stay one path segment
-        return _Request("GET", f"{self.uri.rstrip('/')}/{response_id}{query}", None, {}, 0)
+        # GET {url}/{id}, the id one path segment (it is peer text), the URL's own query (Azure's
+        # ?api-version=) kept, stream and starting_after added
+        url = httpx.URL(self.uri)
+        path = (
+            url.raw_path.partition(b"?")[0].rstrip(b"/") + b"/" + quote(self.stats.response_id or "", safe="").encode()
+        )
+        resume = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
+        return _Request(
+            "GET", str(url.copy_with(raw_path=path).copy_with(params=url.params.merge(resume))), None, {}, 0
+        )
 
 
 def is_event_stream(content_type: str) -> bool:
