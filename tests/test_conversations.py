@@ -4,6 +4,8 @@ against the SDKs' request types and against what a raw peer receives on turns 2 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -190,6 +192,18 @@ async def test_chat_completions_send_back_the_tool_call_and_its_result_without_r
         ],
     }
     validate(ChatCompletionMessageParam, received[2]["messages"])
+    # rxstream history shows both sides: what each turn sent after the last answer, then the answer
+    shown = subprocess.run(
+        [sys.executable, "-m", "rxstream", "history", "s", "--db", str(tmp_path / "chat.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[1:3] == ["> [user] Weather in Paris?", "[reasoning] Look it up."]
+    assert "> [tool] 18 °C" in lines and "> [user] Thanks" in lines
+    assert lines.index("> [tool] 18 °C") < lines.index("It is 18 °C.") < lines.index("> [user] Thanks")
 
 
 def following(turns: list[rxstream.Turn], new: dict[str, Any]) -> dict[str, Any]:
