@@ -166,7 +166,6 @@ class _Session(Reconnector[SSEEvent]):
             if demand is not None and not demand.ready:
                 await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
                 timers.consumer_ready()
-        self.push(decoder.end(), skip)  # a CR-only stream's last event is complete only now
 
     def push(self, events: list[SSEEvent], skip: int) -> int:
         """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
