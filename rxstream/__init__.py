@@ -45,10 +45,24 @@ from .core._json_text import partial_json
 from .core._stage import Operator, Shared, Stage, fuse
 from .core._stream_sink import StreamEntry, StreamSink
 from .core._transcript import Transcript
-from .core._values import Chunk, Part, Response, Stats, ToolCall, ToolCallFragment, Usage
+from .core._values import Chunk, Part, Response, Stats, ThinkingBlock, ToolCall, ToolCallFragment, Usage
 from .operators._accumulate import Delta
 from .operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from .protocol._decision import Retry, RetryPolicy
+from .protocol._requests import (
+    anthropic_assistant_message,
+    anthropic_messages,
+    anthropic_request,
+    anthropic_tool_result,
+    chat_assistant_message,
+    chat_messages,
+    chat_request,
+    chat_tool_result,
+    responses_continuation,
+    responses_output_items,
+    responses_request,
+    responses_tool_result,
+)
 from .protocol._sse import SSEDecoder, SSEEncoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
 from .transport._sources import AsyncStream, from_async_iterable, from_frames, to_async_iterable
@@ -60,7 +74,7 @@ if TYPE_CHECKING:
     from .transport._calls import ResponseStream, stream, stream_deltas, stream_responses, stream_sse, stream_text
     from .transport._redis import RedisStreamSink, from_redis_stream
     from .transport._relay_sse import relay_sse
-    from .transport._sse import chat_request, from_sse, responses_request
+    from .transport._sse import from_sse
     from .transport._websocket import from_websocket
 
 __version__ = "0.1.0"
@@ -74,9 +88,7 @@ _LAZY = {
     "stream_responses": "transport._calls",
     "stream_sse": "transport._calls",
     "ResponseStream": "transport._calls",
-    "chat_request": "transport._sse",
     "from_sse": "transport._sse",
-    "responses_request": "transport._sse",
     "SQLiteStore": "store._sqlite",
     "PostgresStore": "store._postgres",
     "RedisStreamSink": "transport._redis",
@@ -105,7 +117,17 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BufferOverflowError",
+    "anthropic_assistant_message",
+    "anthropic_messages",
+    "anthropic_request",
+    "anthropic_tool_result",
+    "chat_assistant_message",
+    "chat_messages",
     "chat_request",
+    "chat_tool_result",
+    "responses_continuation",
+    "responses_output_items",
+    "responses_tool_result",
     "Chunk",
     "Clock",
     "ConnectionLostError",
@@ -167,6 +189,7 @@ __all__ = [
     "StreamTimeoutError",
     "SystemClock",
     "to_async_iterable",
+    "ThinkingBlock",
     "ToolCall",
     "ToolCallFragment",
     "Usage",

@@ -103,9 +103,15 @@ def test_anthropic_messages_accumulate_as_anthropic_does(stream: Stream) -> None
     assert response.complete
     assert response.text == "".join(block.text for block in message.content if block.type == "text")
     assert response.reasoning == "".join(block.thinking for block in message.content if block.type == "thinking")
-    assert response.reasoning_signatures == tuple(
-        block.signature for block in message.content if block.type == "thinking" and block.signature
+    # each thinking block with its own signature, redacted ones as they came, in order, as the SDK's message.content
+    assert response.thinking == tuple(
+        rxstream.ThinkingBlock(block.thinking, block.signature or None)
+        if block.type == "thinking"
+        else rxstream.ThinkingBlock(data=block.data)
+        for block in message.content
+        if block.type in ("thinking", "redacted_thinking")
     )
+    assert response.stop_details == (None if message.stop_details is None else message.stop_details.to_dict())
     assert [(call.index, call.id, call.name, call.parsed()) for call in response.tool_calls] == [
         (index, block.id, block.name, block.input)
         for index, block in enumerate(message.content)

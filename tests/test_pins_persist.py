@@ -5,6 +5,8 @@ upstream subscription is disposed with it. In memory: a store of the test's own,
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from reactivex.subject import Subject
 
@@ -22,7 +24,9 @@ class SlowStore:
         self.saved = 0
         self.release = asyncio.Event()
 
-    async def save(self, session_id: str, response: rxstream.Response) -> Turn:
+    async def save(
+        self, session_id: str, response: rxstream.Response, *, request: Mapping[str, Any] | None = None
+    ) -> Turn:
         self.started.append(response)
         try:
             await self.release.wait()

@@ -19,6 +19,7 @@ import pytest
 
 import rxstream
 from rxstream import operators as rxo
+from rxstream.store._sqlite import COLUMNS
 
 from .support import frames_for
 from .test_store_contract import CHILD, MULTIMODAL, TOOL_TURN, response
@@ -243,25 +244,46 @@ def table_columns(path: Path) -> list[str]:
     return columns
 
 
+# The version before thinking blocks and requests were kept: the signatures apart from the joined reasoning.
+SIGNATURES_SCHEMA = """
+CREATE TABLE turns (
+    session_id TEXT NOT NULL, number INTEGER NOT NULL, saved_at REAL NOT NULL, complete INTEGER NOT NULL,
+    text TEXT NOT NULL, reasoning TEXT NOT NULL, finish_reason TEXT, chunks INTEGER NOT NULL,
+    parts BLOB NOT NULL, stats BLOB NOT NULL, refusal TEXT, tool_calls BLOB NOT NULL DEFAULT '[]',
+    reasoning_signatures BLOB NOT NULL DEFAULT '[]', PRIMARY KEY (session_id, number)
+);
+INSERT INTO turns VALUES ('chat', 1, 1700000000.0, 1, 'from before', 'hm', 'stop', 2,
+    '[["reasoning","hm"],["text","from before"]]', '{"chunks":2}', NULL, '[]', '["EqQB"]');
+"""
+
+
 @pytest.mark.network
+@pytest.mark.parametrize(
+    ("schema", "thinking"),
+    [(EARLIER_SCHEMA, ()), (SIGNATURES_SCHEMA, (rxstream.ThinkingBlock("hm", "EqQB"),))],
+    ids=["before tool calls", "before thinking blocks"],
+)
 async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(
-    tmp_path: Path,
+    tmp_path: Path, schema: str, thinking: tuple[rxstream.ThinkingBlock, ...]
 ) -> None:
     path = tmp_path / "earlier.db"
     with sqlite3.connect(path) as connection:
-        connection.executescript(EARLIER_SCHEMA)
+        connection.executescript(schema)
     connection.close()
     earlier_columns = table_columns(path)
+    request = {"model": "m", "messages": [{"role": "user", "content": "weather?"}]}
     async with rxstream.SQLiteStore(path) as store:
         (old,) = await store.history("chat")
         assert (old.response.text, old.response.tool_calls, old.response.refusal) == ("from before", (), None)
+        assert (old.response.thinking, old.request) == (thinking, None)  # one signature pairs with the reasoning
         assert table_columns(path) == earlier_columns  # reading does not write
-        await store.save("chat", TOOL_TURN)
-        assert [turn.response for turn in await store.history("chat")] == [old.response, TOOL_TURN]
-    assert (
-        table_columns(path)[: len(earlier_columns)] == earlier_columns
-        and len(table_columns(path)) == len(earlier_columns) + 3
-    )
+        await store.save("chat", TOOL_TURN, request=request)
+        assert [(turn.response, turn.request) for turn in await store.history("chat")] == [
+            (old.response, None),
+            (TOOL_TURN, request),
+        ]
+    assert table_columns(path)[: len(earlier_columns)] == earlier_columns
+    assert table_columns(path)[len(earlier_columns) :] == list(COLUMNS[len(earlier_columns) :])
     result = rxstream_cli("history", "chat", "--db", str(path))
     assert result.returncode == 0, result.stderr
     assert "from before" in result.stdout and '[tool call 0] get_weather call_a {"city": "Paris"}' in result.stdout
@@ -340,7 +362,7 @@ async def test_a_save_waits_out_another_writer_holding_the_lock_past_sqlites_def
         other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         other.execute(
-            "INSERT INTO turns SELECT session_id, 2, saved_at, complete, 'other', reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, reasoning_signatures FROM turns"
+            "INSERT INTO turns SELECT session_id, 2, saved_at, complete, 'other', reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, reasoning_signatures, thinking, request FROM turns"
         )
         release = asyncio.get_running_loop().call_later(5.5, other.execute, "COMMIT")
         try:

@@ -66,7 +66,7 @@ TOOL_TURN = rxstream.Response(
         rxstream.ToolCall(1, "call_b", "get_time", '{"tz": "Europe/Par'),
     ),
     "I'd rather not say the date.",
-    ("EqQBCgIYAhIM",),
+    (rxstream.ThinkingBlock("The user wants", "EqQBCgIYAhIM"), rxstream.ThinkingBlock(data="EmwKAhgBEgy3")),
 )
 
 
@@ -231,7 +231,7 @@ HOSTILE_RESPONSE = rxstream.Response(
     SQL,
     (rxstream.ToolCall(0, SQL, SQL, SQL + "\x00"),),
     SQL + "\x00",
-    (SQL, "\x00"),
+    (rxstream.ThinkingBlock(SQL, "\x00"), rxstream.ThinkingBlock("\x00", SQL), rxstream.ThinkingBlock(data=SQL)),
 )
 
 

@@ -13,8 +13,9 @@ from ..core._stage import Operator
 from ..core._values import Chunk
 from ..operators import parse, parse_responses, parse_sse
 from ..operators._accumulate import Delta
+from ..protocol._requests import chat_request, responses_request
 from ..transport._calls import ResponseStream, response_stream
-from ..transport._sse import chat_request, from_sse, responses_request
+from ..transport._sse import from_sse
 from ..transport._websocket import from_websocket
 from . import _options
 from ._history import add_store_options, open_store, where

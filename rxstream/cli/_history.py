@@ -74,6 +74,8 @@ def describe(turn: Turn) -> str:
     if response.finish_reason is not None:
         state += f" ({response.finish_reason})"
     lines = [f"--- turn {turn.number} · {when} · {state} · {response.chunks} chunks"]
+    if turn.request is not None:
+        lines += sent(turn.request)
     for part in response.parts or (Part("text", response.text),):
         lines.append(part.value if part.kind == "text" else f"[{part.kind}] {part.value}")
     if response.refusal is not None:
@@ -81,3 +83,22 @@ def describe(turn: Turn) -> str:
     for call in response.tool_calls:
         lines.append(f"[tool call {call.index}] {call.name} {call.id} {call.arguments}")
     return "\n".join(lines)
+
+
+def sent(request: dict[str, Any]) -> list[str]:
+    """What the turn's request added after the last answer (the user's message, tool results), each marked ``>``."""
+    items = request.get("messages", request.get("input"))
+    if isinstance(items, str):
+        return [f"> [user] {items}"]
+    new: list[str] = []
+    for item in reversed(items if isinstance(items, list) else []):
+        if not isinstance(item, dict) or item.get("role") == "assistant" or item.get("type") == "function_call":
+            break
+        who = item.get("role") or item.get("type")
+        content = item.get("content", item.get("output"))
+        if isinstance(content, list):  # Anthropic's blocks: a text's text, a tool result's content
+            content = " ".join(
+                str(block.get("text", block.get("content", ""))) for block in content if isinstance(block, dict)
+            )
+        new.append(f"> [{who}] {content}")
+    return new[::-1]

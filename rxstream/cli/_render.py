@@ -144,6 +144,7 @@ def response_json(response: Response, error: Exception | None = None) -> str:
         "refusal": response.refusal,
         "tool_calls": [asdict(call) for call in response.tool_calls],
         "reasoning_signatures": list(response.reasoning_signatures),
+        "thinking": [asdict(block) for block in response.thinking],
         "parts": [{"kind": part.kind, "value": part.value} for part in response.parts],
         "stats": asdict(response.stats),
     }

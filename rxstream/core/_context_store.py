@@ -3,8 +3,9 @@ through, which ``rxstream.SQLiteStore`` implements and a user's own store can.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ._errors import InvalidSessionError
 from ._values import Response
@@ -12,18 +13,23 @@ from ._values import Response
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One saved response: the ``number``-th turn of ``session_id`` (from 1), saved at ``saved_at`` (epoch seconds)."""
+    """One saved response: the ``number``-th turn of ``session_id`` (from 1), saved at ``saved_at`` (epoch seconds).
+
+    ``request`` is the body of the request that asked for it (messages or input, model and
+    parameters), as sent, where the saver knew it; None for a turn saved without one.
+    """
 
     session_id: str
     number: int
     response: Response
     saved_at: float
+    request: dict[str, Any] | None = field(default=None, repr=False)  # a whole conversation: kept out of reprs
 
 
 class ContextStore(Protocol):
     """What ``persist`` and ``stream(store=...)`` need from a store; implement it to use another database."""
 
-    async def save(self, session_id: str, response: Response) -> Turn: ...
+    async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn: ...
 
     async def history(self, session_id: str, limit: int | None = None) -> list[Turn]: ...
 

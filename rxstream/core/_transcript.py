@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ._values import Chunk, Part, PartKind, Response, Stats, ToolCall, Usage
+from ._values import Chunk, Part, PartKind, Response, Stats, ThinkingBlock, ToolCall, Usage
 
 COMPACT_EVERY = 256
 
@@ -101,7 +101,8 @@ class Transcript:
         "calls_so_far",
         "server_calls_so_far",
         "_refusal",
-        "reasoning_signatures",
+        "_thinking",
+        "_thinking_open",
     )
 
     def __init__(self) -> None:
@@ -116,7 +117,9 @@ class Transcript:
         self.calls_so_far: dict[int, ToolCallSoFar] = {}
         self.server_calls_so_far: dict[int, ToolCallSoFar] = {}  # the tools the server runs itself
         self._refusal: Rope | None = None
-        self.reasoning_signatures: list[str] = []
+        # The thinking blocks: where each starts in the reasoning, its signature and a redacted block's data.
+        self._thinking: list[tuple[int, str | None, str | None]] = []
+        self._thinking_open = False  # whether more reasoning belongs to the last block (no signature closed it)
 
     def append(self, text: str) -> None:
         """Add one plain-text chunk's text (possibly empty): the hot path."""
@@ -132,8 +135,14 @@ class Transcript:
     def add(self, chunk: Chunk, text: str) -> None:
         """Add a chunk with more than text: reasoning, an image, tool calls, a refusal, a finish reason or usage."""
         # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
-        _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature = chunk
+        _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, block = chunk
+        if block is not None:
+            self._thinking.append((self._reasoning.length, block.signature, block.data))
+            self._thinking_open = block.data is None and block.signature is None
         if reasoning:
+            if not self._thinking_open:
+                self._thinking.append((self._reasoning.length, None, None))
+                self._thinking_open = True
             if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
                 self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
             self._reasoning.append(reasoning)
@@ -157,8 +166,12 @@ class Transcript:
             if self._refusal is None:
                 self._refusal = Rope()
             self._refusal.append(refusal)
-        if signature is not None:
-            self.reasoning_signatures.append(signature)
+        if signature is not None:  # it closes the block it ends, or stands as a block of its own
+            if self._thinking_open:
+                self._thinking[-1] = (self._thinking[-1][0], signature, None)
+            else:
+                self._thinking.append((self._reasoning.length, signature, None))
+            self._thinking_open = False
         if finish_reason is not None:
             self.finish_reason = finish_reason
         if usage is not None:
@@ -188,6 +201,18 @@ class Transcript:
     def server_tool_calls(self) -> tuple[ToolCall, ...]:
         """The calls of tools the server runs itself, as ``tool_calls``."""
         return _calls(self.server_calls_so_far)
+
+    @property
+    def thinking(self) -> tuple[ThinkingBlock, ...]:
+        """The thinking blocks so far, in order, each with its text, signature or redacted data."""
+        if not self._thinking:
+            return ()
+        reasoning = self.reasoning
+        ends = [start for start, _, _ in self._thinking[1:]] + [len(reasoning)]
+        return tuple(
+            ThinkingBlock(reasoning[start:end], signature, data)
+            for (start, signature, data), end in zip(self._thinking, ends, strict=True)
+        )
 
     @property
     def refusal(self) -> str | None:
@@ -229,7 +254,7 @@ class Transcript:
             self.finish_reason,
             self.tool_calls,
             self.refusal,
-            tuple(self.reasoning_signatures),
+            self.thinking,
             self.server_tool_calls,
         )
 

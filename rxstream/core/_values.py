@@ -28,6 +28,7 @@ class Chunk(NamedTuple):
     refusal: str | None = None  # a model's refusal, apart from the text (OpenAI-style streams)
     tool_calls: tuple[ToolCallFragment, ...] | None = None  # pieces of the tool calls the model asks for
     signature: str | None = None  # the signature of an Anthropic thinking block
+    thinking_block: ThinkingBlock | None = None  # an Anthropic thinking or redacted_thinking block starts here
 
     @property
     def plain(self) -> bool:
@@ -55,11 +56,12 @@ class Chunk(NamedTuple):
             and self.refusal == other.refusal
             and self.tool_calls == other.tool_calls
             and self.signature == other.signature
+            and self.thinking_block == other.thinking_block
         )
 
 
-# text, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature: all absent
-PLAIN_TAIL = (None,) * 8
+# text, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, thinking_block: all absent
+PLAIN_TAIL = (None,) * 9
 _CHUNK_DEFAULTS = ("", False, None, *PLAIN_TAIL)
 
 PREVIEW = 60  # characters of a text a repr shows, as much as a log line can spare
@@ -114,6 +116,30 @@ class ToolCall:
     @property
     def _what(self) -> str:
         return f"the arguments of tool call {self.index} ({self.name}, id {self.id})"
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingBlock:
+    """One block of a reasoning model's thinking: its ``text`` and the ``signature`` that came with it.
+
+    Anthropic requires a tool-use loop to send each thinking block back with its own signature,
+    and a ``redacted_thinking`` block as it came: such a block has no text, only its opaque
+    (encrypted) ``data``.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    data: str | None = None  # a redacted_thinking block's encrypted thinking, None for a readable block
+
+    @property
+    def redacted(self) -> bool:
+        return self.data is not None
+
+    def __repr__(self) -> str:
+        if self.data is not None:
+            return f"ThinkingBlock(redacted, data={preview(self.data)})"
+        signature = "" if self.signature is None else f", signature={preview(self.signature)}"
+        return f"ThinkingBlock(text={preview(self.text)}{signature})"
 
 
 PartKind = Literal["text", "image", "reasoning"]
@@ -206,6 +232,7 @@ class Stats:
     time_to_first_chunk: float | None = None
     duration: float | None = None
     usage: Usage | None = None  # the sender's token counts, where it reports them: raw, and by common names
+    stop_details: dict[str, Any] | None = None  # why the sender refused, where it says (Anthropic's stop_details)
     response_id: str | None = None  # the sender's id for the response, where it gives one (OpenAI Responses)
 
     def __post_init__(self) -> None:
@@ -222,8 +249,9 @@ class Response:
     model's thinking, apart from ``text``; ``finish_reason`` is the sender's, if it gave one.
     ``tool_calls`` are the tool calls the model asked for, in index order; ``refusal`` is its
     refusal text (OpenAI's ``delta.refusal``), None when it did not refuse that way;
-    ``reasoning_signatures`` are the signatures of Anthropic thinking blocks, in order, which
-    a request that sends the thinking back must include. ``id`` is the sender's id for the
+    ``thinking`` is the reasoning as the blocks it came in, in order, each with its signature
+    (and Anthropic's ``redacted_thinking`` blocks kept opaque), which a request that sends the
+    thinking back must include; ``reasoning`` is their text joined. ``id`` is the sender's id for the
     response, where it gives one (kept on ``stats``, which the parser fills in).
     ``server_tool_calls`` are the tools the server ran itself (Anthropic's ``server_tool_use``
     blocks: web search, code execution), kept apart from ``tool_calls``, which are the client's
@@ -239,8 +267,18 @@ class Response:
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
-    reasoning_signatures: tuple[str, ...] = ()
+    thinking: tuple[ThinkingBlock, ...] = ()
     server_tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def reasoning_signatures(self) -> tuple[str, ...]:
+        """The signatures of the thinking blocks, in order (blocks without one left out)."""
+        return tuple(block.signature for block in self.thinking if block.signature is not None)
+
+    @property
+    def stop_details(self) -> dict[str, Any] | None:
+        """Why the sender refused, where it says (an Anthropic refusal's ``stop_details``: category, explanation)."""
+        return self.stats.stop_details
 
     @property
     def id(self) -> str | None:

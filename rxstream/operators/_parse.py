@@ -38,7 +38,9 @@ def decode_chunk(message: Any) -> Chunk:
     image_url = body.get("image_url")
     if (text is not None and type(text) is not str) or (image_url is not None and type(image_url) is not str):
         raise ValueError("fields 'chunk.text' and 'chunk.image_url' must be strings")
-    return _new_chunk(Chunk, (index, data, is_final, timestamp, text, image_url, None, None, None, None, None, None))
+    return _new_chunk(
+        Chunk, (index, data, is_final, timestamp, text, image_url, None, None, None, None, None, None, None)
+    )
 
 
 class ParseStage(Stage[Payload, Chunk]):
@@ -83,7 +85,7 @@ class ParseStage(Stage[Payload, Chunk]):
             common = False
         if common:
             chunk = _new_chunk(
-                Chunk, (index, data, is_final, timestamp, None, None, None, None, None, None, None, None)
+                Chunk, (index, data, is_final, timestamp, None, None, None, None, None, None, None, None, None)
             )
         else:
             try:

@@ -84,13 +84,15 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         if kind == "response.output_text.delta":
             text = string(event, "delta")
             self.count(("text", event.get("output_index"), event.get("content_index")), len(text), fresh)
-            return _new_chunk(Chunk, (number, text, False, None, None, None, None, None, None, None, None, None))
+            return _new_chunk(Chunk, (number, text, False, None, None, None, None, None, None, None, None, None, None))
         if kind == "response.function_call_arguments.delta":
             arguments = string(event, "delta")
             at = output_index(event)
             self.count(("arguments", at, None), len(arguments), fresh)
             fragment = _new_fragment(ToolCallFragment, (at, None, None, arguments, False))
-            return _new_chunk(Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None))
+            return _new_chunk(
+                Chunk, (number, "", False, None, None, None, None, None, None, None, (fragment,), None, None)
+            )
         if kind == "response.reasoning_summary_text.delta" or kind == "response.reasoning_text.delta":
             return Chunk(number, "", reasoning=string(event, "delta"))
         if kind == "response.refusal.delta":

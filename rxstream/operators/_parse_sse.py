@@ -9,7 +9,7 @@ from reactivex import abc
 
 from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
-from ..core._values import Chunk, ToolCallFragment
+from ..core._values import Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import _new_chunk
 
@@ -97,7 +97,21 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 if fragments is not None and finish_reason is None and usage is None:  # one fragment, nothing else
                     chunk = _new_chunk(
                         Chunk,
-                        (index, "", False, message.get("created"), None, None, None, None, None, None, fragments, None),
+                        (
+                            index,
+                            "",
+                            False,
+                            message.get("created"),
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            fragments,
+                            None,
+                            None,
+                        ),
                     )
                     if self.fragment_path is None or not self.fragment_path.take(chunk):
                         return chunk
@@ -138,6 +152,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                         refusal,
                         fragments,
                         None,
+                        None,
                     ),
                 )
             return None
@@ -174,11 +189,16 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                     self.server_blocks.add(at)
                 fragment = ToolCallFragment(at, string(block, "id"), string(block, "name"), "", server)
                 return Chunk(index, "", tool_calls=(fragment,))
-            # other blocks but text and thinking (a server tool's result, such as web_search_tool_result) carry neither
-            if block.get("type") == "text" and block.get("text"):
+            # other blocks but these (a server tool's result, such as web_search_tool_result) carry nothing of ours
+            if block_type == "text" and block.get("text"):
                 return Chunk(index, string(block, "text"))
-            if block.get("type") == "thinking" and block.get("thinking"):
-                return Chunk(index, "", reasoning=string(block, "thinking"))
+            if block_type == "thinking":  # each block starts its own, so each signature pairs with its text
+                signature = block.get("signature")
+                start = ThinkingBlock("", string(block, "signature") if signature else None)
+                text = string(block, "thinking") if block.get("thinking") else None
+                return Chunk(index, "", reasoning=text, thinking_block=start)
+            if block_type == "redacted_thinking":  # sent back as it came, so kept whole
+                return Chunk(index, "", thinking_block=ThinkingBlock(data=string(block, "data")))
         elif kind == "message_start":
             self.identify(mapping(message, "message"))
             usage = mapping(message, "message").get("usage")
@@ -186,7 +206,11 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 self.usage = usage
                 return Chunk(index, "", usage=usage)
         elif kind == "message_delta":
-            self.finish_reason = reason(mapping(message, "delta"), "stop_reason")
+            delta = mapping(message, "delta")
+            self.finish_reason = reason(delta, "stop_reason")
+            details = delta.get("stop_details")
+            if type(details) is dict:  # a refusal's category and explanation
+                self.shared.stats.stop_details = details
             # message_delta's counts are totals so far; the ones it leaves out (or null) stand as message_start gave them
             update = mapping(message, "usage", optional=True)
             self.usage = {**self.usage, **{name: value for name, value in update.items() if value is not None}}

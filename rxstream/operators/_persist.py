@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -31,10 +32,13 @@ class PersistObserver(abc.ObserverBase[Response]):
         store: ContextStore,
         session_id: str,
         loop: asyncio.AbstractEventLoop,
+        request: Mapping[str, Any] | None,
     ) -> None:
         self.downstream = downstream
         self.store = store
         self.session_id = session_id
+        # passed only when known, so that a store written before save took request= still works
+        self.options: dict[str, Any] = {} if request is None else {"request": request}
         self.loop = loop
         self.last: asyncio.Task[None] | None = None
         self.pending: set[asyncio.Task[None]] = set()
@@ -88,7 +92,7 @@ class PersistObserver(abc.ObserverBase[Response]):
     async def saved(self, response: Response) -> bool:
         """Save ``response``; on failure end the stream with ``TurnNotSavedError`` holding it."""
         try:
-            await self.store.save(self.session_id, response)
+            await self.store.save(self.session_id, response, **self.options)
         except Exception as failure:  # a store of the user's own may raise anything
             self.stopped = True
             error = TurnNotSavedError(self.session_id, response, f"{type(failure).__name__}: {failure}")
@@ -105,7 +109,9 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Response]], Observable[Response]]:
+def persist(
+    store: ContextStore, session_id: str, *, request: Mapping[str, Any] | None = None
+) -> Callable[[Observable[Response]], Observable[Response]]:
     """Save each turn under ``session_id`` before passing it on.
 
     .. marble::
@@ -133,6 +139,8 @@ def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Respon
         store: A ``ContextStore``, such as ``SQLiteStore``.
         session_id: The conversation the turns belong to: a non-empty string of valid
             Unicode.
+        request: The body of the request the turns answer, saved with each (``Turn.request``),
+            from which the next request is built (``chat_messages`` and the like).
 
     Returns:
         An operator that takes an observable of ``Response``s (``finalize``'s) and returns
@@ -156,7 +164,7 @@ def persist(store: ContextStore, session_id: str) -> Callable[[Observable[Respon
                 raise RuntimeError(
                     "persist saves on an asyncio event loop: subscribe inside one, e.g. by awaiting the pipeline"
                 )
-            persisting = PersistObserver(observer, store, session_id, loop)
+            persisting = PersistObserver(observer, store, session_id, loop, request)
             subscription = source.subscribe(persisting, scheduler=scheduler)
             return CompositeDisposable(subscription, Disposable(persisting.dispose))
 

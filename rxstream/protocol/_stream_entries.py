@@ -15,7 +15,7 @@ import orjson
 
 from ..core._errors import FrameError
 from ..core._stream_sink import Fields
-from ..core._values import PLAIN_TAIL, Chunk, ToolCallFragment
+from ..core._values import PLAIN_TAIL, Chunk, ThinkingBlock, ToolCallFragment
 
 
 class RecordedFailure(NamedTuple):
@@ -32,7 +32,7 @@ def delta_fields(number: int, text: str, chunk: Chunk) -> Fields:
     fields = {"n": str(number), "text": text}
     if chunk[4:] == PLAIN_TAIL:
         return fields
-    _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature = chunk
+    _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, block = chunk
     if reasoning is not None:
         fields["reasoning"] = reasoning
     if image_url is not None:
@@ -47,6 +47,8 @@ def delta_fields(number: int, text: str, chunk: Chunk) -> Fields:
         fields["tool_calls"] = orjson.dumps([list(fragment) for fragment in tool_calls]).decode()
     if signature is not None:
         fields["signature"] = signature
+    if block is not None:
+        fields["thinking_block"] = orjson.dumps([block.text, block.signature, block.data]).decode()
     return fields
 
 
@@ -81,6 +83,7 @@ def read_entry(fields: Mapping[str, str]) -> Chunk | RecordedFailure:
             return RecordedFailure(number, fields["error_type"], fields["detail"], int(fields["characters"]))
         tool_calls = fields.get("tool_calls")
         usage = fields.get("usage")
+        block = fields.get("thinking_block")
         return Chunk(
             number,
             fields["text"],
@@ -94,6 +97,7 @@ def read_entry(fields: Mapping[str, str]) -> Chunk | RecordedFailure:
             fields.get("refusal"),
             None if tool_calls is None else tuple(ToolCallFragment(*entry) for entry in orjson.loads(tool_calls)),
             fields.get("signature"),
+            None if block is None else ThinkingBlock(*orjson.loads(block)),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise FrameError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
@@ -110,18 +110,19 @@ class PostgresStore:
         if self._owns_pool and self._opened:
             await self._pool.close()
 
-    async def save(self, session_id: str, response: Response) -> Turn:
-        """Append ``response`` as the session's next turn; it is committed when this returns."""
+    async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn:
+        """Append ``response`` (and the ``request`` body that asked for it, where known) as the
+        session's next turn; it is committed when this returns."""
         check_session_id(session_id)
         self._check_writable()
         saved_at = time.time()
-        fields = tuple(value.encode() if isinstance(value, str) else value for value in encode(response))
+        fields = tuple(value.encode() if isinstance(value, str) else value for value in encode(response, request))
         key = session_key(session_id)
 
         async def save(connection: Connection) -> Turn:
             cursor = await connection.execute(self.tables.save, (key, session_id.encode(), key, saved_at, *fields))
             (number,) = await fetch_one(cursor)
-            return Turn(session_id, number, response, saved_at)
+            return Turn(session_id, number, response, saved_at, None if request is None else dict(request))
 
         return await self._run(save, single_statement=True)
 

@@ -19,7 +19,7 @@ from ._turns import FIELDS, encode
 
 Connection = psycopg.AsyncConnection[Any]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Strings are UTF-8 bytes (bytea): PostgreSQL's text cannot hold NUL, which a model may send.
 TURN_COLUMNS = {
     "session_key": "bytea",
@@ -35,10 +35,16 @@ TURN_COLUMNS = {
     "refusal": "bytea",
     "tool_calls": "bytea",
     "reasoning_signatures": "bytea",
+    "thinking": "bytea",
+    "request": "bytea",
 }
+# Version 1 had no thinking blocks and no request: its tables gain them (NULL: the blocks read from the joined reasoning, the
+# request unknown) when a writer first opens them, and a reader reads them with those defaults.
+ADDED_IN_2 = ("thinking", "request")
+VERSION_1_COLUMNS = {name: kind for name, kind in TURN_COLUMNS.items() if name not in ADDED_IN_2}
 SESSION_COLUMNS = {"session_key": "bytea", "session_id": "bytea", "turns": "integer", "position": "bigint"}
 VERSION_COLUMNS = {"version": "integer"}
-NULLABLE = ("finish_reason", "refusal")
+NULLABLE = ("finish_reason", "refusal", "thinking", "request")
 # Names of at most 63 bytes (NAMEDATALEN - 1), the longest suffix included: PostgreSQL would cut a longer one.
 LONGEST_TABLE = 63 - len("_sessions")
 
@@ -67,12 +73,15 @@ class Tables:
             " INSERT INTO {turns} (session_key, number, saved_at, {fields}) SELECT %b, turns, %s, {values} FROM counter"
             " RETURNING number"
         ).format(sessions=self.sessions_table, turns=self.turns, fields=fields, values=values)
-        self.history = sql.SQL(
-            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
-        ).format(fields=fields, turns=self.turns)
+        self.history = self._history(fields)
         self.sessions = sql.SQL("SELECT session_id FROM {} ORDER BY position").format(self.sessions_table)
         self.delete_session = sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self.sessions_table)
         self.delete_turns = sql.SQL("DELETE FROM {} WHERE session_key = %b").format(self.turns)
+
+    def _history(self, fields: sql.Composable) -> sql.Composed:
+        return sql.SQL(
+            "SELECT number, saved_at, {fields} FROM {turns} WHERE session_key = %b ORDER BY number DESC LIMIT %s"
+        ).format(fields=fields, turns=self.turns)
 
     async def prepare(self, connection: Connection, *, read_only: bool, location: str) -> bool:
         """Check the tables, making them if there are none and ``read_only`` is false (in the caller's transaction);
@@ -99,17 +108,36 @@ class Tables:
             if not read_only:
                 await self._create(connection)
             return not read_only
-        if found != expected:
+        version_1 = {**expected, self.table: VERSION_1_COLUMNS}
+        if found != expected and found != version_1:
             shown = "; ".join(f"{table} ({', '.join(columns)})" for table, columns in sorted(found.items()))
             raise CorruptStoreError(location, f"schema {self.schema!r} already has tables of other columns: {shown}")
         cursor = await connection.execute(sql.SQL("SELECT version FROM {}").format(self.version))
         versions = [version for (version,) in await cursor.fetchall()]
-        if versions != [SCHEMA_VERSION]:
+        if versions == [1] and found == version_1:
+            await self._from_version_1(connection, read_only=read_only)
+        elif versions != [SCHEMA_VERSION] or found != expected:
             raise CorruptStoreError(
                 location,
                 f"{self.schema}.{self.table}_schema holds the versions {versions}, this rxstream knows {SCHEMA_VERSION}",
             )
         return True
+
+    async def _from_version_1(self, connection: Connection, *, read_only: bool) -> None:
+        """Migrate version-1 tables in the caller's transaction (which holds the advisory lock), or,
+        read-only, read them with the new columns' defaults."""
+        if read_only:
+            self.history = self._history(
+                sql.SQL(", ").join(
+                    sql.SQL("NULL::bytea") if name in ADDED_IN_2 else sql.Identifier(name) for name in FIELDS
+                )
+            )
+            return
+        for name in ADDED_IN_2:
+            await connection.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} bytea").format(self.turns, sql.Identifier(name))
+            )
+        await connection.execute(sql.SQL("UPDATE {} SET version = %s").format(self.version), (SCHEMA_VERSION,))
 
     async def _create(self, connection: Connection) -> None:
         def columns(names: dict[str, str]) -> sql.Composable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -39,18 +39,23 @@ TURNS_TABLE = """turns (
     refusal TEXT,
     tool_calls BLOB NOT NULL DEFAULT '[]',
     reasoning_signatures BLOB NOT NULL DEFAULT '[]',
+    thinking BLOB,
+    request BLOB,
     PRIMARY KEY (session_id, number)
 )"""
 SCHEMA = f"CREATE TABLE IF NOT EXISTS {TURNS_TABLE}"
-# A database saved before tool calls were kept has the first ten columns. It is read as it is
-# (the missing ones read as their defaults), so that reading never writes; its first save adds them.
-LEGACY_COLUMNS = COLUMNS[:10]
-LEGACY_SELECT = ", ".join(LEGACY_COLUMNS) + ", NULL, '[]', '[]'"
-MIGRATION = (
-    "ALTER TABLE turns ADD COLUMN refusal TEXT",
-    "ALTER TABLE turns ADD COLUMN tool_calls BLOB NOT NULL DEFAULT '[]'",
-    "ALTER TABLE turns ADD COLUMN reasoning_signatures BLOB NOT NULL DEFAULT '[]'",
-)
+# The columns later versions added, as declared and as an earlier table reads without them.
+ADDED = {
+    "refusal": ("TEXT", "NULL"),
+    "tool_calls": ("BLOB NOT NULL DEFAULT '[]'", "'[]'"),
+    "reasoning_signatures": ("BLOB NOT NULL DEFAULT '[]'", "'[]'"),
+    "thinking": ("BLOB", "NULL"),  # NULL: saved before blocks were kept (_turns.legacy_thinking)
+    "request": ("BLOB", "NULL"),
+}
+# The columns of each version's table: before tool calls, before thinking blocks and requests, now.
+# An earlier one is read as it is (the missing columns as their defaults), so that reading never
+# writes; its first save adds them.
+VERSIONS = (COLUMNS[:10], COLUMNS[:13], COLUMNS)
 CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the primary result codes that mean a damaged file
 # Another process holds the lock. SQLite's busy handler waits inside a statement; what still comes
 # back busy (a lock held past the wait, a journal-mode switch racing another opener) is tried again.
@@ -60,6 +65,11 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.005, 0.25
 
 def table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(row[1] for row in connection.execute("PRAGMA table_info(turns)"))
+
+
+def select(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """What to select from a table of ``columns`` (one of ``VERSIONS``): each of ``COLUMNS``, or its default."""
+    return COLUMNS[: len(columns)] + tuple(ADDED[name][1] for name in COLUMNS[len(columns) :])
 
 
 class SQLiteStore:
@@ -121,12 +131,13 @@ class SQLiteStore:
         finally:
             self._executor.shutdown(wait=False)
 
-    async def save(self, session_id: str, response: Response) -> Turn:
-        """Append ``response`` as the session's next turn; it is on disk when this returns."""
+    async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn:
+        """Append ``response`` (and the ``request`` body that asked for it, where known) as the
+        session's next turn; it is on disk when this returns."""
         check_session_id(session_id)
         self._check_writable()
         saved_at = time.time()
-        fields = encode(response)
+        fields = encode(response, request)
 
         def save(connection: sqlite3.Connection) -> Turn:
             with connection:  # one transaction: the number and the row, or nothing
@@ -137,7 +148,7 @@ class SQLiteStore:
                 ).fetchone()
                 connection.execute(INSERT, (session_id, number, saved_at, *fields))
             self._current = True  # committed, columns and all (a failed migration rolls back with the save)
-            return Turn(session_id, number, response, saved_at)
+            return Turn(session_id, number, response, saved_at, None if request is None else dict(request))
 
         return await self._run(save)
 
@@ -148,7 +159,7 @@ class SQLiteStore:
             raise ValueError("limit must not be negative")
 
         def history(connection: sqlite3.Connection) -> list[Turn]:
-            selected = ", ".join(COLUMNS) if self._current or table_columns(connection) == COLUMNS else LEGACY_SELECT
+            selected = ", ".join(COLUMNS if self._current else select(table_columns(connection)))
             rows = connection.execute(
                 f"SELECT {selected} FROM turns WHERE session_id = ? ORDER BY number DESC LIMIT ?",
                 (session_id, -1 if limit is None else limit),
@@ -226,9 +237,9 @@ class SQLiteStore:
     def _migrate(self, connection: sqlite3.Connection) -> None:
         """Add the columns an earlier version's table lacks, inside the save's transaction
         (which holds the write lock, so another process cannot be doing the same)."""
-        if not self._current and table_columns(connection) == LEGACY_COLUMNS:
-            for statement in MIGRATION:
-                connection.execute(statement)
+        if not self._current:
+            for name in COLUMNS[len(table_columns(connection)) :]:
+                connection.execute(f"ALTER TABLE turns ADD COLUMN {name} {ADDED[name][0]}")
 
     def _open_read_only(self) -> sqlite3.Connection:
         path = Path(self.path)
@@ -263,7 +274,7 @@ class SQLiteStore:
                 raise CorruptStoreError(self.path, f"it holds {', '.join(sorted(names)[:5])} and no 'turns' table")
             return ()
         columns = table_columns(connection)
-        if columns not in (COLUMNS, LEGACY_COLUMNS):
+        if columns not in VERSIONS:
             raise CorruptStoreError(self.path, f"its 'turns' table has the columns {', '.join(columns)}")
         return columns
 

@@ -7,7 +7,7 @@ migration) in each store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -15,7 +15,7 @@ import orjson
 
 from ..core._context_store import Turn
 from ..core._errors import CorruptStoreError, InvalidTurnError
-from ..core._values import Part, Response, Stats, ToolCall
+from ..core._values import Part, Response, Stats, ThinkingBlock, ToolCall
 
 # What a row holds after the session id, the turn's number and when it was saved, in order.
 FIELDS = (
@@ -29,11 +29,14 @@ FIELDS = (
     "refusal",
     "tool_calls",
     "reasoning_signatures",
+    "thinking",
+    "request",
 )
 
 
-def encode(response: Response) -> tuple[Any, ...]:
-    """``response`` as the values of ``FIELDS``: strings as they are, the structured fields as JSON bytes.
+def encode(response: Response, request: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    """``response`` and the ``request`` that asked for it as the values of ``FIELDS``: strings as
+    they are, the structured fields as JSON bytes (the request None when it is not known).
 
     Raises ``InvalidTurnError`` if a string in it is not valid Unicode (a lone surrogate),
     which no store could write and read back as it was.
@@ -53,7 +56,9 @@ def encode(response: Response) -> tuple[Any, ...]:
             orjson.dumps(asdict(response.stats)),
             response.refusal,
             orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls]),
-            orjson.dumps(response.reasoning_signatures),
+            orjson.dumps(response.reasoning_signatures),  # for earlier versions reading the same database
+            orjson.dumps([[block.text, block.signature, block.data] for block in response.thinking]),
+            None if request is None else orjson.dumps(request),
         )
     except (UnicodeEncodeError, orjson.JSONEncodeError) as error:
         raise InvalidTurnError(response, str(error)) from error
@@ -65,24 +70,55 @@ def decode(session_id: str, number: int, saved_at: float, values: Sequence[Any],
     Raises ``CorruptStoreError`` naming ``store`` if they do not make a ``Response``.
     """
     try:
-        complete, text, reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, signatures = values
+        (
+            complete,
+            text,
+            reasoning,
+            finish_reason,
+            chunks,
+            parts,
+            stats,
+            refusal,
+            tool_calls,
+            signatures,
+            thinking,
+            request,
+        ) = values
+        reasoning = as_text(reasoning)
+        if thinking is None:  # saved before blocks were kept
+            blocks = legacy_thinking(reasoning, orjson.loads(signatures))
+        else:
+            blocks = tuple(ThinkingBlock(*block) for block in orjson.loads(thinking))
         response = Response(
             as_text(text),
             bool(complete),
             chunks,
             tuple(Part(kind, value) for kind, value in orjson.loads(parts)),
             Stats(**orjson.loads(stats)),
-            as_text(reasoning),
+            reasoning,
             None if finish_reason is None else as_text(finish_reason),
             tuple(ToolCall(*call) for call in orjson.loads(tool_calls)),
             None if refusal is None else as_text(refusal),
-            tuple(orjson.loads(signatures)),
+            blocks,
         )
+        sent = None if request is None else orjson.loads(request)
     except (TypeError, ValueError) as error:  # orjson's decode error and UnicodeDecodeError are ValueErrors
         raise CorruptStoreError(
             store, f"turn {number} of session {session_id!r:.80} cannot be read: {error}"
         ) from error
-    return Turn(session_id, number, response, saved_at)
+    return Turn(session_id, number, response, saved_at, sent)
+
+
+def legacy_thinking(reasoning: str, signatures: list[str]) -> tuple[ThinkingBlock, ...]:
+    """The thinking of a turn saved before blocks were kept: its text joined, its signatures apart.
+
+    One signature pairs with the whole text; of several, which went with which text is lost,
+    so the text stands alone and each signature as a block of its own, in order.
+    """
+    if len(signatures) == 1:
+        return (ThinkingBlock(reasoning, signatures[0]),)
+    text = (ThinkingBlock(reasoning),) if reasoning else ()
+    return text + tuple(ThinkingBlock("", signature) for signature in signatures)
 
 
 def as_text(value: str | bytes) -> str:

@@ -17,7 +17,7 @@ import orjson
 from hypothesis import strategies as st
 from reactivex import Observable
 
-from ..core._values import Part, PartKind, Response, Stats, ToolCall, Usage
+from ..core._values import Part, PartKind, Response, Stats, ThinkingBlock, ToolCall, Usage
 from ..operators._pipeline import pipeline, responses_pipeline, sse_pipeline
 from ..protocol._sse import SSEEvent
 from ._responses_events import FunctionCall, Item, Message, Reasoning, response_events
@@ -103,20 +103,25 @@ def response_of(
     finish_reason: str | None = None,
     usage: dict[str, Any] | None = None,
     response_id: str | None = None,
-    signatures: Sequence[str] = (),
+    thinking: Sequence[ThinkingBlock] | None = None,
+    stop_details: dict[str, Any] | None = None,
 ) -> Response:
-    """The Response of a stream that brought ``runs`` (kind, value) in order, in ``chunks`` chunks."""
+    """The Response of a stream that brought ``runs`` (kind, value) in order, in ``chunks`` chunks;
+    its ``thinking`` one block of the reasoning (as a stream without blocks of its own gives) unless given."""
+    reasoning = "".join(value for kind, value in runs if kind == "reasoning")
+    if thinking is None:
+        thinking = (ThinkingBlock(reasoning),) if reasoning else ()
     return Response(
         "".join(value for kind, value in runs if kind == "text"),
         complete,
         chunks,
         parts_of(runs),
-        Stats(usage=None if usage is None else Usage(usage), response_id=response_id),
-        "".join(value for kind, value in runs if kind == "reasoning"),
+        Stats(usage=None if usage is None else Usage(usage), response_id=response_id, stop_details=stop_details),
+        reasoning,
         finish_reason,
         tuple(tool_calls),
         refusal or None,
-        tuple(signatures),
+        tuple(thinking),
     )
 
 
@@ -275,8 +280,8 @@ def chat_streams(draw: st.DrawFn, *, choices: int = 1) -> Stream:
 
 @st.composite
 def anthropic_block(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
-    """One content block: text, thinking (with a signature) or tool_use, its deltas, its stop."""
-    kind = draw(st.sampled_from(["text", "thinking", "tool_use"]))
+    """One content block: text, thinking (with a signature), redacted_thinking or tool_use, its deltas, its stop."""
+    kind = draw(st.sampled_from(["text", "thinking", "redacted_thinking", "tool_use"]))
     if kind == "text":
         start: dict[str, Any] = {"type": "text", "text": draw(st.sampled_from(["", "Hi "]))}
         deltas = [{"type": "text_delta", "text": piece} for piece in draw(PIECES)]
@@ -285,6 +290,9 @@ def anthropic_block(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
         deltas = [{"type": "thinking_delta", "thinking": piece} for piece in draw(PIECES)]
         if draw(st.booleans()):
             deltas.append({"type": "signature_delta", "signature": "Eq" + draw(NAMES)})
+    elif kind == "redacted_thinking":  # whole in its start, no deltas
+        start = {"type": "redacted_thinking", "data": "EmwKAhgB" + draw(NAMES)}
+        deltas = []
     else:
         start = {"type": "tool_use", "id": f"toolu_{draw(NAMES)}", "name": draw(NAMES), "input": {}}
         arguments = draw(st.sampled_from([[], [""]]) | ARGUMENTS.flatmap(split_anywhere))
@@ -298,8 +306,8 @@ def anthropic_block(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
 
 def anthropic_chunks(events: Sequence[dict[str, Any]]) -> int:
     """How many chunks parse_sse makes of a Messages stream: message_start (with usage), each
-    delta (arguments only when not empty), a tool_use or non-empty text block's start,
-    message_delta and message_stop; pings and block stops carry nothing."""
+    delta (arguments only when not empty), a tool_use, thinking, redacted_thinking or non-empty
+    text block's start, message_delta and message_stop; pings and block stops carry nothing."""
     count = 0
     for event in events:
         kind = event["type"]
@@ -307,7 +315,7 @@ def anthropic_chunks(events: Sequence[dict[str, Any]]) -> int:
             count += event["delta"]["type"] != "input_json_delta" or bool(event["delta"]["partial_json"])
         elif kind == "content_block_start":
             block = event["content_block"]
-            count += block["type"] == "tool_use" or bool(block.get("text") or block.get("thinking"))
+            count += block["type"] in ("tool_use", "thinking", "redacted_thinking") or bool(block.get("text"))
         else:
             count += kind in ("message_start", "message_delta", "message_stop")
     return count
@@ -342,19 +350,24 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
     if draw(st.booleans()):  # a total that did not change may come as null: message_start's stands
         final_usage["input_tokens"] = draw(st.none() | st.integers(0, 5000))
     stop_reason = draw(st.sampled_from(["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal"]))
-    events.append(
-        {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": final_usage}
-    )
+    delta: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
+    if stop_reason == "refusal" and draw(st.booleans()):  # the refusal's details, where the API gives them
+        delta["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": draw(NAMES)}
+    events.append({"type": "message_delta", "delta": delta, "usage": final_usage})
     events.append({"type": "message_stop"})
 
     runs: list[tuple[PartKind, str]] = []
     calls: dict[int, ToolCall] = {}
-    signatures: list[str] = []
+    thinking: list[ThinkingBlock] = []
     for event in events:
         if event["type"] == "content_block_start":
             block = event["content_block"]
             if block["type"] == "tool_use":
                 calls[event["index"]] = ToolCall(event["index"], block["id"], block["name"], "")
+            elif block["type"] == "thinking":
+                thinking.append(ThinkingBlock())
+            elif block["type"] == "redacted_thinking":
+                thinking.append(ThinkingBlock(data=block["data"]))
             runs.append(("text", block.get("text", "")))
         elif event["type"] == "content_block_delta":
             delta = event["delta"]
@@ -362,8 +375,9 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
                 runs.append(("text", delta["text"]))
             elif delta["type"] == "thinking_delta":
                 runs.append(("reasoning", delta["thinking"]))
+                thinking[-1] = ThinkingBlock(thinking[-1].text + delta["thinking"])
             elif delta["type"] == "signature_delta":
-                signatures.append(delta["signature"])
+                thinking[-1] = ThinkingBlock(thinking[-1].text, delta["signature"])
             else:
                 call = calls[event["index"]]
                 calls[event["index"]] = ToolCall(call.index, call.id, call.name, call.arguments + delta["partial_json"])
@@ -375,7 +389,8 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
         finish_reason=stop_reason,
         usage=updated,
         response_id=message["id"],
-        signatures=signatures,
+        thinking=thinking,
+        stop_details=delta.get("stop_details"),
     )
     frames = tuple(SSEEvent(orjson.dumps(event).decode(), event["type"]) for event in events)
     return Stream("anthropic", frames, expected, tuple(events))

@@ -71,7 +71,7 @@ async def stream(
         proxy=proxy,
         clock=clock,
     )
-    return await run_to_response(source, pipeline(), store, session_id)
+    return await run_to_response(source, pipeline(), store, session_id, request)
 
 
 async def stream_sse(
@@ -100,9 +100,10 @@ async def stream_sse(
     ``request`` is the body (``chat_request``'s, say); ``json`` is its former name, deprecated. The
     options are ``from_sse``'s; ``store`` and ``session_id`` as for ``stream``.
     """
+    body = body_of(request, json)
     source = from_sse(
         url,
-        request=body_of(request, json),
+        request=body,
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
@@ -116,7 +117,7 @@ async def stream_sse(
         client=client,
         clock=clock,
     )
-    return await run_to_response(source, sse_pipeline(choice=choice), store, session_id)
+    return await run_to_response(source, sse_pipeline(choice=choice), store, session_id, body)
 
 
 async def stream_responses(
@@ -146,10 +147,11 @@ async def stream_responses(
     a ``ws(s)://`` one in WebSocket mode (``from_websocket``'s; ``proxy`` applies, and ``client``
     makes the resuming GET of a background response). ``store`` and ``session_id`` as for ``stream``.
     """
+    body = body_of(request, json)
     source = _source(
         url,
         "responses",
-        request=body_of(request, json),
+        request=body,
         token=token,
         headers=headers,
         stream_timeout=stream_timeout,
@@ -164,7 +166,7 @@ async def stream_responses(
         client=client,
         clock=clock,
     )
-    return await run_to_response(source, responses_pipeline(), store, session_id)
+    return await run_to_response(source, responses_pipeline(), store, session_id, body)
 
 
 class ResponseStream(AsyncStream[_T]):

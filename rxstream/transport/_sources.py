@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Self, TypeVar
 
 from reactivex import Observable, abc
@@ -261,11 +261,16 @@ async def last_of(observable: Observable[_T]) -> _T:
 
 
 async def run_to_response(
-    source: Observable[Any], pipeline: Callable[[Any], Any], store: ContextStore | None, session_id: str | None
+    source: Observable[Any],
+    pipeline: Callable[[Any], Any],
+    store: ContextStore | None,
+    session_id: str | None,
+    request: Mapping[str, Any] | None = None,
 ) -> Response:
-    """``source`` through ``pipeline`` to its Response, saved under ``session_id`` when a ``store`` is given."""
+    """``source`` through ``pipeline`` to its Response, saved under ``session_id`` (with the
+    ``request`` body that asked for it) when a ``store`` is given."""
     if store is None:
         return await last_of(source.pipe(pipeline))
     if session_id is None:
         raise ValueError("a store needs a session_id to save the turn under")
-    return await last_of(source.pipe(pipeline, persist(store, session_id)))
+    return await last_of(source.pipe(pipeline, persist(store, session_id, request=request)))

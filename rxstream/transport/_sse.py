@@ -374,19 +374,3 @@ def body_of(request: Mapping[str, Any] | None, json: Mapping[str, Any] | None) -
         warnings.warn("json= is deprecated: the request body is request= on every source", DeprecationWarning, 3)
         request = json
     return dict(request) if request is not None else None
-
-
-def responses_request(model: str, input: str, **extra: Any) -> dict[str, Any]:
-    """The body of a streamed OpenAI Responses request; ``background=True`` makes it resumable after a drop."""
-    return {"model": model, "input": input, "stream": True, **extra}
-
-
-def chat_request(model: str, prompt: str, **extra: Any) -> dict[str, Any]:
-    """The body of a streamed chat completion: one user message, usage included in the stream."""
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": prompt}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        **extra,
-    }
