@@ -15,6 +15,8 @@ import reactivex
 from reactivex import operators as ops
 
 import rxstream
+from rxstream import operators as rxo
+from rxstream.operators._accumulate import Delta
 
 from .responses_events import Message, encode, response_events
 from .support import FiveOperators, frame, run
@@ -68,3 +70,19 @@ async def test_a_partial_that_cannot_be_built_still_ends_the_stream_typed() -> N
     assert error.partial is not None and not error.partial.complete
     notes = "\n".join(getattr(error, "__notes__", []))
     assert "could not be kept (TypeError" in notes or "kept on this error's .partial" in notes
+
+
+class Unbuildable(rxstream.Transcript):
+    """A transcript whose Response cannot be built, as a bug in a user's stage or in rxstream's own
+    could make one: the final chunk must still end the stream, typed, never hang it."""
+
+    def response(self, complete: bool, stats: rxstream.Stats) -> rxstream.Response:
+        raise RuntimeError("cannot build the response")
+
+
+def test_a_response_that_cannot_be_built_ends_the_stream_typed() -> None:
+    final = rxstream.Chunk(0, "", True)
+    source = reactivex.of(Delta("", final, Unbuildable()))
+    outcome = run(source.pipe(rxo.finalize()))
+    assert outcome.items == [] and isinstance(outcome.error, rxstream.IncompleteStreamError)
+    assert isinstance(outcome.error.__cause__, RuntimeError) and outcome.error.partial is not None

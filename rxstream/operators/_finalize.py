@@ -32,7 +32,12 @@ class FinalizeStage(Stage[Delta, Response]):
         if delta.chunk.is_final:
             stats = self.shared.stats
             stats.duration = self.timer() - self.started
-            self.emit(delta.transcript.response(stats.dropped == 0, stats))
+            try:
+                response = delta.transcript.response(stats.dropped == 0, stats)
+            except Exception as failure:  # raised into the source, it would be lost there: end typed
+                self.fail(with_partial(failure, self.partial))
+                return
+            self.emit(response)
             self.complete()
 
     def on_error(self, error: Exception) -> None:
