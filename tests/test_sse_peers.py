@@ -9,6 +9,7 @@ completion billed on a paid API.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -274,3 +275,41 @@ def test_any_split_of_a_recorded_stream_with_any_line_end_decodes_as_the_whole(d
     raw = lf.replace(b"\n", data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]), label="line end"))
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=12), label="cuts")
     assert decode(raw, cuts) == decode(lf)
+
+
+def gzipped(body: bytes, *, per_event: bool) -> bytes:
+    """``body`` gzip-compressed: flushed after each event (as a proxy compressing a live stream
+    does, so that each event can be read at once) or compressed whole."""
+    compressor = zlib.compressobj(wbits=31)  # 31: the gzip container
+    if not per_event:
+        return compressor.compress(body) + compressor.flush()
+    pieces = [
+        compressor.compress(event + b"\n\n") + compressor.flush(zlib.Z_SYNC_FLUSH) for event in body.split(b"\n\n")[:-1]
+    ]
+    return b"".join(pieces) + compressor.flush()
+
+
+# Issue 25 §8: gateways and proxies (nginx's gzip, Cloudflare) compress event streams with
+# Content-Encoding: gzip; the openai SDK reads them through httpx's decoding, as rxstream does.
+@pytest.mark.network
+@pytest.mark.parametrize("per_event", [True, False], ids=["flushed per event", "compressed whole"])
+async def test_a_gzip_body_read_a_byte_at_a_time_gives_the_whole_answer_with_one_request(per_event: bool) -> None:
+    body = gzipped(events([(None, data) for data in [*answer(), "[DONE]"]]), per_event=per_event)
+    posts = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal posts
+        await read_request(reader)
+        posts += 1
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        await send_in_pieces(writer, body, 1, chunked=True)  # one byte an HTTP chunk
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with loopback(handle) as origin:
+        response = await asyncio.wait_for(rxstream.stream_sse(origin + "/v1/chat/completions", **client()), 10)
+    assert response.text == "".join(WORDS) and response.complete and response.finish_reason == "stop"
+    assert posts == 1
