@@ -24,6 +24,7 @@ from ._render import flags_for
 COMMANDS: tuple[str, ...] = (
     "demo",
     "connect",
+    "chat",
     "serve",
     "relay",
     "history",
@@ -66,8 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StreamError, OSError, ValueError) as error:
         if args.debug:
             raise
-        print(f"rxstream {args.command}: error: {one_line(flags_for(error_line(error)))}", file=sys.stderr)
+        print(error_message(args.command, error), file=sys.stderr)
         return 1
+
+
+def error_message(command: str, error: BaseException) -> str:
+    """The one line a failure prints on stderr."""
+    return f"rxstream {command}: error: {one_line(flags_for(error_line(error)))}"
 
 
 def error_line(error: BaseException) -> str:

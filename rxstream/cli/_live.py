@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..core._context_store import ContextStore
 from ..core._errors import StreamError
@@ -23,11 +25,13 @@ from ._render import LiveText
 
 @dataclass(frozen=True)
 class Keeping:
-    """Where a turn is saved: ``store`` under ``session``; the database's path says where, to the user."""
+    """Where a turn is saved: ``store`` under ``session``, with the ``request`` that asked for it; the
+    database's path says where, to the user."""
 
     store: ContextStore
     session: str
     path: str
+    request: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ async def read_live(
     response = deltas.response
     assert response is not None  # the loop ended without an error: finalize had the final chunk
     if keeping is not None:
-        await keeping.store.save(keeping.session, response)
+        await keeping.store.save(keeping.session, response, request=keeping.request)
     return Outcome(response, first_token)
 
 
@@ -79,7 +83,7 @@ async def interrupted(
     live.end_line()
     saved = ""
     if keeping is not None:
-        turn = await keeping.store.save(keeping.session, partial)
+        turn = await keeping.store.save(keeping.session, partial, request=keeping.request)
         saved = f", saved as turn {turn.number} of session {keeping.session!r} in {keeping.path}"
     if always or saved or partial.chunks:
         print(f"rxstream {command}: interrupted after {partial.chunks} chunks{saved}", file=sys.stderr, flush=True)
