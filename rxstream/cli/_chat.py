@@ -39,13 +39,7 @@ def add_parser(subparsers: Any) -> None:
     formats.add_argument("--sse", action="store_true", help="OpenAI-compatible chat completions (the default)")
     formats.add_argument("--responses", action="store_true", help="OpenAI Responses, over SSE")
     add_store_options(parser, "the session database")
-    parser.add_argument(
-        "--token-env",
-        dest="token",
-        metavar="VAR",
-        type=_options.environment_token,
-        help="environment variable holding the bearer token",
-    )
+    _options.add_token_env(parser)
     parser.add_argument(
         "--timeout", type=_options.timeout, default=30.0, help="idle timeout in seconds (default %(default)s)"
     )

@@ -30,13 +30,7 @@ def add_parser(subparsers: Any) -> None:
         help="ws:// or wss:// endpoint, with --sse an https://…/chat/completions URL, "
         "with --responses a wss:// or https:// …/v1/responses URL",
     )
-    parser.add_argument(
-        "--token-env",
-        dest="token",
-        metavar="VAR",
-        type=_options.environment_token,
-        help="environment variable holding the bearer token",
-    )
+    _options.add_token_env(parser)
     parser.add_argument("--request", type=_options.json_object, help="JSON object sent as the first message (the body)")
     parser.add_argument(
         "--json", action="store_true", help="print the response (the partial one on failure) as JSON on stdout"

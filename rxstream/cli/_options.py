@@ -84,6 +84,11 @@ def environment_token(name: str) -> str:
     return os.environ[name]
 
 
+def add_token_env(parser: argparse.ArgumentParser, help: str = "environment variable holding the bearer token") -> None:
+    """``--token-env VAR``, read into ``args.token`` (checked set when the options are parsed)."""
+    parser.add_argument("--token-env", dest="token", metavar="VAR", type=environment_token, help=help)
+
+
 def physical_memory() -> int | None:
     """Bytes of RAM, where the system says."""
     try:

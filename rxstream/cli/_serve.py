@@ -48,13 +48,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="run the reference streaming server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_options.port, default=8765, help="0 for any free one (default %(default)s)")
-    parser.add_argument(
-        "--token-env",
-        dest="token",
-        metavar="VAR",
-        type=_options.environment_token,
-        help="require the bearer token held in this environment variable",
-    )
+    _options.add_token_env(parser, "require the bearer token held in this environment variable")
     parser.add_argument(
         "--qps", type=_options.rate, default=50.0, help="handshakes per second before 429 (default %(default)s)"
     )
