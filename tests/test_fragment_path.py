@@ -279,18 +279,24 @@ def test_responses_pipeline_equals_the_operators_piped_one_by_one(
     assert_same_outcome(paced(fused, events, pause_at, hot), paced(piped, events, pause_at, hot))
 
 
-def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not only equal, but taken: the property above would hold as well if the path took nothing."""
+def indices_taken(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """The indices of the chunks FragmentPath's ``method`` (take or take_text) takes, as they are taken."""
     taken: list[int] = []
-    take = FragmentPath.take
+    take = getattr(FragmentPath, method)
 
     def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
-        took = take(self, chunk)
+        took: bool = take(self, chunk)
         if took:
             taken.append(chunk.index)
         return took
 
-    monkeypatch.setattr(FragmentPath, "take", counted)
+    monkeypatch.setattr(FragmentPath, method, counted)
+    return taken
+
+
+def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only equal, but taken: the property above would hold as well if the path took nothing."""
+    taken = indices_taken(monkeypatch, "take")
     events = [
         event({"content": "Let me look. "}),  # 0: the first chunk, which starts finalize's timer
         event({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),  # 1: call 1 has not started
@@ -314,16 +320,7 @@ def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypat
 
 def test_the_path_takes_every_plain_text_delta_in_order_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain text deltas arriving in order go to the rope, from the second on; anything more goes the ordinary way."""
-    taken: list[int] = []
-    take_text = FragmentPath.take_text
-
-    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
-        took = take_text(self, chunk)
-        if took:
-            taken.append(chunk.index)
-        return took
-
-    monkeypatch.setattr(FragmentPath, "take_text", counted)
+    taken = indices_taken(monkeypatch, "take_text")
     events = [
         event({"role": "assistant", "content": ""}),  # carries nothing: no chunk
         event({"content": "Hello"}),  # 0: the first chunk, which starts finalize's timer
@@ -341,16 +338,7 @@ def test_the_path_takes_every_plain_text_delta_in_order_after_the_first(monkeypa
 
 
 def test_responses_pipeline_takes_the_text_deltas_in_order_and_leaves_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
-    taken: list[int] = []
-    take_text = FragmentPath.take_text
-
-    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
-        took = take_text(self, chunk)
-        if took:
-            taken.append(chunk.index)
-        return took
-
-    monkeypatch.setattr(FragmentPath, "take_text", counted)
+    taken = indices_taken(monkeypatch, "take_text")
     events = encode(response_events([Message(("Hel", "lo", ", ", "world"))]))
     deltas = [n for n, event in enumerate(events) if b'"response.output_text.delta"' in event]
     late = events.pop(deltas[2])  # ", " comes after "world": reorder holds "world", then delivers both
