@@ -8,6 +8,7 @@ DevTools protocol over a WebSocket. Without it the test skips, unless RXSTREAM_R
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -151,6 +152,7 @@ async def chromium(path: str, profile: str) -> AsyncIterator[Browser]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: its renderer and helpers go with it
     )
     try:
         active = Path(profile) / "DevToolsActivePort"
@@ -165,8 +167,16 @@ async def chromium(path: str, profile: str) -> AsyncIterator[Browser]:
         async with connect(page_url, max_size=None) as page:
             yield Browser(page)
     finally:
-        process.send_signal(signal.SIGKILL)
+        # The whole group, and until it is gone: a helper still writing to the profile made its
+        # removal fail ("Directory not empty").
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        for _ in range(100):
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.05)
 
 
 async def until(browser: Browser, done: Any, timeout: float = 30) -> tuple[str, str, int, int]:
