@@ -165,6 +165,8 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytear
         return bytearray(frame(index, data, is_final))
     if kind == "no timestamp":
         return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final}})
+    if kind == "null timestamp":  # as valid, but the fast path leaves it to parse
+        return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final}, "timestamp": None})
     if kind == "image":
         return frame(index, data, is_final, image_url=f"https://img/{index}.png")
     if kind == "bad timestamp":
@@ -176,7 +178,7 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytear
     return frame(index, data, is_final)
 
 
-SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image", "bytearray"]
+SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "null timestamp", "image", "bytearray"]
 FOREIGN_KINDS = ["bad timestamp", "bool index", "not json"]
 # ASCII, multi-byte (str frames count their bytes by encoding) and characters the JSON escapes
 PIECES = ["", "a", "bc", "é", "部分", "🙂", "x y", '"\\\n', "\x00"]

@@ -100,7 +100,8 @@ class FastPath(BatchObserver[Payload]):
         next_index = reorder.next_index
         final_index = reorder.final_index
         take = self.taken.append
-        early = 0
+        held_before = len(held)
+        released_count = 0  # plain chunks released from the hold in this call
         depth = stats.reorder_depth
         stuck: Chunk | None = None  # a held chunk, not plain, that is next: reorder delivers it
         plain = True  # until a frame is not a plain chunk
@@ -115,14 +116,13 @@ class FastPath(BatchObserver[Payload]):
                     body = message["chunk"]
                     index = body["index"]
                     data = body["data"]
-                    timestamp = message.get("timestamp")
                     if not (
                         body["is_final"] is False
                         and type(index) is int
                         and index >= 0
                         and type(data) is str
                         and len(body) == 3
-                        and (timestamp is None or type(timestamp) is int)
+                        and type(message.get("timestamp", 0)) is int  # (a null one goes the ordinary way)
                     ):
                         plain = False
                         break
@@ -144,10 +144,12 @@ class FastPath(BatchObserver[Payload]):
                         if released is not None:
                             if len(held) >= depth:  # held only grows between releases: it is deepest before one
                                 depth = len(held) + 1
+                            first = next_index
                             while type(released) is str:
                                 deliver(released)
                                 next_index += 1
                                 released = pop(next_index, None)
+                            released_count += next_index - first
                             if released is not None:
                                 stuck = cast(Chunk, released)
                                 break
@@ -162,7 +164,6 @@ class FastPath(BatchObserver[Payload]):
                     # reorder.hold, for a plain chunk that it would simply hold: inline, since
                     # most frames of a shuffled stream come here and a call would cost them ~10-70 ns
                     held[index] = data
-                    early += 1
                 else:
                     break
                 if upstream.is_disposed:  # the iterable itself, or another thread, disposed the subscription
@@ -170,7 +171,8 @@ class FastPath(BatchObserver[Payload]):
             else:
                 return False
         finally:
-            stats.out_of_order += early
+            # the chunks this call held: what the hold grew by and what left it (counted once a run, not a chunk)
+            stats.out_of_order += released_count + len(held) - held_before + (stuck is not None)
             stats.reorder_depth = max(depth, len(held))
             reorder.next_index = next_index
         self.hand_over()  # the stages take it from here
@@ -180,7 +182,7 @@ class FastPath(BatchObserver[Payload]):
             reorder.deliver(stuck)
             reorder.drain()
         else:
-            self.parse.emit(_new_chunk(Chunk, (index, data, False, timestamp, *PLAIN_TAIL)))
+            self.parse.emit(_new_chunk(Chunk, (index, data, False, message.get("timestamp"), *PLAIN_TAIL)))
         return True
 
     def hand_over(self) -> None:
