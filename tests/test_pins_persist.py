@@ -5,7 +5,7 @@ upstream subscription is disposed with it. In memory: a store of the test's own,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reactivex.subject import Subject
@@ -35,6 +35,9 @@ class SlowStore:
             raise
         self.saved += 1
         raise AssertionError("a save of a disposed stream ran to its end")
+
+    async def save_tool_results(self, session_id: str, results: Sequence[rxstream.ToolResult]) -> Turn:
+        raise AssertionError("persist saves no tool results")
 
     async def history(self, session_id: str, limit: int | None = None) -> list[Turn]:
         return []

@@ -67,9 +67,16 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def describe(turn: Turn) -> str:
-    """A header line, then the parts in order (text as it is, reasoning and images marked), the refusal and the tool calls."""
+    """A header line, then what the turn's request added, the parts in order (text as it is,
+    reasoning and images marked), the refusal and the tool calls; or a tool turn's results."""
     response = turn.response
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.saved_at))
+    if turn.role == "tool":
+        results = [
+            f"> [tool result {result.call_id}{' error' if result.is_error else ''}] {result.content}"
+            for result in turn.tool_results
+        ]
+        return "\n".join([f"--- turn {turn.number} · {when} · tool results", *results])
     state = "complete" if response.complete else "INCOMPLETE"
     if response.finish_reason is not None:
         state += f" ({response.finish_reason})"
