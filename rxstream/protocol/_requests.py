@@ -26,8 +26,14 @@ def as_messages(prompt: str | Sequence[Message]) -> list[dict[str, Any]]:
 
 
 def chat_request(model: str, prompt: str | Sequence[Message], **extra: Any) -> dict[str, Any]:
-    """The body of a streamed chat completion: ``prompt`` as one user message, or a list of
-    messages (``chat_messages(turns)`` and the next ones), usage included in the stream."""
+    """The body of a streamed chat completion, usage included in the stream.
+
+    Args:
+        model: The model to ask.
+        prompt: One user message's text, or the messages as the API takes them
+            (``[*chat_messages(turns), {"role": "user", "content": ...}]``), copied.
+        extra: More fields of the body as they are (``tools``, ``temperature``, ...).
+    """
     return {
         "model": model,
         "messages": as_messages(prompt),
@@ -38,8 +44,15 @@ def chat_request(model: str, prompt: str | Sequence[Message], **extra: Any) -> d
 
 
 def responses_request(model: str, input: str | Sequence[Message], **extra: Any) -> dict[str, Any]:
-    """The body of a streamed OpenAI Responses request: ``input`` a string or a list of input items;
-    ``background=True`` makes it resumable after a drop."""
+    """The body of a streamed OpenAI Responses request.
+
+    Args:
+        model: The model to ask.
+        input: The input as a string, or a list of input items (messages, ``function_call_output``
+            items: ``responses_continuation(turns, ...)["input"]``), copied.
+        extra: More fields of the body as they are: ``previous_response_id``, ``store=False``,
+            ``background=True`` (resumable after a drop), ``tools``, ...
+    """
     return {
         "model": model,
         "input": input if isinstance(input, str) else [dict(item) for item in input],
@@ -49,7 +62,15 @@ def responses_request(model: str, input: str | Sequence[Message], **extra: Any) 
 
 
 def anthropic_request(model: str, prompt: str | Sequence[Message], *, max_tokens: int, **extra: Any) -> dict[str, Any]:
-    """The body of a streamed Anthropic Messages request (``max_tokens`` is required there)."""
+    """The body of a streamed Anthropic Messages request.
+
+    Args:
+        model: The model to ask.
+        prompt: One user message's text, or the messages as the API takes them
+            (``[*anthropic_messages(turns), ...]``), copied.
+        max_tokens: The most tokens the answer may take (the API requires it).
+        extra: More fields of the body as they are (``thinking``, ``tools``, ``system``, ...).
+    """
     return {"model": model, "max_tokens": max_tokens, "messages": as_messages(prompt), "stream": True, **extra}
 
 
