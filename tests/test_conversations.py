@@ -259,6 +259,7 @@ async def test_chat_completions_send_back_the_tool_call_and_its_result_without_r
     ]
     assert lines[4].startswith("--- turn 2 · ") and lines[4].endswith(" · tool results")
     assert lines[5] == "> [tool result call_1] 18 °C" and "> [user] Thanks" in lines
+    assert not any(line.startswith("> [tool]") for line in lines)  # turn 3 sent them again: shown once
     assert lines.index("> [tool result call_1] 18 °C") < lines.index("It is 18 °C.") < lines.index("> [user] Thanks")
 
 
@@ -335,6 +336,9 @@ async def test_anthropic_sends_back_each_thinking_block_with_its_signature_in_or
         validate("anthropic", body)
     lines = history_lines(tmp_path)
     assert "> [tool result toolu_01] 18 °C" in lines and "> [tool result toolu_02 error] no clock" in lines
+    after = lines.index("> [tool result toolu_02 error] no clock")
+    # turn 3's request sent the results again: shown once, by the tool turn
+    assert lines[after + 1].startswith("--- turn 3 · ") and lines[after + 2] == "[reasoning] 18 degrees."
 
 
 @pytest.mark.network
