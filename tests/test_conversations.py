@@ -24,7 +24,17 @@ from openai.types.responses.response_create_params import ResponseCreateParamsSt
 from pydantic import TypeAdapter
 
 import rxstream
-from rxstream.testing import FunctionCall, Message, Stream, anthropic_streams, response_events, sse_body
+from rxstream.testing import (
+    FunctionCall,
+    Message,
+    Stream,
+    anthropic_streams,
+    chat_streams,
+    outcome_of,
+    response_events,
+    responses_streams,
+    sse_body,
+)
 
 from .support import loopback, read_request
 from .test_differential import through_rxstream
@@ -527,6 +537,36 @@ def test_the_assistant_message_gives_back_the_blocks_in_the_order_they_came(stre
     assert rxstream.anthropic_assistant_message(response) == {"role": "assistant", "content": expected}
     if expected:
         validate_items(MessageParam, [{"role": "assistant", "content": expected}])
+
+
+def finished(stream: Stream) -> rxstream.Response:
+    """The stream's response through its own pipeline (a stream that ends incomplete gives its partial)."""
+    outcome = outcome_of(rxstream.from_frames(stream.frames).pipe(stream.pipeline()))
+    if outcome.items:
+        response: rxstream.Response = outcome.items[0]
+        return response
+    assert isinstance(outcome.error, rxstream.StreamError) and outcome.error.partial is not None
+    return outcome.error.partial
+
+
+@given(chat_streams() | responses_streams())
+@settings(max_examples=100, deadline=None)
+def test_any_answer_goes_back_as_the_sdk_types_it_with_its_tool_calls(stream: Stream) -> None:
+    """Whatever a chat completion or a Responses stream brought (text, refusal, reasoning, tool
+    calls), the message or items that send it back are of the SDK's request types and carry the
+    calls as they came."""
+    response = finished(stream)
+    calls = [(call.id, call.name, call.arguments) for call in response.tool_calls if response.complete]
+    if stream.protocol == "responses":
+        items = rxstream.responses_output_items(response)
+        validate_items(ResponseInputItemParam, items)
+        sent = [(item["call_id"], item["name"], item["arguments"]) for item in items if "call_id" in item]
+    else:
+        message = rxstream.chat_assistant_message(response, keep_reasoning=True)
+        validate_items(ChatCompletionMessageParam, [message])
+        assert message.get("reasoning_content", "") == response.reasoning
+        sent = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls", [])]
+    assert sent == calls
 
 
 def validate(api: str, body: dict[str, Any]) -> None:
