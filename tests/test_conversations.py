@@ -523,7 +523,7 @@ def told_apart(content: list[dict[str, Any]]) -> bool:
 
 
 @given(anthropic_streams())
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_the_assistant_message_gives_back_the_blocks_in_the_order_they_came(stream: Stream) -> None:
     """Any Messages stream's response goes back as the blocks the SDK accumulated, in order."""
     message: Any = None
@@ -550,7 +550,7 @@ def finished(stream: Stream) -> rxstream.Response:
 
 
 @given(chat_streams() | responses_streams())
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 def test_any_answer_goes_back_as_the_sdk_types_it_with_its_tool_calls(stream: Stream) -> None:
     """Whatever a chat completion or a Responses stream brought (text, refusal, reasoning, tool
     calls), the message or items that send it back are of the SDK's request types and carry the
