@@ -124,6 +124,9 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                     os.dup2(quiet, 2)
                     name = job.path.removesuffix(".py").replace("/", ".")
                     sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
+                    # Now, before pytest puts its assertion rewriter ahead of the finder on the meta path: it
+                    # rewrites the modules of a package with a pytest11 plugin (rxstream's), so it would import this one.
+                    importlib.import_module(name)
                     options = [
                         "-x",
                         "-q",
