@@ -135,6 +135,9 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                         "-p",
                         "no:cacheprovider",
                         "--hypothesis-profile=mutation",
+                        # pytest's assertion rewriter loads every module of a plugin's distribution
+                        # (rxstream's, by its pytest11 entry point) from disk, ahead of the mutant
+                        "--assert=plain",
                     ]
                     first_failure = _FirstFailure(os.path.join(scratch, str(os.getpid())))
                     code = int(pytest.main([*options, *job.tests], plugins=[first_failure]))
