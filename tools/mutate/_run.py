@@ -48,13 +48,18 @@ def _preload() -> None:
     from _pytest.config import default_plugins
 
     names = [f"_pytest.{name}" for name in default_plugins]
-    names += [entry.module for entry in importlib.metadata.entry_points(group="pytest11")]
+    # rxstream's own plugin (rxstream.testing._plugin) imports rxstream: loaded here, every child would run the unmutated modules
+    plugins = importlib.metadata.entry_points(group="pytest11")
+    names += [entry.module for entry in plugins if entry.module.partition(".")[0] != "rxstream"]
     names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
     for name in names:
         try:
             importlib.import_module(name)
         except Exception:  # a plugin that cannot load here fails in the child, where pytest says why
             pass
+    imported = sorted(name for name in sys.modules if name.partition(".")[0] == "rxstream")
+    if imported:
+        raise RuntimeError(f"preloading imported {', '.join(imported[:3])}: no mutant of those would be run")
 
 
 class _FirstFailure:
@@ -129,6 +134,9 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                         "-p",
                         "no:cacheprovider",
                         "--hypothesis-profile=mutation",
+                        # pytest's assertion rewriter loads every module of a plugin's distribution
+                        # (rxstream's, by its pytest11 entry point) from disk, ahead of the mutant
+                        "--assert=plain",
                     ]
                     first_failure = _FirstFailure(os.path.join(scratch, str(os.getpid())))
                     code = int(pytest.main([*options, *job.tests], plugins=[first_failure]))
