@@ -1,0 +1,101 @@
+"""The fused pipelines' defaults, pinned where the in-memory suite left them loose (issue 23):
+README, "rxstream.pipeline(window=64, max_pending=5) is the five of them fused", and "How demand
+flows": the buffer publishes a demand "not ready while max_pending items wait", which sources
+check "before reading each item"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+import rxstream
+
+from .support import frame, run
+
+
+class Gate(rxstream.Stage[Any, Any]):
+    """A consumer below the pipeline that takes nothing: the demand it publishes is never ready."""
+
+    @property
+    def upstream_demand(self) -> rxstream.Demand:
+        return rxstream.Demand(ready=False)
+
+    def on_next(self, item: Any) -> None:
+        self.emit(item)
+
+
+GATE: rxstream.Operator[rxstream.Response, rxstream.Response] = rxstream.Operator(Gate)
+
+
+def frames_read(chain: rxstream.Operator[Any, rxstream.Response]) -> int:
+    """How many frames of a long stream the source reads for ``chain`` with a consumer that takes nothing."""
+    read: list[int] = []
+
+    def frames() -> Iterator[bytes]:
+        for i in range(40):
+            read.append(i)
+            yield frame(i, "x", i == 39)
+
+    rxstream.from_frames(frames()).pipe(chain, GATE).subscribe()
+    return len(read)
+
+
+def test_the_pipeline_queues_5_chunks_for_a_consumer_that_is_not_ready() -> None:
+    assert frames_read(rxstream.pipeline()) == 5
+    assert frames_read(rxstream.pipeline(max_pending=2)) == 2, "the control: the argument is what counts"
+
+
+def test_the_sse_and_responses_pipelines_queue_5_chunks_too() -> None:
+    def sse_frames(n: int) -> Iterator[rxstream.SSEEvent]:
+        for i in range(n):
+            read.append(i)
+            content = {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}
+            yield rxstream.SSEEvent(data=orjson.dumps(content).decode())
+
+    read: list[int] = []
+    rxstream.from_frames(sse_frames(40)).pipe(rxstream.sse_pipeline(), GATE).subscribe()
+    assert len(read) == 5
+
+    def responses_frames(n: int) -> Iterator[bytes]:
+        for i in range(n):
+            read.append(i)
+            yield orjson.dumps(
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": i,
+                    "item_id": "msg_1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": "x",
+                }
+            )
+
+    read = []
+    rxstream.from_frames(responses_frames(40)).pipe(rxstream.responses_pipeline(), GATE).subscribe()
+    assert len(read) == 5
+
+
+def refused_index(chain: rxstream.Operator[Any, rxstream.Response], early: bytes) -> int | None:
+    """The index reorder names when ``early`` is the stream's only frame: itself if refused at once,
+    None if it was held (the stream then fails only at its end, on the gap)."""
+    error = run(rxstream.from_frames([early]).pipe(chain)).error
+    cause = error if isinstance(error, rxstream.InvalidChunkError) else getattr(error, "__cause__", None)
+    assert isinstance(cause, rxstream.InvalidChunkError), repr(error)
+    return cause.received
+
+
+def test_the_pipelines_window_is_64() -> None:
+    # reorder: "a chunk window or more beyond the next expected index cannot be held".
+    assert refused_index(rxstream.pipeline(), frame(63, "x")) is None
+    assert refused_index(rxstream.pipeline(), frame(64, "x")) == 64
+
+
+def test_the_responses_pipelines_window_is_64_sequence_numbers() -> None:
+    def delta(number: int) -> bytes:
+        event = {"type": "response.output_text.delta", "sequence_number": number, "item_id": "msg_1"}
+        return orjson.dumps(event | {"output_index": 0, "content_index": 0, "delta": "x"})
+
+    assert refused_index(rxstream.responses_pipeline(), delta(63)) is None
+    assert refused_index(rxstream.responses_pipeline(), delta(64)) == 64
