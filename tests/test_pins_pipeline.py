@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import pytest
 
 import rxstream
+from rxstream.operators._reorder import ReorderStage
 
-from .support import frame, run
+from .support import assert_same_outcome, frame, piped, run
 
 
 class Gate(rxstream.Stage[Any, Any]):
@@ -26,6 +28,18 @@ class Gate(rxstream.Stage[Any, Any]):
         self.emit(item)
 
 
+class Taker(rxstream.Stage[Any, Any]):
+    """A consumer below the pipeline that publishes a demand of its own, always ready."""
+
+    @property
+    def upstream_demand(self) -> rxstream.Demand:
+        return rxstream.Demand()
+
+    def on_next(self, item: Any) -> None:
+        self.emit(item)
+
+
+TAKER: rxstream.Operator[rxstream.Response, rxstream.Response] = rxstream.Operator(Taker)
 GATE: rxstream.Operator[rxstream.Response, rxstream.Response] = rxstream.Operator(Gate)
 
 
@@ -99,3 +113,46 @@ def test_the_responses_pipelines_window_is_64_sequence_numbers() -> None:
 
     assert refused_index(rxstream.responses_pipeline(), delta(63)) is None
     assert refused_index(rxstream.responses_pipeline(), delta(64)) == 64
+
+
+# --- FastPath: "a plain chunk arriving in order straight to the transcript" (README), not only the same result
+
+
+@pytest.mark.parametrize("consumer", ["none", "ready"])
+def test_the_fast_path_leaves_the_stages_only_what_is_not_a_plain_chunk_in_order(
+    monkeypatch: pytest.MonkeyPatch, consumer: str
+) -> None:
+    # FastPath: "Anything else (a frame that is not a plain chunk, a duplicate, a chunk beyond the window,
+    # a queue in the buffer, the first or the last chunk) goes to parse, or from parse's point on, the ordinary way."
+    ordinary: list[int] = []
+    hold = ReorderStage.on_next
+
+    def counted(self: ReorderStage, chunk: rxstream.Chunk) -> None:
+        ordinary.append(chunk.index)
+        hold(self, chunk)
+
+    frames: list[bytes | str] = [
+        frame(0, "a"),  # the first chunk, which starts finalize's timer
+        frame(1, "b"),
+        frame(3, "d"),  # early: held as its data alone
+        frame(2, "c"),  # releases 3
+        frame(4, "e", image_url="https://img/4.png"),  # not plain
+        frame(5, "f"),
+        frame(5, "f"),  # a duplicate
+        frame(6, "ǵé").decode(),  # a text frame, its bytes counted by encoding
+        orjson.dumps({"chunk": {"index": 7, "data": "h", "is_final": False}}),  # no timestamp
+        frame(9, "j"),  # early, 8 chunks into the stream: still within the window of 8
+        frame(8, "i"),  # releases 9
+        frame(10, "", True),  # the last chunk
+    ]
+    below = [TAKER] if consumer == "ready" else []
+    expected = run(rxstream.from_frames(frames).pipe(piped(window=8, timer=lambda: 0.0), *below))
+    monkeypatch.setattr(ReorderStage, "on_next", counted)
+    fast = run(rxstream.from_frames(frames).pipe(rxstream.pipeline(window=8, timer=lambda: 0.0), *below))
+    assert ordinary == [0, 4, 5, 10]
+    assert_same_outcome(fast, expected)
+    response = fast.items[0]
+    assert response.text == "abcdefǵéhij" and response.complete
+    stats = response.stats
+    assert (stats.chunks, stats.duplicates, stats.out_of_order, stats.reorder_depth) == (12, 1, 2, 1)
+    assert stats.bytes == sum(len(raw.encode() if isinstance(raw, str) else raw) for raw in frames)
