@@ -130,9 +130,7 @@ def main() -> int:
                 flush=True,
             )
     classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
-    outcomes_json = [
-        {"module": m.path, "line": m.line, "code": m.code, "mutation": m.mutation, "outcome": o} for m, o in results
-    ]
+    outcomes_json = [_entry(mutant, outcome) for mutant, outcome in results]
     Path(arguments.report).with_suffix(".json").write_text(json.dumps(outcomes_json, indent=0) + "\n")
     report = _report(files, every, results, classified, time.monotonic() - started)
     Path(arguments.report).write_text(report + _killers(killers))
@@ -166,20 +164,27 @@ def _entry(mutant: Mutant, outcome: str) -> dict[str, object]:
         "line": mutant.line,
         "code": mutant.code,
         "mutation": mutant.mutation,
+        "occurrence": mutant.occurrence,
         "outcome": outcome,
     }
 
 
-def _key(mutant: Mutant) -> tuple[str, str, str]:
-    return mutant.path, mutant.code, mutant.mutation
+def _key(mutant: Mutant) -> tuple[str, str, str, int]:
+    return mutant.path, mutant.code, mutant.mutation, mutant.occurrence
 
 
-def _outcomes_in(previous: str) -> dict[tuple[str, str, str], str]:
-    """What a previous run found for each mutant, by module, source line and mutation."""
-    return {
-        (entry["module"], entry["code"], entry["mutation"]): entry["outcome"]
-        for entry in json.loads(Path(previous).read_text())
-    }
+def _outcomes_in(previous: str) -> dict[tuple[str, str, str, int], str]:
+    """What a previous run found for each mutant, by module, source line, mutation and occurrence
+    (a results file without occurrences numbers a line written twice in line order)."""
+    entries = sorted(json.loads(Path(previous).read_text()), key=lambda entry: entry["line"])
+    seen: Counter[tuple[str, str, str]] = Counter()
+    found = {}
+    for entry in entries:
+        key = entry["module"], entry["code"], entry["mutation"]
+        occurrence = entry.get("occurrence", seen[key])
+        seen[key] += 1
+        found[(*key, occurrence)] = entry["outcome"]
+    return found
 
 
 def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
