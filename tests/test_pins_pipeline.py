@@ -1,7 +1,7 @@
-"""The fused pipelines' defaults, pinned where the in-memory suite left them loose (issue 23):
-README, "rxstream.pipeline(window=64, max_pending=5) is the five of them fused", and "How demand
-flows": the buffer publishes a demand "not ready while max_pending items wait", which sources
-check "before reading each item"."""
+"""The fused pipelines' defaults and what the fast path takes, pinned where the in-memory suite left
+them loose (issue 23): README, "rxstream.pipeline(window=64, max_pending=5) is the five of them
+fused", "How demand flows" (the buffer's demand is "not ready while max_pending items wait", and
+sources check it "before reading each item"), and FastPath's docstring."""
 
 from __future__ import annotations
 
@@ -14,33 +14,7 @@ import pytest
 import rxstream
 from rxstream.operators._reorder import ReorderStage
 
-from .support import assert_same_outcome, frame, piped, run
-
-
-class Gate(rxstream.Stage[Any, Any]):
-    """A consumer below the pipeline that takes nothing: the demand it publishes is never ready."""
-
-    @property
-    def upstream_demand(self) -> rxstream.Demand:
-        return rxstream.Demand(ready=False)
-
-    def on_next(self, item: Any) -> None:
-        self.emit(item)
-
-
-class Taker(rxstream.Stage[Any, Any]):
-    """A consumer below the pipeline that publishes a demand of its own, always ready."""
-
-    @property
-    def upstream_demand(self) -> rxstream.Demand:
-        return rxstream.Demand()
-
-    def on_next(self, item: Any) -> None:
-        self.emit(item)
-
-
-TAKER: rxstream.Operator[rxstream.Response, rxstream.Response] = rxstream.Operator(Taker)
-GATE: rxstream.Operator[rxstream.Response, rxstream.Response] = rxstream.Operator(Gate)
+from .support import assert_same_outcome, frame, piped, run, valve
 
 
 def frames_read(chain: rxstream.Operator[Any, rxstream.Response]) -> int:
@@ -52,7 +26,7 @@ def frames_read(chain: rxstream.Operator[Any, rxstream.Response]) -> int:
             read.append(i)
             yield frame(i, "x", i == 39)
 
-    rxstream.from_frames(frames()).pipe(chain, GATE).subscribe()
+    rxstream.from_frames(frames()).pipe(chain, valve(rxstream.Demand(ready=False))).subscribe()
     return len(read)
 
 
@@ -69,7 +43,7 @@ def test_the_sse_and_responses_pipelines_queue_5_chunks_too() -> None:
             yield rxstream.SSEEvent(data=orjson.dumps(content).decode())
 
     read: list[int] = []
-    rxstream.from_frames(sse_frames(40)).pipe(rxstream.sse_pipeline(), GATE).subscribe()
+    rxstream.from_frames(sse_frames(40)).pipe(rxstream.sse_pipeline(), valve(rxstream.Demand(ready=False))).subscribe()
     assert len(read) == 5
 
     def responses_frames(n: int) -> Iterator[bytes]:
@@ -87,7 +61,9 @@ def test_the_sse_and_responses_pipelines_queue_5_chunks_too() -> None:
             )
 
     read = []
-    rxstream.from_frames(responses_frames(40)).pipe(rxstream.responses_pipeline(), GATE).subscribe()
+    rxstream.from_frames(responses_frames(40)).pipe(
+        rxstream.responses_pipeline(), valve(rxstream.Demand(ready=False))
+    ).subscribe()
     assert len(read) == 5
 
 
@@ -145,7 +121,7 @@ def test_the_fast_path_leaves_the_stages_only_what_is_not_a_plain_chunk_in_order
         frame(8, "i"),  # releases 9
         frame(10, "", True),  # the last chunk
     ]
-    below = [TAKER] if consumer == "ready" else []
+    below = [valve(rxstream.Demand())] if consumer == "ready" else []
     expected = run(rxstream.from_frames(frames).pipe(piped(window=8, timer=lambda: 0.0), *below))
     monkeypatch.setattr(ReorderStage, "on_next", counted)
     fast = run(rxstream.from_frames(frames).pipe(rxstream.pipeline(window=8, timer=lambda: 0.0), *below))

@@ -4,7 +4,6 @@ publish's docstring, against the in-memory ListSink, with deltas that come while
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import reactivex
 from reactivex import Subject
@@ -14,22 +13,8 @@ from rxstream import Chunk
 from rxstream import operators as rxo
 from rxstream.protocol._stream_entries import RecordedFailure, read_entry
 
+from .support import valve
 from .test_publish import ListSink, outcome_of
-
-
-class Valve(rxstream.Stage[Any, Any]):
-    """A consumer below publish whose demand the test opens and closes."""
-
-    def __init__(self, downstream: Any, shared: rxstream.Shared, demand: rxstream.Demand) -> None:
-        super().__init__(downstream, shared)
-        self.demand = demand
-
-    @property
-    def upstream_demand(self) -> rxstream.Demand:
-        return self.demand
-
-    def on_next(self, item: Any) -> None:
-        self.emit(item)
 
 
 async def settle() -> None:
@@ -100,10 +85,9 @@ async def test_downstreams_demand_is_honoured() -> None:
     # "Downstream's demand is honoured as well": stored, but passed on only once the consumer is ready.
     sink = ListSink()
     demand = rxstream.Demand(ready=False)
-    valve: rxstream.Operator[Any, Any] = rxstream.Operator(lambda downstream, shared: Valve(downstream, shared, demand))
     chunks = [Chunk(0, "a"), Chunk(1, "b", is_final=True)]
     ending = asyncio.ensure_future(
-        outcome_of(reactivex.from_iterable(chunks).pipe(rxo.accumulate(), rxo.publish(sink), valve))
+        outcome_of(reactivex.from_iterable(chunks).pipe(rxo.accumulate(), rxo.publish(sink), valve(demand)))
     )
     await settle()
     assert len(sink.entries) == 2 and not ending.done()
