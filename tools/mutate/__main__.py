@@ -102,7 +102,7 @@ def main() -> int:
     jobs: list[Job] = []
     uncovered: list[Mutant] = []
     results: list[tuple[Mutant, str]] = []
-    killed_by: dict[tuple[str, str, str], str] = {}  # the test that failed first, where one did
+    killed_by: dict[tuple[str, str, str, int], str] = {}  # the test that failed first, where one did
     before = _entries_in(arguments.rerun) if arguments.rerun else {}
     for file in files:
         source = Path(file).read_bytes()
@@ -208,20 +208,27 @@ def _entry(mutant: Mutant, outcome: str, killer: str) -> dict[str, Any]:
         "line": mutant.line,
         "code": mutant.code,
         "mutation": mutant.mutation,
+        "occurrence": mutant.occurrence,
         "outcome": outcome,
         "killer": killer,  # the test that failed first ("" when none did, or a run before this driver kept it)
     }
 
 
-def _key(mutant: Mutant) -> tuple[str, str, str]:
-    return mutant.path, mutant.code, mutant.mutation
+def _key(mutant: Mutant) -> tuple[str, str, str, int]:
+    return mutant.path, mutant.code, mutant.mutation, mutant.occurrence
 
 
-def _entries_in(previous: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """What a previous run found for each mutant, by module, source line and mutation."""
-    return {
-        (entry["module"], entry["code"], entry["mutation"]): entry for entry in json.loads(Path(previous).read_text())
-    }
+def _entries_in(previous: str) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+    """What a previous run found for each mutant, by module, source line, mutation and occurrence
+    (a results file without occurrences numbers a line written twice in line order)."""
+    entries = sorted(json.loads(Path(previous).read_text()), key=lambda entry: entry["line"])
+    seen: Counter[tuple[str, str, str]] = Counter()
+    found = {}
+    for entry in entries:
+        key = entry["module"], entry["code"], entry["mutation"]
+        found[(*key, entry.get("occurrence", seen[key]))] = entry
+        seen[key] += 1
+    return found
 
 
 def _combined(runs: list[str]) -> list[dict[str, Any]]:
