@@ -48,13 +48,21 @@ def _preload() -> None:
     from _pytest.config import default_plugins
 
     names = [f"_pytest.{name}" for name in default_plugins]
-    names += [entry.module for entry in importlib.metadata.entry_points(group="pytest11")]
+    # rxstream's own plugin (rxstream.testing) imports rxstream: loaded here, every child would
+    # find the unmutated modules already imported and no mutant could be killed.
+    names += [
+        entry.module
+        for entry in importlib.metadata.entry_points(group="pytest11")
+        if entry.module.partition(".")[0] != "rxstream"
+    ]
     names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
     for name in names:
         try:
             importlib.import_module(name)
         except Exception:  # a plugin that cannot load here fails in the child, where pytest says why
             pass
+    if "rxstream" in sys.modules:
+        raise RuntimeError("a preloaded library imported rxstream: the mutants would never be imported")
 
 
 class _FirstFailure:
@@ -121,9 +129,12 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                     os.dup2(quiet, 2)
                     name = job.path.removesuffix(".py").replace("/", ".")
                     sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
+                    # --assert=plain: pytest marks the distribution of an entry-point plugin (rxstream.testing)
+                    # for assertion rewriting, and its import hook, ahead of ours, would load the real modules.
                     options = [
                         "-x",
                         "-q",
+                        "--assert=plain",
                         "-m",
                         "not network",
                         "-p",
