@@ -56,6 +56,7 @@ def _preload() -> None:
         if entry.module.partition(".")[0] != "rxstream"
     ]
     names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
+    names += ["pydantic", "openai.types.chat", "openai.types.responses", "anthropic.types"]  # the SDKs as oracles
     for name in names:
         try:
             importlib.import_module(name)
