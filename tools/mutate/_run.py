@@ -52,6 +52,7 @@ def _preload() -> None:
     plugins = importlib.metadata.entry_points(group="pytest11")
     names += [entry.module for entry in plugins if entry.module.partition(".")[0] != "rxstream"]
     names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
+    names += ["pydantic", "openai.types.chat", "openai.types.responses", "anthropic.types"]  # the SDKs as oracles
     for name in names:
         try:
             importlib.import_module(name)
