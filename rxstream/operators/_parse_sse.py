@@ -308,22 +308,31 @@ def common_text(message: Any, choice: int) -> str | None:
     carries non-empty ``content`` and none of reasoning, a refusal, tool calls, a finish reason, usage
     or an error, checked in a few steps; None for any other shape, which ``decode`` checks in full
     (and gives a plain chunk of this text for this one)."""
-    if type(message) is dict:
-        choices = message.get("choices")
-        if type(choices) is list and len(choices) == 1 and message.get("usage") is None:
-            item = choices[0]
-            if type(item) is dict and item.get("finish_reason") is None and message.get("error") is None:
-                delta = item.get("delta")
-                if type(delta) is dict and item.get("index", 0) == choice:
-                    content = delta.get("content")
-                    if (
-                        type(content) is str
-                        and content
-                        and delta.get("reasoning_content") is None
-                        and delta.get("refusal") is None
-                        and delta.get("tool_calls") is None
-                    ):
-                        return content
+    try:
+        # Subscripts cost less than type checks and .get, and fail on every other shape: one choice
+        # (of a list: a dict or a string of one would give a string), an object, holding an object.
+        (item,) = message["choices"]
+        delta = item["delta"]
+        content = delta["content"]
+    except (LookupError, TypeError, ValueError):
+        return None
+    if (
+        type(content) is str
+        and content
+        and item.get("finish_reason") is None
+        and item.get("index", 0) == choice
+        and message.get("usage") is None
+        and message.get("error") is None
+        and (
+            len(delta) == 1  # content alone, as OpenAI sends every delta after the first
+            or (
+                delta.get("reasoning_content") is None
+                and delta.get("refusal") is None
+                and delta.get("tool_calls") is None
+            )
+        )
+    ):
+        return content
     return None
 
 
