@@ -19,7 +19,7 @@ import pytest
 from rxstream import SQLiteStore
 from rxstream.server import Faults, ReferenceResponsesServer, ReferenceSSEServer, generate
 
-from .test_conversations import validate
+from .test_conversations import validate_body
 
 pytestmark = pytest.mark.network
 
@@ -140,7 +140,7 @@ async def test_a_session_continues_across_runs_and_another_is_separate(tmp_path:
     assert [turn.request for turn in a] == server.bodies[:2] and [turn.request for turn in b] == server.bodies[2:]
     assert all(turn.response.text == answer and turn.response.complete for turn in a + b)
     for body in server.bodies:
-        validate("chat", body)
+        validate_body("chat", body)
     assert "Traceback" not in first.shown + second.shown + other.shown
 
 
@@ -195,7 +195,7 @@ async def test_ctrl_c_during_an_answer_keeps_the_partial_turn_which_the_next_que
         [asked[0], partial[0], asked[1], partial[1], asked[2]],
     ]
     for body in server.bodies:
-        validate("chat", body)
+        validate_body("chat", body)
     assert "Traceback" not in first.shown + second.shown
 
 
@@ -245,4 +245,4 @@ async def test_a_responses_chat_continues_by_previous_response_id_across_runs(tm
         },
     ]
     for body in server.bodies:
-        validate("responses", body)
+        validate_body("responses", body)

@@ -259,7 +259,7 @@ async def test_chat_completions_send_back_the_tool_call_and_its_result_without_r
         ],
     }
     for body in received:
-        validate("chat", body)
+        validate_body("chat", body)
     # rxstream history shows both sides: what each turn sent after the last answer, then the answer
     lines = history_lines(tmp_path)
     assert lines[1:4] == [
@@ -343,7 +343,7 @@ async def test_anthropic_sends_back_each_thinking_block_with_its_signature_in_or
         "messages": [user, assistant_1, result, assistant_2, {"role": "user", "content": "Thanks"}],
     }
     for body in received:
-        validate("anthropic", body)
+        validate_body("anthropic", body)
     lines = history_lines(tmp_path)
     assert "> [tool result toolu_01] 18 °C" in lines and "> [tool result toolu_02 error] no clock" in lines
     after = lines.index("> [tool result toolu_02 error] no clock")
@@ -396,7 +396,7 @@ async def test_responses_continue_by_previous_response_id_or_by_the_output_items
             "input": [user, call, output, {"role": "assistant", "content": "It is 18 °C."}, thanks],
         }
     for body in received:
-        validate("responses", body)
+        validate_body("responses", body)
 
 
 # --- the turns as each API takes them back, without a peer ----------------------------------
@@ -478,8 +478,8 @@ def test_an_answer_cut_short_sends_back_only_what_the_api_takes() -> None:
         {"role": "assistant", "content": "Let me look"},
     ]
     assert rxstream.unanswered_tool_calls(turns) == ()
-    validate_items(MessageParam, rxstream.anthropic_messages(turns))
-    validate_items(ChatCompletionMessageParam, rxstream.chat_messages(turns))
+    validate(MessageParam, rxstream.anthropic_messages(turns))
+    validate(ChatCompletionMessageParam, rxstream.chat_messages(turns))
 
 
 def anthropic_content(message: Any) -> list[dict[str, Any]]:
@@ -536,7 +536,7 @@ def test_the_assistant_message_gives_back_the_blocks_in_the_order_they_came(stre
     response = through_rxstream(stream.frames)
     assert rxstream.anthropic_assistant_message(response) == {"role": "assistant", "content": expected}
     if expected:
-        validate_items(MessageParam, [{"role": "assistant", "content": expected}])
+        validate(MessageParam, [{"role": "assistant", "content": expected}])
 
 
 def finished(stream: Stream) -> rxstream.Response:
@@ -559,17 +559,17 @@ def test_any_answer_goes_back_as_the_sdk_types_it_with_its_tool_calls(stream: St
     calls = [(call.id, call.name, call.arguments) for call in response.tool_calls if response.complete]
     if stream.protocol == "responses":
         items = rxstream.responses_output_items(response)
-        validate_items(ResponseInputItemParam, items)
+        validate(ResponseInputItemParam, items)
         sent = [(item["call_id"], item["name"], item["arguments"]) for item in items if "call_id" in item]
     else:
         message = rxstream.chat_assistant_message(response, keep_reasoning=True)
-        validate_items(ChatCompletionMessageParam, [message])
+        validate(ChatCompletionMessageParam, [message])
         assert message.get("reasoning_content", "") == response.reasoning
         sent = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls", [])]
     assert sent == calls
 
 
-def validate(api: str, body: dict[str, Any]) -> None:
+def validate_body(api: str, body: dict[str, Any]) -> None:
     """A whole request body as the API's SDK types it: no key the SDK's create params lack, and each
     message or input item one of its request types."""
     params = PARAMS[api]
@@ -578,10 +578,10 @@ def validate(api: str, body: dict[str, Any]) -> None:
     items = body["input"] if api == "responses" else body["messages"]
     if isinstance(items, list):
         kind = {"chat": ChatCompletionMessageParam, "anthropic": MessageParam, "responses": ResponseInputItemParam}
-        validate_items(kind[api], items)
+        validate(kind[api], items)
 
 
-def validate_items(kind: Any, items: list[dict[str, Any]]) -> None:
+def validate(kind: Any, items: list[dict[str, Any]]) -> None:
     """Each item is one of the SDK's request types. pydantic checks a TypedDict's required keys and
     literals, but leaves its Iterable fields (content blocks, tool calls) unchecked until iterated:
     those are iterated here, and Anthropic's content blocks checked one by one (a whole
@@ -603,11 +603,11 @@ def test_sdk_types_refuse_what_an_api_refuses() -> None:
     """The validation itself has teeth: an assistant tool call without its id, a thinking block
     without its signature, a request key the API does not know."""
     with pytest.raises(ValueError):
-        validate_items(
+        validate(
             ChatCompletionMessageParam,
             [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": ""}}]}],
         )
     with pytest.raises(ValueError):
-        validate_items(MessageParam, [{"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]}])
+        validate(MessageParam, [{"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]}])
     with pytest.raises(AssertionError):
-        validate("anthropic", {"model": "m", "max_tokens": 1, "messages": [], "stream_options": {}})
+        validate_body("anthropic", {"model": "m", "max_tokens": 1, "messages": [], "stream_options": {}})

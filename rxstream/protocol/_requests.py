@@ -180,8 +180,9 @@ def ordered_blocks(response: Response) -> list[ThinkingBlock | ToolCall | str]:
     Thinking and tool calls are ordered by the stream's block index (blocks without one first,
     as they came); each run of text goes where ``parts`` puts it among the thinking, after the
     last thinking block with text that began before it and any textless ones (redacted) right
-    after that. Where no thinking lies between a text and a tool call, the text goes first, as a
-    model writes "Let me check." before the call.
+    after that (after all the thinking when ``parts`` has none of it). Where no thinking lies
+    between a text and a tool call, the text goes first, as a model writes "Let me check."
+    before the call.
     """
     blocks: list[ThinkingBlock | ToolCall] = sorted(
         [*response.thinking, *sent_calls(response)], key=lambda block: -1 if block.index is None else block.index
@@ -193,16 +194,10 @@ def ordered_blocks(response: Response) -> list[ThinkingBlock | ToolCall | str]:
         if isinstance(block, ThinkingBlock) and block.text:
             starts[place] = reasoning
             reasoning += len(block.text)
-    runs: list[tuple[int, str]] = []  # each run of text and how much reasoning came before it
-    reasoning = 0
-    for part in response.parts or ((Part("text", response.text),) if response.text else ()):
-        if part.kind == "reasoning":
-            reasoning += len(part.value)
-        elif part.kind == "text" and part.value:
-            if runs and runs[-1][0] == reasoning:  # text apart only by an image: one text block
-                runs[-1] = (reasoning, runs[-1][1] + part.value)
-            else:
-                runs.append((reasoning, part.value))
+    if any(part.kind == "reasoning" for part in response.parts):
+        runs = text_runs(response.parts)
+    else:  # a response built without them: its text after all its thinking
+        runs = [(reasoning, response.text)] if response.text else []
     ordered: list[ThinkingBlock | ToolCall | str] = []
     place = 0
     for before, text in runs:
@@ -213,6 +208,21 @@ def ordered_blocks(response: Response) -> list[ThinkingBlock | ToolCall | str]:
         ordered.append(text)
         place = max(place, after)
     return ordered + blocks[place:]
+
+
+def text_runs(parts: Sequence[Part]) -> list[tuple[int, str]]:
+    """Each run of text in ``parts`` and how much reasoning came before it (texts apart only by an image joined)."""
+    runs: list[tuple[int, str]] = []
+    reasoning = 0
+    for part in parts:
+        if part.kind == "reasoning":
+            reasoning += len(part.value)
+        elif part.kind == "text" and part.value:
+            if runs and runs[-1][0] == reasoning:
+                runs[-1] = (reasoning, runs[-1][1] + part.value)
+            else:
+                runs.append((reasoning, part.value))
+    return runs
 
 
 def anthropic_tool_result(tool_use_id: str, content: str, *, is_error: bool = False) -> dict[str, Any]:
