@@ -139,8 +139,8 @@ def chat_messages(turns: Sequence[Turn], *, keep_reasoning: bool = False) -> lis
             messages += [chat_tool_result(result.call_id, result.content) for result in turn.tool_results]
             continue
         message = chat_assistant_message(turn.response, keep_reasoning=keep_reasoning)
-        if len(message) > 2 or message["content"] is not None:  # the API refuses an assistant message of nothing
-            messages.append(message)
+        if message["content"] is not None or "tool_calls" in message or "refusal" in message:
+            messages.append(message)  # not an assistant message of nothing, which the API refuses
     return messages
 
 
