@@ -61,6 +61,11 @@ def main() -> int:
         help="run these tests (files or node ids) on every mutant, without measuring coverage: which mutants do they kill?",
     )
     parser.add_argument(
+        "--keep-classified",
+        action="store_true",
+        help="with --rerun: a survivor of that run that survivors.toml classifies keeps its outcome, not run again",
+    )
+    parser.add_argument(
         "--combine",
         nargs="+",
         metavar="RESULTS",
@@ -76,6 +81,7 @@ def main() -> int:
     arguments = parser.parse_args()
     every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
     classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
+    reasons = {(entry["module"], entry["code"], entry["mutation"]) for entry in classified}
     before_entries = _combined(arguments.before) if arguments.before else None
     if arguments.combine:
         entries = _combined(arguments.combine)
@@ -116,6 +122,9 @@ def main() -> int:
             if previously == "killed":
                 results.append((mutant, "killed"))
                 killed_by[_key(mutant)] = before[_key(mutant)].get("killer", "")
+                continue
+            if previously is not None and arguments.keep_classified and _key(mutant)[:3] in reasons:
+                results.append((mutant, previously))
                 continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
             lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
