@@ -116,7 +116,7 @@ def main() -> int:
         module_tests = sorted(
             {test for tests in by_line.values() for test in tests}, key=lambda test: seconds.get(test, 0.0)
         )
-        jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
+        module_jobs: list[Job] = []
         for mutant in mutants(file, source):
             previously = before[_key(mutant)]["outcome"] if _key(mutant) in before else None
             if previously == "killed":
@@ -141,9 +141,14 @@ def main() -> int:
             if not tests:
                 uncovered.append(mutant)
                 continue
-            jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+            module_jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+        if module_jobs:  # first the unmutated module, against every test its mutants will run: they must pass
+            baseline = sorted(
+                {test for job in module_jobs for test in job.tests}, key=lambda test: seconds.get(test, 0.0)
+            )
+            jobs += [Job(None, file, source, baseline, _timeout(baseline, seconds)), *module_jobs]
     print(
-        f"{len(jobs) - len(files)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
+        f"{sum(job.mutant is not None for job in jobs)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
         flush=True,
     )
     results += [(mutant, "no test") for mutant in uncovered]
