@@ -14,7 +14,7 @@ import pytest
 import rxstream
 from rxstream.operators._reorder import ReorderStage
 
-from .support import assert_same_outcome, frame, piped, run, valve
+from .support import Outcome, assert_same_outcome, frame, piped, run, valve
 
 
 def frames_read(chain: rxstream.Operator[Any, rxstream.Response]) -> int:
@@ -132,3 +132,37 @@ def test_the_fast_path_leaves_the_stages_only_what_is_not_a_plain_chunk_in_order
     stats = response.stats
     assert (stats.chunks, stats.duplicates, stats.out_of_order, stats.reorder_depth) == (12, 1, 2, 1)
     assert stats.bytes == sum(len(raw.encode() if isinstance(raw, str) else raw) for raw in frames)
+
+
+# --- FragmentPath: "otherwise (... a queue in the buffer ...) parse emits the chunk the ordinary way"
+
+
+def test_argument_fragments_wait_in_the_buffer_while_the_consumer_is_not_ready() -> None:
+    # How demand flows: the buffer holds what the consumer has not taken, and the source stops
+    # reading once max_pending wait; the fragments of a started call are no exception.
+    demand = rxstream.Demand()
+    read_after_pause: list[int] = []
+
+    def events() -> Iterator[rxstream.SSEEvent]:
+        yield tool_event({"index": 0, "id": "call_0", "function": {"name": "f", "arguments": ""}})
+        demand.pause()  # the consumer is busy from here on
+        for i in range(8):
+            read_after_pause.append(i)
+            yield tool_event({"index": 0, "function": {"arguments": str(i)}})
+        yield tool_event({"index": 0, "function": {"arguments": ""}}, finish="tool_calls")
+        yield rxstream.SSEEvent("[DONE]")
+
+    outcome = Outcome()
+    rxstream.from_frames(events()).pipe(rxstream.sse_pipeline(max_pending=5), valve(demand)).subscribe(
+        outcome.items.append
+    )
+    assert read_after_pause == [0, 1, 2, 3, 4] and outcome.items == []
+    demand.resume()
+    (response,) = outcome.items
+    assert [(call.id, call.arguments) for call in response.tool_calls] == [("call_0", "01234567")]
+    assert response.stats.buffer_high_water == 5 and response.complete
+
+
+def tool_event(call: dict[str, Any], finish: str | None = None) -> rxstream.SSEEvent:
+    choice = {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": finish}
+    return rxstream.SSEEvent(orjson.dumps({"choices": [choice]}).decode())
