@@ -3,6 +3,7 @@ pins a sentence of its docstring, with a consumer below whose demand the test op
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import reactivex
@@ -50,3 +51,24 @@ def test_an_overflowing_item_that_is_no_chunk_is_named_minus_one() -> None:
     demand.resume()
     assert outcome.items == ["a"] and isinstance(outcome.error, rxstream.BufferOverflowError)
     assert outcome.error.index == -1
+
+
+def test_block_reads_no_further_while_the_queue_stays_full() -> None:
+    # "block": "the source stops reading ... until there is room". A consumer that is ready again
+    # only for a moment (it pauses before the buffer could hand it anything) makes no room.
+    demand = rxstream.Demand(ready=False)
+    demand.when_ready(demand.pause)  # called first when the consumer is resumed
+    read: list[int] = []
+
+    def frames() -> Iterator[bytes]:
+        for i in range(10):
+            read.append(i)
+            yield frame(i, str(i), i == 9)
+
+    stream = rxstream.from_frames(frames()).pipe(rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(2), valve(demand))
+    outcome = subscribed(stream)
+    assert len(read) == 2
+    demand.resume()
+    assert len(read) == 2 and outcome.items == []
+    demand.resume()
+    assert len(read) == 10 and [chunk.index for chunk in outcome.items] == list(range(10)) and outcome.completed
