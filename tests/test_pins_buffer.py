@@ -72,3 +72,17 @@ def test_block_reads_no_further_while_the_queue_stays_full() -> None:
     assert len(read) == 2 and outcome.items == []
     demand.resume()
     assert len(read) == 10 and [chunk.index for chunk in outcome.items] == list(range(10)) and outcome.completed
+
+
+def test_the_default_is_5_pending_and_block() -> None:
+    # README: rxo.backpressure_buffer(max_pending=5, overflow="block").
+    read: list[int] = []
+
+    def frames() -> Iterator[bytes]:
+        for i in range(10):
+            read.append(i)
+            yield frame(i, str(i), i == 9)
+
+    stream = rxstream.from_frames(frames()).pipe(rxo.parse(), rxo.backpressure_buffer(), valve(rxstream.Demand(False)))
+    outcome = subscribed(stream)
+    assert len(read) == 5 and outcome.items == [] and outcome.error is None
