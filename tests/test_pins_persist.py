@@ -1,12 +1,14 @@
-"""persist disposed while a save is in flight (issue 23, item 11): PersistObserver's promise that once
-the subscription is disposed nothing more goes downstream, its pending saves are cancelled, and the
-upstream subscription is disposed with it. In memory: a store of the test's own, an asyncio loop."""
+"""persist's promises (issue 23, item 11 and the mutants the suite left alive): once the subscription
+is disposed nothing more goes downstream, its pending saves are cancelled and the upstream
+subscription is disposed with it; a failed save ends the stream; the request is saved with each
+turn. In memory: a store of the test's own (or a SQLite file), an asyncio loop."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from reactivex import Observable, abc
@@ -16,6 +18,8 @@ from reactivex.subject import Subject
 import rxstream
 from rxstream import operators as rxo
 from rxstream.core._context_store import Turn
+
+from .support import frame
 
 
 class SlowStore:
@@ -130,3 +134,14 @@ async def test_a_failed_save_ends_the_stream_and_nothing_after_it_is_saved() -> 
     (error,) = heard
     assert isinstance(error, rxstream.TurnNotSavedError) and error.response.text == "first"
     assert isinstance(error.__cause__, OSError)
+
+
+async def test_the_request_is_saved_with_the_turn(tmp_path: Path) -> None:
+    # persist's request: "The body of the request the turns answer, saved with each (Turn.request)".
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    async with rxstream.SQLiteStore(tmp_path / "turns.db") as store:
+        response = await rxstream.from_frames([frame(0, "hello", True)]).pipe(
+            rxstream.pipeline(), rxo.persist(store, "session-1", request=body)
+        )
+        (turn,) = await store.history("session-1")
+    assert turn.response == response and turn.request == body
