@@ -24,6 +24,8 @@ class SSEEvent(NamedTuple):
     retry: int | None = None
 
 
+_new_event = tuple.__new__  # the C constructor, not the named tuple's Python one: once per event
+
 # A line ends at CRLF, LF or CR; CRLF first, so that it is one line end and not two.
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 # WHATWG: a retry field of ASCII digits only; longer than this it is no usable reconnection time (and
@@ -37,7 +39,8 @@ class SSEDecoder:
     Linear in the input however it is cut: each read is scanned once for line ends (in C,
     by ``bytes.split`` or a regular expression), complete lines are taken off the front of the
     buffer at once, and the line still open is never scanned again. ``data`` lines stay bytes
-    until their event is dispatched, then are decoded once, joined.
+    until their event is dispatched, then are decoded once, joined. A run of events of one
+    ``data:`` line each, without CR (as OpenAI sends them), is split on its blank lines at once.
     """
 
     def __init__(self) -> None:
@@ -80,9 +83,37 @@ class SSEDecoder:
             buffer.clear()
         if head is not chunk:
             buffer += chunk[last + 1 :]
-        lines = _LINE_END.split(head) if b"\r" in head else head.split(b"\n")
-        lines.pop()  # the empty piece after the last line end
         events: list[SSEEvent] = []
+        if b"\r" in head:
+            lines = _LINE_END.split(head)
+            lines.pop()  # the empty piece after the last line end
+            self._lines(lines, events)
+        else:
+            self._blocks(head, events)
+        return events
+
+    def _blocks(self, head: bytes, events: list[SSEEvent]) -> None:
+        """Complete lines ending in LF, none in CR: events of one ``data: …`` line each (OpenAI's) are
+        split at once on the blank lines, in C; anything else goes line by line."""
+        if head.startswith(b"data: ") and not (self._data or self._event or self._retry is not None):
+            end = head.rfind(b"\n\n") + 2  # the events that blank lines end; the rest is an event under way
+            if end > 1:
+                values = head[6 : end - 2].split(b"\n\ndata: ")
+                if head.count(b"\n", 0, end) == 2 * len(values):  # no LF in any: one line an event
+                    last_event_id = self.last_event_id
+                    events += [
+                        _new_event(SSEEvent, (value.decode("utf-8", "replace"), "message", last_event_id, None))
+                        for value in values
+                    ]
+                    if end == len(head):
+                        return
+                    head = head[end:]
+        lines = head.split(b"\n")
+        lines.pop()  # the empty piece after the last line end
+        self._lines(lines, events)
+
+    def _lines(self, lines: list[bytes], events: list[SSEEvent]) -> None:
+        """Complete lines, line ends removed: fields kept, events dispatched on blank lines into ``events``."""
         data = self._data
         for line in lines:
             if line.startswith(b"data:"):  # most lines
@@ -99,7 +130,6 @@ class SSEDecoder:
                     self._data = data = []
                     self._data_size = 0
                 self._event, self._retry = b"", None
-        return events
 
     def end(self) -> list[SSEEvent]:
         """The input ended: whatever is held is discarded, never dispatched (an event not ended by a blank line).
