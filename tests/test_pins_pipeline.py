@@ -137,19 +137,26 @@ def test_the_fast_path_leaves_the_stages_only_what_is_not_a_plain_chunk_in_order
 # --- FragmentPath: "otherwise (... a queue in the buffer ...) parse emits the chunk the ordinary way"
 
 
-def test_argument_fragments_wait_in_the_buffer_while_the_consumer_is_not_ready() -> None:
+@pytest.mark.parametrize("kind", ["fragments", "text"])
+def test_what_the_fragment_path_would_take_waits_in_the_buffer_while_the_consumer_is_not_ready(kind: str) -> None:
     # How demand flows: the buffer holds what the consumer has not taken, and the source stops
-    # reading once max_pending wait; the fragments of a started call are no exception.
+    # reading once max_pending wait; a started call's fragments and plain text deltas are no exception.
     demand = rxstream.Demand()
     read_after_pause: list[int] = []
 
+    def event(piece: str, finish: str | None = None) -> rxstream.SSEEvent:
+        if kind == "text":
+            return delta_event({"content": piece}, finish)
+        return delta_event({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, finish)
+
     def events() -> Iterator[rxstream.SSEEvent]:
-        yield tool_event({"index": 0, "id": "call_0", "function": {"name": "f", "arguments": ""}})
+        yield delta_event({"tool_calls": [{"index": 0, "id": "call_0", "function": {"name": "f", "arguments": ""}}]})
+        yield event("<")  # taken by the fragment path while the consumer is ready
         demand.pause()  # the consumer is busy from here on
         for i in range(8):
             read_after_pause.append(i)
-            yield tool_event({"index": 0, "function": {"arguments": str(i)}})
-        yield tool_event({"index": 0, "function": {"arguments": ""}}, finish="tool_calls")
+            yield event(str(i))
+        yield event(">", finish="stop")
         yield rxstream.SSEEvent("[DONE]")
 
     outcome = Outcome()
@@ -159,10 +166,12 @@ def test_argument_fragments_wait_in_the_buffer_while_the_consumer_is_not_ready()
     assert read_after_pause == [0, 1, 2, 3, 4] and outcome.items == []
     demand.resume()
     (response,) = outcome.items
-    assert [(call.id, call.arguments) for call in response.tool_calls] == [("call_0", "01234567")]
-    assert response.stats.buffer_high_water == 5 and response.complete
+    arguments = "<01234567>" if kind == "fragments" else ""
+    assert [(call.id, call.arguments) for call in response.tool_calls] == [("call_0", arguments)]
+    assert response.text == ("<01234567>" if kind == "text" else "")
+    assert response.stats.buffer_high_water == 5 and response.complete and response.chunks == 12
 
 
-def tool_event(call: dict[str, Any], finish: str | None = None) -> rxstream.SSEEvent:
-    choice = {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": finish}
+def delta_event(delta: dict[str, Any], finish: str | None = None) -> rxstream.SSEEvent:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
     return rxstream.SSEEvent(orjson.dumps({"choices": [choice]}).decode())
