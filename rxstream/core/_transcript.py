@@ -138,7 +138,7 @@ class Transcript:
         _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, block = chunk
         if block is not None:
             self._thinking.append((self._reasoning.length, block.signature, block.data, block.index))
-            self._thinking_open = block.data is None and block.signature is None
+            self._thinking_open = block.data is None  # the reasoning that starts with it is its text
         if reasoning:
             if not self._thinking_open:
                 self._thinking.append((self._reasoning.length, None, None, None))
@@ -146,6 +146,8 @@ class Transcript:
             if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
                 self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
             self._reasoning.append(reasoning)
+        if block is not None and block.signature is not None:  # a block that came signed is whole
+            self._thinking_open = False
         self.chunks += 1
         if text:
             self._text_rope.append(text)
