@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from itertools import repeat
+from itertools import chain, repeat
 from typing import NamedTuple
 
 
@@ -214,9 +214,13 @@ def sse_events(body: Iterable[bytes]) -> Iterator[SSEEvent]:
     For ``from_frames(sse_events(pieces)).pipe(sse_pipeline())``, the in-memory twin of ``from_sse``.
     """
     decoder = SSEDecoder()
-    for piece in body:
-        yield from decoder.feed(piece)
-    yield from decoder.end()
+    # chained in C: a generator would resume its frame for every event
+    return chain.from_iterable(chain(map(decoder.feed, body), _ended(decoder)))
+
+
+def _ended(decoder: SSEDecoder) -> Iterator[list[SSEEvent]]:
+    """``decoder.end()``, called once the body is read."""
+    yield decoder.end()
 
 
 class SSEEncoder:
