@@ -226,3 +226,63 @@ def test_a_finished_stream_is_done_whatever_else_happened() -> None:
     # decide: Done, "the stream ended as it should", before any failure is looked at.
     for ending in (Ending(finished=True), Ending(finished=True, status=500), Ending(finished=True, close_code=1008)):
         assert decide(ending, endpoint=E, policy=rxstream.RetryPolicy(), failures=3) is DONE
+
+
+# Mixed line ends, an event over several data lines, a CR-ended line before an LF-led one.
+CUT_BODY = b"data: a\r\ndata: b\n\nid: 1\revent: e\rdata: c\r\r: ping\n\ndata: d\r\n\r\n"
+
+
+def test_a_body_cut_anywhere_into_two_or_three_reads_gives_the_same_events() -> None:
+    # The README: "bytes in, however the network cut them, events out". Every cut, exhaustively
+    # (the split property in tests/test_sse.py draws only some).
+    whole = events(CUT_BODY)
+    assert whole == [
+        rxstream.SSEEvent("a\nb"),
+        rxstream.SSEEvent("c", "e", "1"),
+        rxstream.SSEEvent("d", "message", "1"),
+    ]
+    size = len(CUT_BODY)
+    for first in range(size + 1):
+        for second in range(first, size + 1):
+            pieces = [CUT_BODY[:first], CUT_BODY[first:second], CUT_BODY[second:]]
+            assert list(rxstream.sse_events(pieces)) == whole, (first, second)
+
+
+def test_a_bom_after_the_first_byte_is_not_dropped() -> None:
+    # WHATWG: only "one leading U+FEFF BYTE ORDER MARK character must be ignored": after a blank
+    # line, "\ufeffdata" is a field of another name, ignored.
+    assert events(b"\n\xef\xbb\xbfdata: x\n\n") == []
+    assert events(b"\n\xef\xbb\xbfdata: x\n\n", bytewise=True) == []
+
+
+def test_retry_takes_at_most_ten_digits() -> None:
+    # README: "`retry:` takes ASCII digits only (at most 10)".
+    body = b"retry: 9999999999\ndata: a\n\nretry: 10000000000\ndata: b\n\n"
+    assert [event.retry for event in events(body)] == [9_999_999_999, None]
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    # WHATWG: the stream is decoded with "UTF-8 decode", which replaces each invalid sequence with U+FFFD.
+    assert events(b"event: \xff\ndata: a\xfeb\n\n") == [rxstream.SSEEvent("a\ufffdb", "\ufffd")]
+
+
+def test_end_discards_what_is_held_and_keeps_the_last_event_id() -> None:
+    # end(): "whatever is held is discarded, never dispatched"; pending is what is held. The last
+    # event id stays, as an EventSource keeps it across a reconnection (WHATWG).
+    decoder = rxstream.SSEDecoder()
+    assert decoder.feed(b"id: 7\ndata: a\n\nevent: x\nretry: 5\ndata: held\ndata: op") == [
+        rxstream.SSEEvent("a", id="7")
+    ]
+    assert decoder.pending > 0
+    assert decoder.end() == [] and decoder.pending == 0
+    assert decoder.feed(b"en\ndata: b\n\n") == [rxstream.SSEEvent("b", "message", "7")]
+
+
+def test_the_encoder_omits_the_default_type_and_takes_a_zero_retry() -> None:
+    # SSEEncoder.encode: "its event type (omitted for message)"; WHATWG: a retry of "0" is a valid
+    # reconnection time; comment() with no text is an empty comment.
+    encoder = rxstream.SSEEncoder()
+    assert encoder.encode("a", event="message") == encoder.encode("a") == b"data: a\n\n"
+    assert encoder.retry(0) == b"retry: 0\n\n"
+    assert encoder.comment() == b": \n\n"
+    assert events(encoder.retry(0) + encoder.comment() + encoder.encode("a")) == [rxstream.SSEEvent("a", retry=None)]
