@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import responses, sse, sse_decoder, tool_calls
+from benchmarks import responses, sse, sse_batches, sse_decoder, tool_calls
 from benchmarks.in_memory import SeedLoop, hand_loop, make_frames, pipeline
 from benchmarks.measure import Result, Stages
 from benchmarks.suite import table
@@ -37,6 +37,11 @@ def test_the_tool_call_contenders_agree() -> None:
 def test_the_sse_contenders_agree_in_memory() -> None:
     reads = sse.pieces(sse.chat_body(300), 1000)
     assert sse.through_sse_pipeline(reads) == sse.split_join(reads) and len(sse.split_join(reads)) == 300 * sse.CHUNK
+
+
+def test_the_batched_stages_model_gives_the_pipelines_text() -> None:
+    reads = sse.pieces(sse.chat_body(300), 1000)
+    assert sse_batches.batched_stages(reads) == sse.through_sse_pipeline(reads)
 
 
 def test_the_responses_contenders_agree() -> None:
