@@ -67,7 +67,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
         # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
         stats.bytes += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         index = self.next_index
-        if event.data == "[DONE]":
+        if data == "[DONE]":
             self.done = True
             self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
             return False
@@ -224,11 +224,12 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
                 return Chunk(index, string(block, "text"))
             if block_type == "thinking":  # each block starts its own, so each signature pairs with its text
                 signature = block.get("signature")
-                start = ThinkingBlock("", string(block, "signature") if signature else None)
+                start = ThinkingBlock("", string(block, "signature") if signature else None, None, block_index(message))
                 text = string(block, "thinking") if block.get("thinking") else None
                 return Chunk(index, "", reasoning=text, thinking_block=start)
             if block_type == "redacted_thinking":  # sent back as it came, so kept whole
-                return Chunk(index, "", thinking_block=ThinkingBlock(data=string(block, "data")))
+                redacted = ThinkingBlock(data=string(block, "data"), index=block_index(message))
+                return Chunk(index, "", thinking_block=redacted)
         elif kind == "message_start":
             self.identify(mapping(message, "message"))
             usage = mapping(message, "message").get("usage")
