@@ -126,3 +126,10 @@ def test_a_plain_chunk_is_text_only_and_not_the_last() -> None:
     ]:
         assert not chunk.plain, chunk
     assert not rxstream.Chunk(0, "a", usage={"total_tokens": 1}).plain
+
+
+def test_a_tool_result_shows_an_error_only_when_it_is_one() -> None:
+    assert repr(rxstream.ToolResult("call_1", "42")) == "ToolResult(call_id='call_1', content='42')"
+    assert (
+        repr(rxstream.ToolResult("call_1", "no", True)) == "ToolResult(call_id='call_1', content='no', is_error=True)"
+    )

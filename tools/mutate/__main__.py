@@ -90,7 +90,8 @@ def main() -> int:
             "",
             f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
             f"on {_commit()}, {time.strftime('%Y-%m-%d', time.gmtime())}: the parts' results as each run "
-            "found them (how each was run: the report beside its results, e.g. `tools/mutate/runs/core.md`).",
+            "found them (which run each part is, and how it was made: `tools/mutate/runs/README.md` and the "
+            "report beside each part's results, e.g. `tools/mutate/runs/core.md`).",
         ]
         report = _report(
             header, entries, sorted({entry["module"] for entry in entries}), every, classified, before_entries
