@@ -211,3 +211,19 @@ def test_a_failure_numbered_0_surfaces_at_once(responses: Pipeline) -> None:
     subject.pipe(responses()).subscribe(on_error=errors.append)
     subject.on_next(orjson.dumps({**failed, "sequence_number": 0}))
     assert len(errors) == 1 and error_of(errors[0], rxstream.ResponseFailedError).code == "server_error"
+
+
+def test_refusal_deltas_are_the_refusal_as_they_come(responses: Pipeline) -> None:
+    # parse_responses: "the refusal from response.refusal.delta": a stream cut before refusal.done keeps them.
+    events = response_events([Message(["I can't ", "help."], refusal=True)])
+    cut = next(at for at, event in enumerate(events) if event["type"] == "response.refusal.done")
+    error = replay(responses, events[:cut])
+    assert isinstance(error, rxstream.IncompleteStreamError) and error.partial.refusal == "I can't help."
+
+
+def test_a_content_part_of_another_type_adds_nothing(responses: Pipeline) -> None:
+    # parse_responses: "Other event types add nothing"; so does a message part that is neither output_text nor refusal.
+    events = response_events([Message(["Hi"])])
+    events[-1]["response"]["output"][0]["content"].append({"type": "reasoning_text", "text": "aside"})
+    response = replay(responses, events)
+    assert response.complete and response.text == "Hi" and response.refusal is None
