@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import rxstream
 from rxstream import operators as rxo
 
@@ -39,6 +41,7 @@ def test_a_tool_call_streamed_as_openai_streams_it(sse: Callable[..., Any]) -> N
     assert response.text == "" and response.finish_reason == "tool_calls"
     assert response.tool_calls == (rxstream.ToolCall(0, "call_1", "get_weather", '{"city": "Paris"}'),)
     assert response.stats.chunks == response.chunks == 5  # four events and [DONE], fused or not
+    assert response.stats.duplicates == 0  # each fragment delivered once, fused or not
 
 
 def test_a_fragment_with_the_finish_reason_or_the_usage_keeps_them(sse: Callable[..., Any]) -> None:
@@ -81,7 +84,7 @@ def test_reasoning_content_is_the_reasoning(sse: Callable[..., Any]) -> None:
 def test_an_event_of_another_type_is_skipped(sse: Callable[..., Any]) -> None:
     # parse_sse: "p is a keep-alive (skipped)": only the event types that carry chunks are read.
     response = streamed(
-        sse(), body(delta("Hi")) + b"event: heartbeat\ndata: \xe2\x99\xa5\n\n" + body(delta(finish="stop"))
+        sse(), body(delta("Hi"), done=False) + b"event: heartbeat\ndata: \xe2\x99\xa5\n\n" + body(delta(finish="stop"))
     )
     assert isinstance(response, rxstream.Response) and response.text == "Hi" and response.complete
 
@@ -102,4 +105,40 @@ def test_a_chat_chunk_with_a_type_field_is_still_a_chat_chunk(sse: Callable[...,
 
 def test_a_malformed_tool_call_in_a_delta_alone_is_a_frame_error(sse: Callable[..., Any]) -> None:
     error = streamed(sse(), body(alone(CALL_START), alone({"index": -1, "function": {"arguments": "{}"}})))
+    assert error_of(error, rxstream.FrameError).number == 2
+
+
+def test_parallel_calls_in_one_delta_are_each_kept(sse: Callable[..., Any]) -> None:
+    second = {**CALL_START, "index": 1, "id": "call_2", "function": {"name": "get_time", "arguments": ""}}
+    raw = body(alone(CALL_START, second), alone(arguments("{}"), arguments("{}", 1)), delta(finish="tool_calls"))
+    response = streamed(sse(), raw)
+    assert [(call.id, call.name, call.arguments) for call in response.tool_calls] == [
+        ("call_1", "get_weather", "{}"),
+        ("call_2", "get_time", "{}"),
+    ]
+
+
+def test_a_fragment_keeps_whatever_of_the_call_it_names(sse: Callable[..., Any]) -> None:
+    # Fragments that name the call other than OpenAI does: an id with the arguments and no name,
+    # a name without an id, a first fragment without arguments. Each part is kept where it comes.
+    raw = body(
+        alone({"index": 0, "id": "call_1", "function": {"arguments": ""}}),
+        alone({"index": 0, "function": {"name": "get_weather", "arguments": "{}"}}),
+        alone({"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_time"}}),
+        delta(finish="tool_calls"),
+    )
+    response = streamed(sse(), raw)
+    assert [(call.id, call.name, call.arguments) for call in response.tool_calls] == [
+        ("call_1", "get_weather", "{}"),
+        ("call_2", "get_time", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [{"index": True, "function": {"arguments": "{}"}}, {"index": 0, "function": "x"}, [0, "{}"]],
+    ids=["bool index", "function not an object", "entry not an object"],
+)
+def test_a_malformed_fragment_alone_in_its_delta_is_a_frame_error(sse: Callable[..., Any], call: Any) -> None:
+    error = streamed(sse(), body(alone(CALL_START), alone(call), delta(finish="tool_calls")))
     assert error_of(error, rxstream.FrameError).number == 2
