@@ -77,6 +77,9 @@ def test_a_refusals_stop_details_are_kept(sse: Callable[..., Any]) -> None:
     events = [START, block(0, {"type": "text", "text": ""}), finish("refusal", stop_details=details), STOP]
     response = streamed(sse(), named(*events))
     assert response.finish_reason == "refusal" and response.stop_details == details
+    assert (
+        response.chunks == 3
+    )  # message_start (its usage), message_delta, message_stop: the empty text block adds none
 
 
 def test_message_delta_without_usage_keeps_message_starts(sse: Callable[..., Any]) -> None:
@@ -139,3 +142,19 @@ def test_an_error_given_as_a_string_is_the_servers_message(sse: Callable[..., An
     # {"error": "…"}: some compatible servers (and proxies) send the message alone.
     error = streamed(sse(), body({"error": "Internal server error"}, done=False))
     assert error_of(error, rxstream.ResponseFailedError).server_message == "Internal server error"
+
+
+def test_a_tool_use_block_at_index_0_and_a_negative_index(sse: Callable[..., Any]) -> None:
+    # The tool_use content block, its input streamed as input_json_delta, keyed by the block's index.
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    events = [
+        START,
+        block(0, tool),
+        change(0, {"type": "input_json_delta", "partial_json": "{}"}),
+        finish("tool_use"),
+        STOP,
+    ]
+    response = streamed(sse(), named(*events))
+    assert response.tool_calls == (rxstream.ToolCall(0, "toolu_1", "get_weather", "{}"),)
+    error = streamed(sse(), named(START, block(-1, tool), STOP))
+    assert "index" in str(error_of(error, rxstream.FrameError))
