@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .core._context_store import ContextStore, Turn
+from .core._context_store import ContextStore, ToolResult, Turn
 from .core._demand import Demand
 from .core._errors import (
     APIStatusError,
@@ -62,6 +62,7 @@ from .protocol._requests import (
     responses_output_items,
     responses_request,
     responses_tool_result,
+    unanswered_tool_calls,
 )
 from .protocol._sse import SSEDecoder, SSEEncoder, SSEEvent, sse_events
 from .transport._clock import Clock, SystemClock, VirtualClock
@@ -128,6 +129,7 @@ __all__ = [
     "responses_continuation",
     "responses_output_items",
     "responses_tool_result",
+    "unanswered_tool_calls",
     "Chunk",
     "Clock",
     "ConnectionLostError",
@@ -191,6 +193,7 @@ __all__ = [
     "to_async_iterable",
     "ThinkingBlock",
     "ToolCall",
+    "ToolResult",
     "ToolCallFragment",
     "Usage",
     "Transcript",

@@ -132,3 +132,24 @@ async def websocket_upgrade(reader: asyncio.StreamReader) -> bytes:
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
     )
+
+
+class Valve(rxstream.Stage[Any, Any]):
+    """A consumer stage that passes everything on and publishes ``demand`` to the stages above it,
+    for a test to open and close (a demand never ready: a consumer that takes nothing)."""
+
+    def __init__(self, downstream: Any, shared: rxstream.Shared, demand: rxstream.Demand) -> None:
+        super().__init__(downstream, shared)
+        self.demand = demand
+
+    @property
+    def upstream_demand(self) -> rxstream.Demand:
+        return self.demand
+
+    def on_next(self, item: Any) -> None:
+        self.emit(item)
+
+
+def valve(demand: rxstream.Demand) -> rxstream.Operator[Any, Any]:
+    """A consumer below the operators before it, ready when ``demand`` is."""
+    return rxstream.Operator(lambda downstream, shared: Valve(downstream, shared, demand))

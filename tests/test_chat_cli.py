@@ -17,7 +17,9 @@ import orjson
 import pytest
 
 from rxstream import SQLiteStore
-from rxstream.server import Faults, ReferenceSSEServer, generate
+from rxstream.server import Faults, ReferenceResponsesServer, ReferenceSSEServer, generate
+
+from .test_conversations import validate_body
 
 pytestmark = pytest.mark.network
 
@@ -137,28 +139,110 @@ async def test_a_session_continues_across_runs_and_another_is_separate(tmp_path:
         a, b = await store.history("A"), await store.history("B")
     assert [turn.request for turn in a] == server.bodies[:2] and [turn.request for turn in b] == server.bodies[2:]
     assert all(turn.response.text == answer and turn.response.complete for turn in a + b)
+    for body in server.bodies:
+        validate_body("chat", body)
     assert "Traceback" not in first.shown + second.shown + other.shown
 
 
-async def test_ctrl_c_during_an_answer_keeps_the_partial_turn_and_returns_to_the_prompt(tmp_path: Path) -> None:
+async def interrupt(terminal: Terminal, line: str, answer: str) -> str:
+    """Type ``line``, Ctrl-C once the answer is streaming, wait for the prompt: the chunks it says it kept."""
+    await terminal.wait_for("> $")
+    after = terminal.type(line + "\n")
+    await terminal.wait_for(re.escape(answer[:40]), after)  # the answer is streaming
+    after = terminal.type(CTRL_C)
+    kept = await terminal.wait_for(
+        r"rxstream chat: interrupted after (\d+) chunks, saved as turn \d+ of session", after
+    )
+    await terminal.wait_for("> $", kept.end())  # back at the prompt, still running
+    return kept[1]
+
+
+async def test_ctrl_c_during_an_answer_keeps_the_partial_turn_which_the_next_question_sends_back(
+    tmp_path: Path,
+) -> None:
     answer = generate(6000, seed=4, whole_words=True)
     async with RecordingSSEServer(answer, chunk_size=8, faults=Faults(delay=0.02)) as server:
-        terminal = Terminal("chat", server.url, "--model", "m", "--session", "cut", "--db", "cut.db", cwd=tmp_path)
-        await terminal.wait_for("> $")
-        after = terminal.type("tell me everything\n")
-        await terminal.wait_for(re.escape(answer[:40]), after)  # the answer is streaming
-        after = terminal.type(CTRL_C)
-        interrupted = await terminal.wait_for(
-            r"rxstream chat: interrupted after (\d+) chunks, saved as turn 1 of session 'cut' in cut\.db\n", after
-        )
-        await terminal.wait_for("> $", interrupted.end())  # back at the prompt, still running
-        terminal.type(CTRL_D)
-        assert await terminal.exit_status() == 0, terminal.shown
+
+        def chat() -> Terminal:
+            return Terminal("chat", server.url, "--model", "m", "--session", "cut", "--db", "cut.db", cwd=tmp_path)
+
+        first = chat()
+        kept = [await interrupt(first, "tell me everything", answer)]
+        assert "saved as turn 1 of session 'cut' in cut.db" in first.shown
+        kept.append(await interrupt(first, "go on", answer))
+        first.type(CTRL_D)
+        assert await first.exit_status() == 0, first.shown
+
+        second = chat()
+        await second.wait_for("session 'cut', 2 turns")
+        kept.append(await interrupt(second, "and then?", answer))
+        second.type(CTRL_D)
+        assert await second.exit_status() == 0, second.shown
 
     async with SQLiteStore(tmp_path / "cut.db") as store:
-        (turn,) = await store.history("cut")
-    assert turn.request == server.bodies[0]
-    assert turn.request["messages"] == [{"role": "user", "content": "tell me everything"}]
-    assert not turn.response.complete and turn.response.chunks == int(interrupted[1])
-    assert 40 <= len(turn.response.text) < len(answer) and answer.startswith(turn.response.text)
-    assert "Traceback" not in terminal.shown
+        turns = await store.history("cut")
+    assert [turn.request for turn in turns] == server.bodies
+    assert [turn.response.chunks for turn in turns] == [int(chunks) for chunks in kept]
+    for turn in turns:
+        assert not turn.response.complete and 40 <= len(turn.response.text) < len(answer)
+        assert answer.startswith(turn.response.text)
+    # each partial answer goes back as the assistant's message before the next question
+    partial = [{"role": "assistant", "content": turn.response.text} for turn in turns]
+    asked = [{"role": "user", "content": line} for line in ("tell me everything", "go on", "and then?")]
+    assert [body["messages"] for body in server.bodies] == [
+        asked[:1],
+        [asked[0], partial[0], asked[1]],
+        [asked[0], partial[0], asked[1], partial[1], asked[2]],
+    ]
+    for body in server.bodies:
+        validate_body("chat", body)
+    assert "Traceback" not in first.shown + second.shown
+
+
+class RecordingResponsesServer(ReferenceResponsesServer):
+    """The Responses reference server, keeping the body of each request it answers."""
+
+    def __init__(self, text: str, **options: Any) -> None:
+        super().__init__(text, **options)
+        self.bodies: list[dict[str, Any]] = []
+
+    async def _answer(
+        self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        self.bodies.append(orjson.loads(body))
+        await super()._answer(writer, method, target, headers, body)
+
+
+async def test_a_responses_chat_continues_by_previous_response_id_across_runs(tmp_path: Path) -> None:
+    # The server keeps each response: the next request names the last one and sends only the new
+    # message (https://platform.openai.com/docs/guides/conversation-state).
+    answer = generate(200, seed=5, whole_words=True)
+    async with RecordingResponsesServer(answer, chunk_size=16) as server:
+
+        def chat() -> Terminal:
+            return Terminal("chat", server.url, "--responses", "--model", "gpt-5", "--session", "r", cwd=tmp_path)
+
+        first = chat()
+        await ask(first, "what is one?", answer)
+        first.type(CTRL_D)
+        assert await first.exit_status() == 0, first.shown
+        second = chat()
+        await second.wait_for("session 'r', 1 turns")
+        await ask(second, "and two?", answer)
+        second.type(CTRL_D)
+        assert await second.exit_status() == 0, second.shown
+
+    async with SQLiteStore(tmp_path / "rxstream.db") as store:
+        turns = await store.history("r")
+    assert [turn.response.text for turn in turns] == [answer, answer] and turns[0].response.id is not None
+    assert server.bodies == [
+        {"model": "gpt-5", "input": [{"role": "user", "content": "what is one?"}], "stream": True},
+        {
+            "model": "gpt-5",
+            "input": [{"role": "user", "content": "and two?"}],
+            "stream": True,
+            "previous_response_id": turns[0].response.id,
+        },
+    ]
+    for body in server.bodies:
+        validate_body("responses", body)

@@ -103,12 +103,13 @@ def test_anthropic_messages_accumulate_as_anthropic_does(stream: Stream) -> None
     assert response.complete
     assert response.text == "".join(block.text for block in message.content if block.type == "text")
     assert response.reasoning == "".join(block.thinking for block in message.content if block.type == "thinking")
-    # each thinking block with its own signature, redacted ones as they came, in order, as the SDK's message.content
+    # each thinking block with its own signature, redacted ones as they came, in order and at
+    # their places among the blocks (tool calls included), as the SDK's message.content
     assert response.thinking == tuple(
-        rxstream.ThinkingBlock(block.thinking, block.signature or None)
+        rxstream.ThinkingBlock(block.thinking, block.signature or None, index=index)
         if block.type == "thinking"
-        else rxstream.ThinkingBlock(data=block.data)
-        for block in message.content
+        else rxstream.ThinkingBlock(data=block.data, index=index)
+        for index, block in enumerate(message.content)
         if block.type in ("thinking", "redacted_thinking")
     )
     assert response.stop_details == (None if message.stop_details is None else message.stop_details.to_dict())

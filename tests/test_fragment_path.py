@@ -15,14 +15,16 @@ import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
+from reactivex.observer import Observer
 
 import rxstream
 from rxstream import from_frames
 from rxstream import operators as rxo
-from rxstream.core._values import ToolCallFragment
+from rxstream.core._stage import Shared
+from rxstream.core._values import Stats, ToolCallFragment
 from rxstream.operators._finalize import Timer
 from rxstream.operators._fragment_path import FragmentPath
-from rxstream.operators._parse_sse import common_fragment
+from rxstream.operators._parse_sse import ParseSSEStage, common_fragment, common_text
 from rxstream.protocol._sse import SSEEvent
 
 from .responses_events import FunctionCall, Message, Reasoning, encode, response_events
@@ -102,6 +104,61 @@ def test_the_common_fragment_is_recognised_and_nothing_near_it() -> None:
         assert common_fragment(odd) is None, odd
 
 
+# What can be off in a chat completion chunk near the common text delta: where, which field, and to what
+OFF: list[tuple[str, str, st.SearchStrategy[Any]]] = [
+    ("delta", "content", st.just("") | NOT_A_STRING),
+    ("delta", "role", st.just("assistant")),
+    ("delta", "reasoning_content", st.none() | TEXT),
+    ("delta", "refusal", st.none() | TEXT),
+    ("delta", "tool_calls", st.none() | st.just([]) | st.just([{"index": 0, "function": {"arguments": "x"}}])),
+    ("choice", "index", st.sampled_from([1, 0.0, True, None, "0"])),
+    ("choice", "delta", NOT_A_STRING),
+    ("choice", "finish_reason", st.none() | st.sampled_from(["", "stop", 5])),
+    ("choice", "logprobs", st.none()),
+    ("message", "usage", st.none() | st.just({}) | st.just({"total_tokens": 3}) | st.just(5)),
+    ("message", "error", st.none() | st.just("") | st.just({"message": "no"})),
+    ("message", "type", st.just("message_start")),
+    ("message", "created", NOT_A_STRING),
+    ("message", "choices", NOT_A_STRING | st.just([])),
+]
+
+
+@st.composite
+def near_text(draw: st.DrawFn) -> Any:
+    """A chat completion chunk of the common text delta with none, one or two things off, or two choices."""
+    delta: dict[str, Any] = {"content": draw(TEXT.filter(bool))}
+    choice: dict[str, Any] = {"index": 0, "delta": delta}
+    message: dict[str, Any] = {"id": "chatcmpl-1", "created": 1727346178, "choices": [choice]}
+    for where, field, values in draw(st.lists(st.sampled_from(OFF), max_size=2)):
+        {"delta": delta, "choice": choice, "message": message}[where][field] = draw(values)
+    if draw(st.integers(0, 9)) == 0:
+        message["choices"] = [{**choice, "index": 1}, choice][:: draw(st.sampled_from([1, -1]))]
+    return message
+
+
+@settings(max_examples=400, deadline=None)
+@given(near_text(), st.sampled_from([0, 0, 1]))
+def test_the_common_text_is_what_the_full_decoding_gives(message: Any, choice: int) -> None:
+    """parse_sse's few-step check of a plain text delta answers only where the full decoding gives a plain chunk of that text."""
+    text = common_text(message, choice)
+    stage = ParseSSEStage(Observer(), Shared(Stats(), None), choice)
+    try:
+        full = stage.decode(0, message)
+    except (ValueError, TypeError, LookupError, rxstream.ResponseFailedError):
+        full = None
+    if text is not None:
+        assert full == rxstream.Chunk(0, text, False, message.get("created")) and full.plain
+
+
+def test_the_common_text_is_recognised_as_openai_sends_it() -> None:
+    choice = {"index": 0, "delta": {"content": "Hi"}, "logprobs": None, "finish_reason": None}
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1727346178, "choices": [choice]}
+    assert common_text(chunk, 0) == "Hi"
+    assert common_text({**chunk, "usage": None}, 0) == "Hi"  # stream_options.include_usage: null until the last
+    assert common_text(chunk, 1) is None
+    assert common_text({**chunk, "choices": [{**choice, "delta": {"content": ""}}]}, 0) is None  # carries nothing
+
+
 def parsed(events: list[SSEEvent]) -> Outcome:
     return run(rxstream.from_frames(events).pipe(rxo.parse_sse()))
 
@@ -162,15 +219,17 @@ def chat_streams(draw: st.DrawFn) -> list[SSEEvent]:
 @st.composite
 def text_streams(draw: st.DrawFn) -> list[SSEEvent]:
     """Chat-completion streams where most events are plain text deltas, the text path's, among empty
-    ones, reasoning, refusals, a fragment, finish reasons, usage and malformed events, with or without
+    ones, reasoning, refusals, a fragment, finish reasons, usage, chunks near the common text delta and malformed events, with or without
     the final [DONE], and now and then more after it."""
     events = [event({"role": "assistant", "content": None})] if draw(st.booleans()) else []
     for _ in range(draw(st.integers(0, 40))):
         kind = draw(
-            st.sampled_from(["text"] * 10 + ["empty", "reasoning", "refusal", "call", "finish", "usage", "bad"])
+            st.sampled_from(["text"] * 10 + ["empty", "reasoning", "refusal", "call", "finish", "usage", "bad", "near"])
         )
         if kind == "text":
             events.append(event({"content": draw(TEXT)}))
+        elif kind == "near":
+            events.append(SSEEvent(orjson.dumps(draw(near_text())).decode()))
         elif kind == "empty":
             events.append(event({"content": draw(st.sampled_from(["", None]))}))
         elif kind == "reasoning":
@@ -280,14 +339,14 @@ def test_responses_pipeline_equals_the_operators_piped_one_by_one(
 
 
 def indices_taken(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
-    """The indices of the chunks FragmentPath's ``method`` (take or take_text) takes, as they are taken."""
+    """The indices of the chunks FragmentPath's ``method`` (take, take_text or take_plain) takes, as they are taken."""
     taken: list[int] = []
     take = getattr(FragmentPath, method)
 
-    def counted(self: FragmentPath, chunk: rxstream.Chunk) -> bool:
-        took: bool = take(self, chunk)
+    def counted(self: FragmentPath, chunk: rxstream.Chunk | int, *text: str) -> bool:
+        took: bool = take(self, chunk, *text)
         if took:
-            taken.append(chunk.index)
+            taken.append(chunk if isinstance(chunk, int) else chunk.index)
         return took
 
     monkeypatch.setattr(FragmentPath, method, counted)
@@ -320,7 +379,7 @@ def test_the_fragment_path_takes_every_lone_fragment_of_a_started_call(monkeypat
 
 def test_the_path_takes_every_plain_text_delta_in_order_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain text deltas arriving in order go to the rope, from the second on; anything more goes the ordinary way."""
-    taken = indices_taken(monkeypatch, "take_text")
+    taken = indices_taken(monkeypatch, "take_plain")
     events = [
         event({"role": "assistant", "content": ""}),  # carries nothing: no chunk
         event({"content": "Hello"}),  # 0: the first chunk, which starts finalize's timer

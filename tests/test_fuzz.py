@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 from hypothesis import given
@@ -73,6 +74,36 @@ def spec_events(raw: bytes) -> list[SSEEvent]:
 @given(SSE_BODIES, st.lists(st.integers(0, 400), max_size=12))
 def test_sse_decoder_reads_any_bytes_cut_anywhere_as_the_spec_does(raw: bytes, cuts: list[int]) -> None:
     assert decode(raw, [cut for cut in cuts if cut <= len(raw)]) == spec_events(raw)
+
+
+# Bodies without CR, mostly events of one ``data: …`` line, the run the decoder splits on blank lines at
+# once: every other line, a lone LF, an event left open and a read cut anywhere must leave the rules as they are.
+LF_PIECES = st.lists(
+    st.sampled_from(
+        [b"data: x\n\n", b'data: {"a": 1}\n\n', b"data: \n\n", b"data:x\n\n", b"data: data: \n\n", b"data: \xc3\n\n"]
+    )
+    | st.sampled_from([b"data: a\ndata: b\n\n", b"data: x\n", b"id: 7\n", b"event: e\n", b"retry: 5\n", b": ping\n\n"])
+    | st.sampled_from([b"\n", b"data", b"id: \n", b"data: y"])
+    | st.sampled_from([b"id: 7\ndata: x\n\n", b"id: 8\ndata: \xc3\n\n", b"id: \x00\ndata: x\n\n", b"id: \ndata: y\n\n"])
+    | st.sampled_from([b"event: e\ndata: x\n\n", b"event: \ndata: x\n\n", b"event: f\ndata:x\n\n"])
+    | st.just(b"id: 1\ndata: a\ndata: b\nid: 2\ndata: c\n\n"),
+    max_size=24,
+)
+
+
+@given(
+    LF_PIECES,
+    st.lists(st.booleans(), min_size=24, max_size=24) | st.just([True] * 24),
+    st.lists(st.integers(0, 400), max_size=6),
+)
+def test_sse_decoder_reads_bodies_without_cr_cut_anywhere_as_the_spec_does(
+    pieces: list[bytes], between: list[bool], cuts: list[int]
+) -> None:
+    """Cut where ``between`` says, between pieces (so that reads start with each kind of line), and at ``cuts``."""
+    raw = b"".join(pieces)
+    ends = list(accumulate(map(len, pieces)))
+    cuts = [end for end, cut in zip(ends, between, strict=False) if cut] + [cut for cut in cuts if cut <= len(raw)]
+    assert decode(raw, cuts) == spec_events(raw)
 
 
 # --- partial JSON and ToolCall.parsed(): one reader, one set of rules ----------------------

@@ -78,7 +78,7 @@ async def test_the_tables_are_made_on_first_use_in_the_schema_and_table_asked_fo
     }
     with server() as connection:
         version = connection.execute(sql.SQL("SELECT version FROM {}").format(sql.Identifier(schema, f"{odd}_schema")))
-        assert version.fetchall() == [(2,)]
+        assert version.fetchall() == [(3,)]
     async with rxstream.PostgresStore(POSTGRES.url, schema=schema, table=odd) as again:
         assert [t.response.text for t in await again.history("s")] == ["in the odd table"]
 
@@ -95,8 +95,8 @@ async def test_the_tables_are_made_on_first_use_in_the_schema_and_table_asked_fo
         ),
         (["CREATE VIEW {schema}.rxstream_turns_sessions AS SELECT 1 AS one"], "rxstream_turns_sessions \\(one\\)"),
         (
-            ["UPDATE {schema}.rxstream_turns_schema SET version = 3"],
-            "holds the versions \\[3\\], this rxstream knows 2",
+            ["UPDATE {schema}.rxstream_turns_schema SET version = 4"],
+            "holds the versions \\[4\\], this rxstream knows 3",
         ),
     ],
     ids=["another program's table", "a view of the name", "a later version"],
@@ -121,35 +121,44 @@ async def test_tables_that_are_not_ours_are_corrupt_and_left_untouched(
     assert tables(schema) == before
 
 
-async def test_version_1_tables_are_read_as_they_are_and_migrated_by_a_writer(schema: str) -> None:
+# What each earlier version's turns table lacked: version 1 thinking blocks and requests, version 2 tool turns.
+DROPPED = {1: ("thinking", "request", "tool_results"), 2: ("tool_results",)}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_earlier_versions_tables_are_read_as_they_are_and_migrated_by_a_writer(schema: str, version: int) -> None:
     async with rxstream.PostgresStore(POSTGRES.url, schema=schema) as store:
         await store.save(
             "s", rxstream.Response("answer", True, 3, reasoning="hm", thinking=(rxstream.ThinkingBlock("hm", "S1"),))
         )
-    with server() as connection:  # back to version 1: no thinking blocks, no request
-        for column in ("thinking", "request"):
+    with server() as connection:  # back to the earlier version: its tables as it made them
+        for column in DROPPED[version]:
             connection.execute(
                 sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(
                     sql.Identifier(schema, "rxstream_turns"), sql.Identifier(column)
                 )
             )
-        connection.execute(sql.SQL("UPDATE {} SET version = 1").format(sql.Identifier(schema, "rxstream_turns_schema")))
+        connection.execute(
+            sql.SQL("UPDATE {} SET version = %s").format(sql.Identifier(schema, "rxstream_turns_schema")), (version,)
+        )
     before = tables(schema)
     async with rxstream.PostgresStore(POSTGRES.url, schema=schema, read_only=True) as reader:
         (old,) = await reader.history("s")
     assert tables(schema) == before  # a reader changes nothing
     # the one signature pairs with the joined reasoning, as version 1 kept them
-    assert (old.response.thinking, old.request) == ((rxstream.ThinkingBlock("hm", "S1"),), None)
+    assert (old.response.thinking, old.request, old.role) == ((rxstream.ThinkingBlock("hm", "S1"),), None, "assistant")
     request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     async with rxstream.PostgresStore(POSTGRES.url, schema=schema) as writer:
         assert [t.response for t in await writer.history("s")] == [old.response]
         saved = await writer.save("s", rxstream.Response("more", True, 1), request=request)
-        assert await writer.history("s") == [old, saved] and saved.request == request
+        results = await writer.save_tool_results("s", [rxstream.ToolResult("call_1", "18 °C")])
+        assert await writer.history("s") == [old, saved, results] and saved.request == request
+        assert results.tool_results == (rxstream.ToolResult("call_1", "18 °C"),)
     with server() as connection:
-        version = connection.execute(
+        versions = connection.execute(
             sql.SQL("SELECT version FROM {}").format(sql.Identifier(schema, "rxstream_turns_schema"))
         )
-        assert version.fetchall() == [(2,)]
+        assert versions.fetchall() == [(3,)]
 
 
 async def test_a_read_only_store_reads_no_tables_as_empty_and_makes_none(schema: str) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reactivex import Observable
 
 import rxstream
-from rxstream import Chunk, ToolCallFragment
+from rxstream import Chunk, ThinkingBlock, ToolCallFragment
 from rxstream import operators as rxo
 from rxstream.core._stream_sink import Fields
 from rxstream.protocol._stream_entries import RecordedFailure, read_entry
@@ -66,9 +66,21 @@ FRAGMENT = st.builds(
     st.none() | st.text(max_size=3),
     st.text(max_size=5),
 )
+# an Anthropic thinking block's start (its index, a signature maybe), or a redacted one whole
+BLOCK = st.builds(
+    ThinkingBlock, st.just(""), st.none() | st.text(max_size=4), st.none(), st.integers(0, 9)
+) | st.builds(ThinkingBlock, data=st.text(min_size=1, max_size=4), index=st.integers(0, 9))
 CHUNK = st.builds(
-    lambda data, reasoning, refusal, tool_calls, finish, usage: Chunk(
-        0, data, reasoning=reasoning, refusal=refusal, tool_calls=tool_calls, finish_reason=finish, usage=usage
+    lambda data, reasoning, refusal, tool_calls, finish, usage, signature, block: Chunk(
+        0,
+        data,
+        reasoning=reasoning,
+        refusal=refusal,
+        tool_calls=tool_calls,
+        finish_reason=finish,
+        usage=usage,
+        signature=signature,
+        thinking_block=block,
     ),
     st.text(max_size=8),
     st.none() | st.text(max_size=4),
@@ -76,6 +88,8 @@ CHUNK = st.builds(
     st.none() | st.lists(FRAGMENT, min_size=1, max_size=2).map(tuple),
     st.none() | st.sampled_from(["stop", "length"]),
     st.none() | st.fixed_dictionaries({"total_tokens": st.integers(0, 99)}),
+    st.none() | st.text(max_size=4),
+    st.none() | BLOCK,
 )
 
 
@@ -95,6 +109,7 @@ def read_back(entries: list[Fields]) -> rxstream.Response:
 
 
 def same_content(one: rxstream.Response, other: rxstream.Response) -> None:
+    assert one.thinking == other.thinking  # each block's text, signature, redacted data and index
     assert (one.text, one.reasoning, one.refusal, one.tool_calls, one.finish_reason, one.parts, one.chunks) == (
         other.text,
         other.reasoning,

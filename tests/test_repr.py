@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxstream import Chunk, Response, Stats, ToolCall, ToolCallFragment, Transcript, Turn
+from rxstream import Chunk, Response, Stats, ToolCall, ToolCallFragment, ToolResult, Transcript, Turn
 from rxstream.operators._accumulate import Delta
 
 LONG = "你好, world!! " * 150_000  # 1.8 M characters
@@ -50,6 +50,14 @@ def test_a_turn_shows_its_response_bounded() -> None:
     turn = Turn("session", 2, Response(LONG, True, 9), 1.5)
     assert repr(turn) == f"Turn(session_id='session', number=2, response={Response(LONG, True, 9)!r}, saved_at=1.5)"
     assert len(repr(turn)) < 200
+
+
+def test_a_tool_turn_shows_its_results_bounded() -> None:
+    turn = Turn("session", 3, Response("", True, 0), 1.5, tool_results=(ToolResult("call_1", LONG, is_error=True),))
+    assert repr(turn) == (
+        "Turn(session_id='session', number=3, saved_at=1.5,"
+        f" tool_results=(ToolResult(call_id='call_1', content={LONG[:60]!r}… (1,800,000 chars), is_error=True),))"
+    )
 
 
 @given(st.text(), st.integers(0, 10**9))

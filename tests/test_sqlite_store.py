@@ -257,11 +257,29 @@ INSERT INTO turns VALUES ('chat', 1, 1700000000.0, 1, 'from before', 'hm', 'stop
 """
 
 
+# The version before tool turns: thinking blocks (text, signature, data) and the request, no tool results.
+REQUESTS_SCHEMA = """
+CREATE TABLE turns (
+    session_id TEXT NOT NULL, number INTEGER NOT NULL, saved_at REAL NOT NULL, complete INTEGER NOT NULL,
+    text TEXT NOT NULL, reasoning TEXT NOT NULL, finish_reason TEXT, chunks INTEGER NOT NULL,
+    parts BLOB NOT NULL, stats BLOB NOT NULL, refusal TEXT, tool_calls BLOB NOT NULL DEFAULT '[]',
+    reasoning_signatures BLOB NOT NULL DEFAULT '[]', thinking BLOB, request BLOB, PRIMARY KEY (session_id, number)
+);
+INSERT INTO turns VALUES ('chat', 1, 1700000000.0, 1, 'from before', 'hm', 'stop', 2,
+    '[["reasoning","hm"],["text","from before"]]', '{"chunks":2}', NULL, '[]', '["EqQB"]',
+    '[["hm","EqQB",null]]', NULL);
+"""
+
+
 @pytest.mark.network
 @pytest.mark.parametrize(
     ("schema", "thinking"),
-    [(EARLIER_SCHEMA, ()), (SIGNATURES_SCHEMA, (rxstream.ThinkingBlock("hm", "EqQB"),))],
-    ids=["before tool calls", "before thinking blocks"],
+    [
+        (EARLIER_SCHEMA, ()),
+        (SIGNATURES_SCHEMA, (rxstream.ThinkingBlock("hm", "EqQB"),)),
+        (REQUESTS_SCHEMA, (rxstream.ThinkingBlock("hm", "EqQB"),)),
+    ],
+    ids=["before tool calls", "before thinking blocks", "before tool turns"],
 )
 async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_by_its_first_save(
     tmp_path: Path, schema: str, thinking: tuple[rxstream.ThinkingBlock, ...]
@@ -278,9 +296,11 @@ async def test_a_database_of_an_earlier_version_is_read_unchanged_and_migrated_b
         assert (old.response.thinking, old.request) == (thinking, None)  # one signature pairs with the reasoning
         assert table_columns(path) == earlier_columns  # reading does not write
         await store.save("chat", TOOL_TURN, request=request)
-        assert [(turn.response, turn.request) for turn in await store.history("chat")] == [
-            (old.response, None),
-            (TOOL_TURN, request),
+        await store.save_tool_results("chat", [rxstream.ToolResult("call_a", "18 °C")])
+        assert [(turn.response, turn.request, turn.tool_results) for turn in await store.history("chat")] == [
+            (old.response, None, ()),
+            (TOOL_TURN, request, ()),
+            (rxstream.Response("", True, 0), None, (rxstream.ToolResult("call_a", "18 °C"),)),
         ]
     assert table_columns(path)[: len(earlier_columns)] == earlier_columns
     assert table_columns(path)[len(earlier_columns) :] == list(COLUMNS[len(earlier_columns) :])
@@ -362,7 +382,7 @@ async def test_a_save_waits_out_another_writer_holding_the_lock_past_sqlites_def
         other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         other.execute(
-            "INSERT INTO turns SELECT session_id, 2, saved_at, complete, 'other', reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, reasoning_signatures, thinking, request FROM turns"
+            "INSERT INTO turns SELECT session_id, 2, saved_at, complete, 'other', reasoning, finish_reason, chunks, parts, stats, refusal, tool_calls, reasoning_signatures, thinking, request, tool_results FROM turns"
         )
         release = asyncio.get_running_loop().call_later(5.5, other.execute, "COMMIT")
         try:

@@ -212,6 +212,29 @@ async def test_a_read_only_store_reads_and_refuses_to_write(backend: Backend) ->
         assert len(await store.history("s")) == 3
 
 
+async def test_tool_results_are_turns_of_their_own_numbered_among_the_answers(backend: Backend) -> None:
+    results = [rxstream.ToolResult("call_a", "18 °C"), rxstream.ToolResult("call_b", SQL + "\x00", is_error=True)]
+    async with backend.open() as store:
+        asked = await store.save("agent", TOOL_TURN, request={"model": "m", "messages": []})
+        answered = await store.save_tool_results("agent", results)
+        assert (answered.number, answered.role, answered.tool_results, answered.request) == (
+            2,
+            "tool",
+            tuple(results),
+            None,
+        )
+        with pytest.raises(ValueError, match="one ToolResult or more"):
+            await store.save_tool_results("agent", [])
+        with pytest.raises(rxstream.InvalidTurnError, match="surrogate"):
+            await store.save_tool_results("agent", [rxstream.ToolResult("call_c", "\udcff")])
+        final = await store.save("agent", response("It is 18 °C."))
+    async with backend.open(read_only=True) as reader:
+        turns = await reader.history("agent")
+    assert turns == [asked, answered, final]  # the results byte-identical, is_error kept
+    assert [turn.role for turn in turns] == ["assistant", "tool", "assistant"]
+    assert turns[1].response == rxstream.Response("", True, 0)
+
+
 HOSTILE_IDS = [
     "nul\x00inside",
     "\x00",

@@ -61,21 +61,30 @@ async def run(args: argparse.Namespace) -> int:
     if not turns:
         print(f"rxstream history: no turns saved for session {args.session_id!r} in {where(store)}", file=sys.stderr)
         return 1
-    for turn in turns:
-        print(describe(turn))
+    for previous, turn in zip([None, *turns], turns, strict=False):
+        print(describe(turn, previous))
     return 0
 
 
-def describe(turn: Turn) -> str:
-    """A header line, then the parts in order (text as it is, reasoning and images marked), the refusal and the tool calls."""
+def describe(turn: Turn, previous: Turn | None = None) -> str:
+    """A header line, then what the turn's request added (less the results the ``previous`` turn,
+    a tool turn, showed), the parts in order (text as it is, reasoning and images marked), the
+    refusal and the tool calls; or a tool turn's results."""
     response = turn.response
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.saved_at))
+    if turn.role == "tool":
+        results = [
+            f"> [tool result {result.call_id}{' error' if result.is_error else ''}] {result.content}"
+            for result in turn.tool_results
+        ]
+        return "\n".join([f"--- turn {turn.number} · {when} · tool results", *results])
     state = "complete" if response.complete else "INCOMPLETE"
     if response.finish_reason is not None:
         state += f" ({response.finish_reason})"
     lines = [f"--- turn {turn.number} · {when} · {state} · {response.chunks} chunks"]
     if turn.request is not None:
-        lines += sent(turn.request)
+        shown = {result.call_id for result in previous.tool_results} if previous is not None else set()
+        lines += sent(turn.request, shown)
     for part in response.parts or (Part("text", response.text),):
         lines.append(part.value if part.kind == "text" else f"[{part.kind}] {part.value}")
     if response.refusal is not None:
@@ -85,8 +94,9 @@ def describe(turn: Turn) -> str:
     return "\n".join(lines)
 
 
-def sent(request: dict[str, Any]) -> list[str]:
-    """What the turn's request added after the last answer (the user's message, tool results), each marked ``>``."""
+def sent(request: dict[str, Any], shown: set[str]) -> list[str]:
+    """What the turn's request added after the last answer (the user's message, tool results), each
+    marked ``>``; but not the results of the calls in ``shown``, which a tool turn showed."""
     items = request.get("messages", request.get("input"))
     if isinstance(items, str):
         return [f"> [user] {items}"]
@@ -94,6 +104,9 @@ def sent(request: dict[str, Any]) -> list[str]:
     for item in reversed(items if isinstance(items, list) else []):
         if not isinstance(item, dict) or item.get("role") == "assistant" or item.get("type") == "function_call":
             break
+        answers = answered(item)
+        if answers and answers <= shown:
+            continue
         who = item.get("role") or item.get("type")
         content = item.get("content", item.get("output"))
         if isinstance(content, list):  # Anthropic's blocks: a text's text, a tool result's content
@@ -102,3 +115,18 @@ def sent(request: dict[str, Any]) -> list[str]:
             )
         new.append(f"> [{who}] {content}")
     return new[::-1]
+
+
+def answered(item: dict[str, Any]) -> set[str]:
+    """The tool calls a message or input item answers: a ``tool`` message's, a ``function_call_output``'s,
+    a user message's ``tool_result`` blocks' (all of its blocks must be results)."""
+    if item.get("role") == "tool" or item.get("type") == "function_call_output":
+        return {str(item.get("tool_call_id", item.get("call_id")))}
+    content = item.get("content")
+    if (
+        isinstance(content, list)
+        and content
+        and all(isinstance(block, dict) and block.get("type") == "tool_result" for block in content)
+    ):
+        return {str(block.get("tool_use_id")) for block in content}
+    return set()

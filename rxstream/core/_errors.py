@@ -82,7 +82,7 @@ def shown(value: object, limit: int = 40) -> str:
         if type(item) is _Text:
             piece = str(item)
         elif isinstance(item, (list, tuple)):
-            opening, closing = ("[", "]") if isinstance(item, list) else ("(", ")")
+            opening, closing = ("[", "]") if isinstance(item, list) else ("(", ",)" if len(item) == 1 else ")")
             stack.append(_Text(closing))
             for position in range(len(item) - 1, -1, -1):
                 stack.append(item[position])

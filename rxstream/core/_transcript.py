@@ -117,8 +117,8 @@ class Transcript:
         self.calls_so_far: dict[int, ToolCallSoFar] = {}
         self.server_calls_so_far: dict[int, ToolCallSoFar] = {}  # the tools the server runs itself
         self._refusal: Rope | None = None
-        # The thinking blocks: where each starts in the reasoning, its signature and a redacted block's data.
-        self._thinking: list[tuple[int, str | None, str | None]] = []
+        # The thinking blocks: where each starts in the reasoning, its signature, a redacted block's data, its index.
+        self._thinking: list[tuple[int, str | None, str | None, int | None]] = []
         self._thinking_open = False  # whether more reasoning belongs to the last block (no signature closed it)
 
     def append(self, text: str) -> None:
@@ -137,11 +137,11 @@ class Transcript:
         # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
         _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, block = chunk
         if block is not None:
-            self._thinking.append((self._reasoning.length, block.signature, block.data))
+            self._thinking.append((self._reasoning.length, block.signature, block.data, block.index))
             self._thinking_open = block.data is None  # the reasoning that starts with it is its text
         if reasoning:
             if not self._thinking_open:
-                self._thinking.append((self._reasoning.length, None, None))
+                self._thinking.append((self._reasoning.length, None, None, None))
                 self._thinking_open = True
             if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
                 self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
@@ -170,9 +170,10 @@ class Transcript:
             self._refusal.append(refusal)
         if signature is not None:  # it closes the block it ends, or stands as a block of its own
             if self._thinking_open:
-                self._thinking[-1] = (self._thinking[-1][0], signature, None)
+                start, _, _, block_index = self._thinking[-1]
+                self._thinking[-1] = (start, signature, None, block_index)
             else:
-                self._thinking.append((self._reasoning.length, signature, None))
+                self._thinking.append((self._reasoning.length, signature, None, None))
             self._thinking_open = False
         if finish_reason is not None:
             self.finish_reason = finish_reason
@@ -210,10 +211,10 @@ class Transcript:
         if not self._thinking:
             return ()
         reasoning = self.reasoning
-        ends = [start for start, _, _ in self._thinking[1:]] + [len(reasoning)]
+        ends = [start for start, _, _, _ in self._thinking[1:]] + [len(reasoning)]
         return tuple(
-            ThinkingBlock(reasoning[start:end], signature, data)
-            for (start, signature, data), end in zip(self._thinking, ends, strict=True)
+            ThinkingBlock(reasoning[start:end], signature, data, block_index)
+            for (start, signature, data, block_index), end in zip(self._thinking, ends, strict=True)
         )
 
     @property

@@ -124,22 +124,25 @@ class ThinkingBlock:
 
     Anthropic requires a tool-use loop to send each thinking block back with its own signature,
     and a ``redacted_thinking`` block as it came: such a block has no text, only its opaque
-    (encrypted) ``data``.
+    (encrypted) ``data``. ``index`` is the stream's key for the block (Anthropic's content block
+    index, as ``ToolCall.index``), so that thinking between tool calls goes back where it came.
     """
 
     text: str = ""
     signature: str | None = None
     data: str | None = None  # a redacted_thinking block's encrypted thinking, None for a readable block
+    index: int | None = None  # None where the stream numbers no blocks (OpenAI-style reasoning)
 
     @property
     def redacted(self) -> bool:
         return self.data is not None
 
     def __repr__(self) -> str:
+        at = "" if self.index is None else f", index={self.index}"
         if self.data is not None:
-            return f"ThinkingBlock(redacted, data={preview(self.data)})"
+            return f"ThinkingBlock(redacted, data={preview(self.data)}{at})"
         signature = "" if self.signature is None else f", signature={preview(self.signature)}"
-        return f"ThinkingBlock(text={preview(self.text)}{signature})"
+        return f"ThinkingBlock(text={preview(self.text)}{signature}{at})"
 
 
 PartKind = Literal["text", "image", "reasoning"]

@@ -141,8 +141,8 @@ def backpressure_buffer(max_pending: int = 5, overflow: Overflow = "block") -> O
     Raises:
         ValueError: (at the call) ``max_pending`` is below 1, or ``overflow`` is not one of
             the four strategies.
-        BufferOverflowError: (to the observer, after the queued items) with
-            ``overflow="error"``, an item arrived when ``max_pending`` were waiting.
+        BufferOverflowError: (to the observer, after the queued items) with ``overflow="error"``, an
+            item arrived when ``max_pending`` were waiting: its ``index`` (-1 for one that is no ``Chunk``).
     """
     if max_pending < 1:
         raise ValueError("max_pending must be at least 1")

@@ -1,4 +1,5 @@
-"""The fused SSE pipeline's fragment path: a tool call's argument fragment from parse_sse to its call's arguments."""
+"""The fused SSE pipeline's fragment path: a tool call's argument fragment from parse_sse to its call's
+arguments, a plain text delta to the transcript."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from ..core._values import PLAIN_TAIL, Chunk
 from ._accumulate import AccumulateStage
 from ._backpressure_buffer import BufferStage
+from ._fast_path import HAND_OVER_EVERY
 from ._finalize import FinalizeStage
 from ._reorder import ReorderStage
 
@@ -21,11 +23,12 @@ class FragmentPath:
     finalize waits for the last chunk. ``take`` does that on the stages' own state, sparing a
     Delta and the calls from stage to stage, whenever they would do no more; otherwise (a chunk
     reorder would not deliver now, a queue in the buffer, a call whose first fragment has not
-    come, a stream that has ended) parse emits the chunk the ordinary way.
+    come, a stream that has ended) parse emits the chunk the ordinary way. Plain text deltas take
+    the same shortcut (``take_text``), parse_sse's common one without a Chunk (``take_plain``).
     tests/test_fragment_path.py checks that the two ways give the same result.
     """
 
-    __slots__ = ("reorder", "held", "queue", "consumer", "transcript", "calls", "finalize")
+    __slots__ = ("reorder", "held", "queue", "consumer", "transcript", "calls", "finalize", "run")
 
     def __init__(
         self, reorder: ReorderStage, buffer: BufferStage[Any], accumulate: AccumulateStage, finalize: FinalizeStage
@@ -37,9 +40,14 @@ class FragmentPath:
         self.transcript = accumulate.transcript
         self.calls = accumulate.transcript.calls_so_far
         self.finalize = finalize
+        # The text of the deltas take_plain took since they were last handed to reorder and the
+        # transcript, in index order, up to reorder.next_index; handed over before anything else
+        # reaches the stages, and every HAND_OVER_EVERY, as pipeline()'s fast path does.
+        self.run: list[str] = []
 
     def take(self, chunk: Chunk) -> bool:
         """Whether it took ``chunk``, a lone fragment with no id or name, where the stages below would have."""
+        self.hand_over()
         reorder = self.reorder
         consumer = self.consumer
         if (
@@ -63,6 +71,38 @@ class FragmentPath:
         reorder.record(chunk.index, chunk)
         return True
 
+    def take_plain(self, index: int, text: str) -> bool:
+        """``take_text`` for a plain text delta given by its index and text, without a Chunk: parse_sse's
+        common text, whose index is its position, so that reorder never compares a later one with it.
+        It joins the run, which ``hand_over`` gives the stages."""
+        reorder = self.reorder
+        consumer = self.consumer
+        finalize = self.finalize
+        if (
+            index != reorder.next_index
+            or self.held
+            or self.queue
+            or not (consumer is None or consumer.ready)
+            or finalize.transcript is None
+            or finalize.stopped
+        ):
+            return False
+        run = self.run
+        run.append(text)
+        reorder.next_index = index + 1
+        if len(run) >= HAND_OVER_EVERY:
+            self.hand_over()
+        return True
+
+    def hand_over(self) -> None:
+        """Note the deltas ``take_plain`` took with reorder and add their text to the transcript: before
+        anything else reaches the stages (``take``, ``take_text``, parse_sse's chunks and ending)."""
+        run = self.run
+        if run:
+            self.reorder.record_run(run)
+            self.transcript.extend(run)
+            run.clear()
+
     def take_text(self, chunk: Chunk) -> bool:
         """Whether it took ``chunk``, if a plain text delta (``Chunk.plain``), where the stages below would have.
 
@@ -70,6 +110,7 @@ class FragmentPath:
         the buffer passes it through, accumulate appends its text, finalize waits. It spares a
         Delta and four calls an event (~0.5 µs of ~5.6 in memory, benchmarks/README.md).
         """
+        self.hand_over()
         reorder = self.reorder
         consumer = self.consumer
         finalize = self.finalize

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from reactivex import abc
 
+from ..core._demand import BatchObserver
 from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
-from ..core._values import Chunk, ThinkingBlock, ToolCallFragment
+from ..core._values import PLAIN_TAIL, Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import _new_chunk
 
@@ -25,7 +27,7 @@ CHUNK_EVENTS = frozenset(
 )
 
 
-class ParseSSEStage(Stage[SSEEvent, Chunk]):
+class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared, choice: int) -> None:
         super().__init__(downstream, shared)
         self.choice = choice
@@ -42,33 +44,61 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         self.fragment_path: FragmentPath | None = None  # sse_pipeline's, past the stages it fuses
 
     def on_next(self, event: SSEEvent) -> None:
+        self.take(event)
+
+    def on_next_batch(self, events: Iterator[SSEEvent]) -> bool:
+        """Take events while the fragment path takes their text; after any other, True, so that the
+        source sees to demand and disposal before it gives more (as for one event at a time)."""
+        take = self.take
+        upstream = self.shared.upstream
+        for event in events:
+            if not take(event) or upstream.is_disposed:
+                return True
+        return False
+
+    def take(self, event: SSEEvent) -> bool:
+        """Parse ``event`` and pass its chunk on: whether the fragment path took it (its text went
+        straight to the transcript, nothing else happened below)."""
         if self.stopped or event.event not in CHUNK_EVENTS:
-            return  # keep-alives (an Anthropic ping) and events that carry no text
+            return False  # keep-alives (an Anthropic ping) and events that carry no text
         self.events += 1
         stats = self.shared.stats
         data = event.data
         # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
         stats.bytes += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         index = self.next_index
-        if event.data == "[DONE]":
+        if data == "[DONE]":
             self.done = True
             self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
-            return
+            return False
         try:
-            chunk = self.decode(index, orjson.loads(event.data))
+            message = orjson.loads(data)
+            text = common_text(message, self.choice)
+            if text is not None:  # most events: the path may take it without a Chunk
+                if stats.response_id is None:
+                    self.identify(message)
+                path = self.fragment_path
+                if path is not None and path.take_plain(index, text):
+                    self.next_index = index + 1  # deliver's bookkeeping, for the chunk the path took
+                    stats.chunks += 1
+                    return True
+                chunk: Chunk | None = _new_chunk(Chunk, (index, text, False, message.get("created"), *PLAIN_TAIL))
+            else:
+                chunk = self.decode(index, message)
         except orjson.JSONDecodeError as error:
             self.fail(
                 FrameError(event.data, f"invalid JSON ({error})", number=self.events, secrets=self.shared.secrets)
             )
-            return
+            return False
         except ResponseFailedError as error:  # the server's own report of why the answer ends here
             self.fail(error)
-            return
+            return False
         except (ValueError, TypeError, LookupError) as error:
             self.fail(FrameError(event.data, str(error), number=self.events, secrets=self.shared.secrets))
-            return
+            return False
         if chunk is not None:
             self.deliver(chunk)
+        return False
 
     def decode(self, index: int, message: Any) -> Chunk | None:
         if type(message) is not dict:
@@ -194,11 +224,12 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
                 return Chunk(index, string(block, "text"))
             if block_type == "thinking":  # each block starts its own, so each signature pairs with its text
                 signature = block.get("signature")
-                start = ThinkingBlock("", string(block, "signature") if signature else None)
+                start = ThinkingBlock("", string(block, "signature") if signature else None, None, block_index(message))
                 text = string(block, "thinking") if block.get("thinking") else None
                 return Chunk(index, "", reasoning=text, thinking_block=start)
             if block_type == "redacted_thinking":  # sent back as it came, so kept whole
-                return Chunk(index, "", thinking_block=ThinkingBlock(data=string(block, "data")))
+                redacted = ThinkingBlock(data=string(block, "data"), index=block_index(message))
+                return Chunk(index, "", thinking_block=redacted)
         elif kind == "message_start":
             self.identify(mapping(message, "message"))
             usage = mapping(message, "message").get("usage")
@@ -256,11 +287,54 @@ class ParseSSEStage(Stage[SSEEvent, Chunk]):
         """
         return self.finish_reason is not None and not self.done and not self.stopped
 
+    def fail(self, error: Exception) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().fail(error)
+
+    def complete(self) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().complete()
+
     def on_completed(self) -> None:
         if self.finished():
             self.done = True
             self.deliver(Chunk(self.next_index, "", True, finish_reason=self.finish_reason))
         self.complete()
+
+
+def common_text(message: Any, choice: int) -> str | None:
+    """The text of a chat completion chunk in the shape of most: one choice, ``choice``, whose delta
+    carries non-empty ``content`` and none of reasoning, a refusal, tool calls, a finish reason, usage
+    or an error, checked in a few steps; None for any other shape, which ``decode`` checks in full
+    (and gives a plain chunk of this text for this one)."""
+    try:
+        # Subscripts cost less than type checks and .get, and fail on every other shape: one choice
+        # (of a list: a dict or a string of one would give a string), an object, holding an object.
+        (item,) = message["choices"]
+        delta = item["delta"]
+        content = delta["content"]
+    except (LookupError, TypeError, ValueError):
+        return None
+    if (
+        type(content) is str
+        and content
+        and item.get("finish_reason") is None
+        and item.get("index", 0) == choice
+        and message.get("usage") is None
+        and message.get("error") is None
+        and (
+            len(delta) == 1  # content alone, as OpenAI sends every delta after the first
+            or (
+                delta.get("reasoning_content") is None
+                and delta.get("refusal") is None
+                and delta.get("tool_calls") is None
+            )
+        )
+    ):
+        return content
+    return None
 
 
 def common_fragment(items: Any) -> tuple[ToolCallFragment, ...] | None:

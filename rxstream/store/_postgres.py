@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
@@ -15,12 +16,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..core._context_store import Turn, check_session_id
+from ..core._context_store import ToolResult, Turn, check_session_id
 from ..core._errors import StoreClosedError, StoreUnavailableError
 from ..core._redaction import Secrets, one_line
 from ..core._values import Response
 from ._postgres_tables import Tables
-from ._turns import decode, encode
+from ._turns import decode, encode, tool_turn
 
 _T = TypeVar("_T")
 Connection = psycopg.AsyncConnection[Any]
@@ -113,16 +114,28 @@ class PostgresStore:
     async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn:
         """Append ``response`` (and the ``request`` body that asked for it, where known) as the
         session's next turn; it is committed when this returns."""
-        check_session_id(session_id)
+        return await self._save(Turn(session_id, 0, response, 0.0, None if request is None else dict(request)))
+
+    async def save_tool_results(self, session_id: str, results: Sequence[ToolResult]) -> Turn:
+        """Append the ``results`` of the tools the last response called as the session's next turn
+        (``Turn.tool_results``); it is committed when this returns."""
+        return await self._save(tool_turn(session_id, results))
+
+    async def _save(self, turn: Turn) -> Turn:
+        """Save ``turn`` as its session's next, numbered and timed here."""
+        check_session_id(turn.session_id)
         self._check_writable()
         saved_at = time.time()
-        fields = tuple(value.encode() if isinstance(value, str) else value for value in encode(response, request))
-        key = session_key(session_id)
+        fields = tuple(
+            value.encode() if isinstance(value, str) else value
+            for value in encode(turn.response, turn.request, turn.tool_results)
+        )
+        key = session_key(turn.session_id)
 
         async def save(connection: Connection) -> Turn:
-            cursor = await connection.execute(self.tables.save, (key, session_id.encode(), key, saved_at, *fields))
+            cursor = await connection.execute(self.tables.save, (key, turn.session_id.encode(), key, saved_at, *fields))
             (number,) = await fetch_one(cursor)
-            return Turn(session_id, number, response, saved_at, None if request is None else dict(request))
+            return replace(turn, number=number, saved_at=saved_at)
 
         return await self._run(save, single_statement=True)
 

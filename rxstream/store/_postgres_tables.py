@@ -19,7 +19,7 @@ from ._turns import FIELDS, encode
 
 Connection = psycopg.AsyncConnection[Any]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Strings are UTF-8 bytes (bytea): PostgreSQL's text cannot hold NUL, which a model may send.
 TURN_COLUMNS = {
     "session_key": "bytea",
@@ -37,16 +37,22 @@ TURN_COLUMNS = {
     "reasoning_signatures": "bytea",
     "thinking": "bytea",
     "request": "bytea",
+    "tool_results": "bytea",
 }
-# Version 1 had no thinking blocks and no request: its tables gain them (NULL: the blocks read from the joined reasoning, the
-# request unknown) when a writer first opens them, and a reader reads them with those defaults.
-ADDED_IN_2 = ("thinking", "request")
-VERSION_1_COLUMNS = {name: kind for name, kind in TURN_COLUMNS.items() if name not in ADDED_IN_2}
+# The turn columns each earlier version lacks: version 1 had no thinking blocks and no request, version 2 no tool
+# turns. Its tables gain them (NULL: the blocks read from the joined reasoning, the request unknown, the model's
+# turn) when a writer first opens them, and a reader reads them with those defaults.
+ADDED_SINCE = {1: ("thinking", "request", "tool_results"), 2: ("tool_results",)}
 SESSION_COLUMNS = {"session_key": "bytea", "session_id": "bytea", "turns": "integer", "position": "bigint"}
 VERSION_COLUMNS = {"version": "integer"}
-NULLABLE = ("finish_reason", "refusal", "thinking", "request")
+NULLABLE = ("finish_reason", "refusal", "thinking", "request", "tool_results")
 # Names of at most 63 bytes (NAMEDATALEN - 1), the longest suffix included: PostgreSQL would cut a longer one.
 LONGEST_TABLE = 63 - len("_sessions")
+
+
+def columns_of(version: int) -> dict[str, str]:
+    """The turn columns of an earlier schema ``version``."""
+    return {name: kind for name, kind in TURN_COLUMNS.items() if name not in ADDED_SINCE[version]}
 
 
 class Tables:
@@ -108,14 +114,14 @@ class Tables:
             if not read_only:
                 await self._create(connection)
             return not read_only
-        version_1 = {**expected, self.table: VERSION_1_COLUMNS}
-        if found != expected and found != version_1:
+        earlier = {version: {**expected, self.table: columns_of(version)} for version in ADDED_SINCE}
+        if found != expected and found not in earlier.values():
             shown = "; ".join(f"{table} ({', '.join(columns)})" for table, columns in sorted(found.items()))
             raise CorruptStoreError(location, f"schema {self.schema!r} already has tables of other columns: {shown}")
         cursor = await connection.execute(sql.SQL("SELECT version FROM {}").format(self.version))
         versions = [version for (version,) in await cursor.fetchall()]
-        if versions == [1] and found == version_1:
-            await self._from_version_1(connection, read_only=read_only)
+        if len(versions) == 1 and earlier.get(versions[0]) == found:
+            await self._from_version(versions[0], connection, read_only=read_only)
         elif versions != [SCHEMA_VERSION] or found != expected:
             raise CorruptStoreError(
                 location,
@@ -123,17 +129,16 @@ class Tables:
             )
         return True
 
-    async def _from_version_1(self, connection: Connection, *, read_only: bool) -> None:
-        """Migrate version-1 tables in the caller's transaction (which holds the advisory lock), or,
-        read-only, read them with the new columns' defaults."""
+    async def _from_version(self, version: int, connection: Connection, *, read_only: bool) -> None:
+        """Migrate an earlier ``version``'s tables in the caller's transaction (which holds the advisory
+        lock), or, read-only, read them with the new columns' defaults."""
+        added = ADDED_SINCE[version]
         if read_only:
             self.history = self._history(
-                sql.SQL(", ").join(
-                    sql.SQL("NULL::bytea") if name in ADDED_IN_2 else sql.Identifier(name) for name in FIELDS
-                )
+                sql.SQL(", ").join(sql.SQL("NULL::bytea") if name in added else sql.Identifier(name) for name in FIELDS)
             )
             return
-        for name in ADDED_IN_2:
+        for name in added:
             await connection.execute(
                 sql.SQL("ALTER TABLE {} ADD COLUMN {} bytea").format(self.turns, sql.Identifier(name))
             )

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..core._context_store import Turn, check_session_id
+from ..core._context_store import ToolResult, Turn, check_session_id
 from ..core._errors import CorruptStoreError, StoreClosedError, StoreUnavailableError
 from ..core._values import Response
-from ._turns import FIELDS, decode, encode
+from ._turns import FIELDS, decode, encode, tool_turn
 
 _T = TypeVar("_T")
 
@@ -41,6 +42,7 @@ TURNS_TABLE = """turns (
     reasoning_signatures BLOB NOT NULL DEFAULT '[]',
     thinking BLOB,
     request BLOB,
+    tool_results BLOB,
     PRIMARY KEY (session_id, number)
 )"""
 SCHEMA = f"CREATE TABLE IF NOT EXISTS {TURNS_TABLE}"
@@ -51,11 +53,12 @@ ADDED = {
     "reasoning_signatures": ("BLOB NOT NULL DEFAULT '[]'", "'[]'"),
     "thinking": ("BLOB", "NULL"),  # NULL: saved before blocks were kept (_turns.legacy_thinking)
     "request": ("BLOB", "NULL"),
+    "tool_results": ("BLOB", "NULL"),  # NULL: the model's turn
 }
-# The columns of each version's table: before tool calls, before thinking blocks and requests, now.
-# An earlier one is read as it is (the missing columns as their defaults), so that reading never
-# writes; its first save adds them.
-VERSIONS = (COLUMNS[:10], COLUMNS[:13], COLUMNS)
+# The columns of each version's table: before tool calls, before thinking blocks and requests,
+# before tool turns, now. An earlier one is read as it is (the missing columns as their defaults),
+# so that reading never writes; its first save adds them.
+VERSIONS = (COLUMNS[:10], COLUMNS[:13], COLUMNS[:15], COLUMNS)
 CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the primary result codes that mean a damaged file
 # Another process holds the lock. SQLite's busy handler waits inside a statement; what still comes
 # back busy (a lock held past the wait, a journal-mode switch racing another opener) is tried again.
@@ -134,21 +137,30 @@ class SQLiteStore:
     async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn:
         """Append ``response`` (and the ``request`` body that asked for it, where known) as the
         session's next turn; it is on disk when this returns."""
-        check_session_id(session_id)
+        return await self._save(Turn(session_id, 0, response, 0.0, None if request is None else dict(request)))
+
+    async def save_tool_results(self, session_id: str, results: Sequence[ToolResult]) -> Turn:
+        """Append the ``results`` of the tools the last response called as the session's next turn
+        (``Turn.tool_results``); it is on disk when this returns."""
+        return await self._save(tool_turn(session_id, results))
+
+    async def _save(self, turn: Turn) -> Turn:
+        """Save ``turn`` as its session's next, numbered and timed here."""
+        check_session_id(turn.session_id)
         self._check_writable()
         saved_at = time.time()
-        fields = encode(response, request)
+        fields = encode(turn.response, turn.request, turn.tool_results)
 
         def save(connection: sqlite3.Connection) -> Turn:
             with connection:  # one transaction: the number and the row, or nothing
                 connection.execute("BEGIN IMMEDIATE")
                 self._migrate(connection)
                 (number,) = connection.execute(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (turn.session_id,)
                 ).fetchone()
-                connection.execute(INSERT, (session_id, number, saved_at, *fields))
+                connection.execute(INSERT, (turn.session_id, number, saved_at, *fields))
             self._current = True  # committed, columns and all (a failed migration rolls back with the save)
-            return Turn(session_id, number, response, saved_at, None if request is None else dict(request))
+            return replace(turn, number=number, saved_at=saved_at)
 
         return await self._run(save)
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 
-from ..core._context_store import Turn
+from ..core._context_store import ToolResult, Turn
 from ..core._errors import CorruptStoreError, InvalidTurnError
 from ..core._values import Part, Response, Stats, ThinkingBlock, ToolCall
+
+EMPTY = Response("", True, 0)  # a tool turn's response: the model said nothing in it
 
 # What a row holds after the session id, the turn's number and when it was saved, in order.
 FIELDS = (
@@ -31,12 +33,16 @@ FIELDS = (
     "reasoning_signatures",
     "thinking",
     "request",
+    "tool_results",
 )
 
 
-def encode(response: Response, request: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
-    """``response`` and the ``request`` that asked for it as the values of ``FIELDS``: strings as
-    they are, the structured fields as JSON bytes (the request None when it is not known).
+def encode(
+    response: Response, request: Mapping[str, Any] | None = None, tool_results: Sequence[ToolResult] = ()
+) -> tuple[Any, ...]:
+    """``response`` and the ``request`` that asked for it (or a tool turn's ``tool_results``) as the
+    values of ``FIELDS``: strings as they are, the structured fields as JSON bytes (the request None
+    when it is not known, the results None for the model's turn).
 
     Raises ``InvalidTurnError`` if a string in it is not valid Unicode (a lone surrogate),
     which no store could write and read back as it was.
@@ -57,8 +63,11 @@ def encode(response: Response, request: Mapping[str, Any] | None = None) -> tupl
             response.refusal,
             orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls]),
             orjson.dumps(response.reasoning_signatures),  # for earlier versions reading the same database
-            orjson.dumps([[block.text, block.signature, block.data] for block in response.thinking]),
+            orjson.dumps([[block.text, block.signature, block.data, block.index] for block in response.thinking]),
             None if request is None else orjson.dumps(request),
+            orjson.dumps([[result.call_id, result.content, result.is_error] for result in tool_results])
+            if tool_results
+            else None,
         )
     except (UnicodeEncodeError, orjson.JSONEncodeError) as error:
         raise InvalidTurnError(response, str(error)) from error
@@ -83,6 +92,7 @@ def decode(session_id: str, number: int, saved_at: float, values: Sequence[Any],
             signatures,
             thinking,
             request,
+            tool_results,
         ) = values
         reasoning = as_text(reasoning)
         if thinking is None:  # saved before blocks were kept
@@ -102,11 +112,23 @@ def decode(session_id: str, number: int, saved_at: float, values: Sequence[Any],
             blocks,
         )
         sent = None if request is None else orjson.loads(request)
+        results = () if tool_results is None else tuple(ToolResult(*result) for result in orjson.loads(tool_results))
     except (TypeError, ValueError) as error:  # orjson's decode error and UnicodeDecodeError are ValueErrors
         raise CorruptStoreError(
             store, f"turn {number} of session {session_id!r:.80} cannot be read: {error}"
         ) from error
-    return Turn(session_id, number, response, saved_at, sent)
+    return Turn(session_id, number, response, saved_at, sent, results)
+
+
+def tool_turn(session_id: str, results: Sequence[ToolResult]) -> Turn:
+    """The turn, yet unnumbered, of the tools' ``results``: its response empty, its results a tuple.
+
+    Raises ``ValueError`` if there are none (the turn would read back as the model's).
+    """
+    results = tuple(results)
+    if not results or not all(isinstance(result, ToolResult) for result in results):
+        raise ValueError(f"tool results must be one ToolResult or more, not {results!r:.80}")
+    return Turn(session_id, 0, EMPTY, 0.0, None, results)
 
 
 def legacy_thinking(reasoning: str, signatures: list[str]) -> tuple[ThinkingBlock, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
@@ -365,9 +365,9 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
             if block["type"] == "tool_use":
                 calls[event["index"]] = ToolCall(event["index"], block["id"], block["name"], "")
             elif block["type"] == "thinking":
-                thinking.append(ThinkingBlock())
+                thinking.append(ThinkingBlock(index=event["index"]))
             elif block["type"] == "redacted_thinking":
-                thinking.append(ThinkingBlock(data=block["data"]))
+                thinking.append(ThinkingBlock(data=block["data"], index=event["index"]))
             runs.append(("text", block.get("text", "")))
         elif event["type"] == "content_block_delta":
             delta = event["delta"]
@@ -375,9 +375,9 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
                 runs.append(("text", delta["text"]))
             elif delta["type"] == "thinking_delta":
                 runs.append(("reasoning", delta["thinking"]))
-                thinking[-1] = ThinkingBlock(thinking[-1].text + delta["thinking"])
+                thinking[-1] = replace(thinking[-1], text=thinking[-1].text + delta["thinking"])
             elif delta["type"] == "signature_delta":
-                thinking[-1] = ThinkingBlock(thinking[-1].text, delta["signature"])
+                thinking[-1] = replace(thinking[-1], signature=delta["signature"])
             else:
                 call = calls[event["index"]]
                 calls[event["index"]] = ToolCall(call.index, call.id, call.name, call.arguments + delta["partial_json"])

@@ -41,8 +41,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
+        nargs="+",
         metavar="GLOB",
-        help="of the tests that cover a mutant, run only those whose node id matches (with --rerun: the tests added since)",
+        help="of the tests that cover a mutant, run only those whose node id matches one of these "
+        "(with --rerun: the tests added since)",
     )
     parser.add_argument(
         "--coverage",
@@ -58,10 +60,47 @@ def main() -> int:
         metavar="TEST",
         help="run these tests (files or node ids) on every mutant, without measuring coverage: which mutants do they kill?",
     )
+    parser.add_argument(
+        "--keep-classified",
+        action="store_true",
+        help="with --rerun: a survivor of that run that survivors.toml classifies keeps its outcome, not run again",
+    )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="RESULTS",
+        help="run nothing: write one report from these runs' results (their REPORT.json), each run's modules "
+        "as it found them (a module in several: the last named)",
+    )
+    parser.add_argument(
+        "--before",
+        nargs="+",
+        metavar="RESULTS",
+        help="results of runs of the suite before the new tests, combined the same way: a score-before column",
+    )
     arguments = parser.parse_args()
+    every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
+    classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
+    reasons = {(entry["module"], entry["code"], entry["mutation"]) for entry in classified}
+    before_entries = _combined(arguments.before) if arguments.before else None
+    if arguments.combine:
+        entries = _combined(arguments.combine)
+        header = [
+            "# Mutation testing: the last results, combined",
+            "",
+            f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
+            f"on {_commit()}, {time.strftime('%Y-%m-%d', time.gmtime())}: the parts' results as each run "
+            "found them (how each was run: the report beside its results, e.g. `tools/mutate/runs/core.md`).",
+        ]
+        report = _report(
+            header, entries, sorted({entry["module"] for entry in entries}), every, classified, before_entries
+        )
+        Path(arguments.report).with_suffix(".json").write_text(json.dumps(entries, indent=0) + "\n")
+        Path(arguments.report).write_text(report)
+        print(f"wrote {arguments.report}")
+        return 0
     # Each child imports rxstream and the tests afresh: compiled once and kept, not compiled each time.
     sys.dont_write_bytecode = False
-    every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
     files = arguments.files or every
     started = time.monotonic()
     measured = _measured(every, files, arguments.tests, arguments.ignore_glob, arguments.coverage)
@@ -69,18 +108,23 @@ def main() -> int:
     jobs: list[Job] = []
     uncovered: list[Mutant] = []
     results: list[tuple[Mutant, str]] = []
-    before = _outcomes_in(arguments.rerun) if arguments.rerun else {}
+    killed_by: dict[tuple[str, str, str, int], str] = {}  # the test that failed first, where one did
+    before = _entries_in(arguments.rerun) if arguments.rerun else {}
     for file in files:
         source = Path(file).read_bytes()
         by_line = {int(line): tests for line, tests in measured["lines"][file].items()}
         module_tests = sorted(
             {test for tests in by_line.values() for test in tests}, key=lambda test: seconds.get(test, 0.0)
         )
-        jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
+        module_jobs: list[Job] = []
         for mutant in mutants(file, source):
-            previously = before.get(_key(mutant))
+            previously = before[_key(mutant)]["outcome"] if _key(mutant) in before else None
             if previously == "killed":
                 results.append((mutant, "killed"))
+                killed_by[_key(mutant)] = before[_key(mutant)].get("killer", "")
+                continue
+            if previously is not None and arguments.keep_classified and _key(mutant)[:3] in reasons:
+                results.append((mutant, previously))
                 continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
             lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
@@ -90,20 +134,24 @@ def main() -> int:
             if lines and not tests:  # run only when the module was imported: a constant, a default, a def
                 tests = module_tests
             if arguments.only:
-                tests = [test for test in tests if fnmatch.fnmatch(test, arguments.only)]
+                tests = [test for test in tests if any(fnmatch.fnmatch(test, glob) for glob in arguments.only)]
                 if not tests and previously is not None:  # no new test covers it: as the previous run left it
                     results.append((mutant, previously))
                     continue
             if not tests:
                 uncovered.append(mutant)
                 continue
-            jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+            module_jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+        if module_jobs:  # first the unmutated module, against every test its mutants will run: they must pass
+            baseline = sorted(
+                {test for job in module_jobs for test in job.tests}, key=lambda test: seconds.get(test, 0.0)
+            )
+            jobs += [Job(None, file, source, baseline, _timeout(baseline, seconds)), *module_jobs]
     print(
-        f"{len(jobs) - len(files)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
+        f"{sum(job.mutant is not None for job in jobs)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
         flush=True,
     )
     results += [(mutant, "no test") for mutant in uncovered]
-    killers: dict[str, Counter[str]] = {}
     progress = Path(arguments.report).with_suffix(".jsonl")
     progress.write_text("")
     with tempfile.TemporaryDirectory() as scratch:
@@ -118,24 +166,32 @@ def main() -> int:
                 continue
             # a collection error, a conftest that no longer imports, a hang: the baseline passed, so the mutant was noticed
             outcome = "killed" if outcome.startswith("error") or outcome == "timeout" else outcome
-            if outcome == "survived" and arguments.only and before.get(_key(job.mutant), "not run") == "not run":
+            if (
+                outcome == "survived"
+                and arguments.only
+                and before.get(_key(job.mutant), {}).get("outcome", "not run") == "not run"
+            ):
                 outcome = "not run"  # the tests --only left out never ran on it
             results.append((job.mutant, outcome))
+            killed_by[_key(job.mutant)] = killer if outcome == "killed" else ""
             with progress.open("a") as kept:  # as it goes, so that a run cut short still says what it found
-                kept.write(json.dumps(_entry(job.mutant, outcome)) + "\n")
-            if killer:
-                killers.setdefault(killer.split("::")[0], Counter())[job.mutant.path] += 1
+                kept.write(json.dumps(_entry(job.mutant, outcome, killer)) + "\n")
             print(
                 f"[{done}/{len(jobs)}] {outcome:8} {job.mutant.path}:{job.mutant.line} {job.mutant.mutation}  {killer}",
                 flush=True,
             )
-    classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
-    outcomes_json = [
-        {"module": m.path, "line": m.line, "code": m.code, "mutation": m.mutation, "outcome": o} for m, o in results
+    results.sort(key=lambda result: (result[0].path, result[0].start, result[0].mutation))
+    entries = [_entry(mutant, outcome, killed_by.get(_key(mutant), "")) for mutant, outcome in results]
+    Path(arguments.report).with_suffix(".json").write_text(json.dumps(entries, indent=0) + "\n")
+    dirty = subprocess.run(["git", "status", "--porcelain", "rxstream"], capture_output=True, text=True).stdout.strip()
+    header = [
+        "# Mutation testing: the last run",
+        "",
+        f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
+        f"on {_commit()}{' (with uncommitted changes)' if dirty else ''}, {time.strftime('%Y-%m-%d', time.gmtime())}, "
+        f"{(time.monotonic() - started) / 60:.0f} min.",
     ]
-    Path(arguments.report).with_suffix(".json").write_text(json.dumps(outcomes_json, indent=0) + "\n")
-    report = _report(files, every, results, classified, time.monotonic() - started)
-    Path(arguments.report).write_text(report + _killers(killers))
+    Path(arguments.report).write_text(_report(header, entries, files, every, classified, before_entries))
     print(f"wrote {arguments.report}")
     return 0
 
@@ -160,26 +216,48 @@ def _measured(
         return measured
 
 
-def _entry(mutant: Mutant, outcome: str) -> dict[str, object]:
+def _entry(mutant: Mutant, outcome: str, killer: str) -> dict[str, Any]:
     return {
         "module": mutant.path,
         "line": mutant.line,
         "code": mutant.code,
         "mutation": mutant.mutation,
+        "occurrence": mutant.occurrence,
         "outcome": outcome,
+        "killer": killer,  # the test that failed first ("" when none did, or a run before this driver kept it)
     }
 
 
-def _key(mutant: Mutant) -> tuple[str, str, str]:
-    return mutant.path, mutant.code, mutant.mutation
+def _key(mutant: Mutant) -> tuple[str, str, str, int]:
+    return mutant.path, mutant.code, mutant.mutation, mutant.occurrence
 
 
-def _outcomes_in(previous: str) -> dict[tuple[str, str, str], str]:
-    """What a previous run found for each mutant, by module, source line and mutation."""
-    return {
-        (entry["module"], entry["code"], entry["mutation"]): entry["outcome"]
-        for entry in json.loads(Path(previous).read_text())
-    }
+def _entries_in(previous: str) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+    """What a previous run found for each mutant, by module, source line, mutation and occurrence
+    (a results file without occurrences numbers a line written twice in line order)."""
+    entries = sorted(json.loads(Path(previous).read_text()), key=lambda entry: entry["line"])
+    seen: Counter[tuple[str, str, str]] = Counter()
+    found = {}
+    for entry in entries:
+        key = entry["module"], entry["code"], entry["mutation"]
+        found[(*key, entry.get("occurrence", seen[key]))] = entry
+        seen[key] += 1
+    return found
+
+
+def _combined(runs: list[str]) -> list[dict[str, Any]]:
+    """The entries of several runs' results, each module's from the last run that has it."""
+    by_module: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for entry in json.loads(Path(run).read_text()):
+            found.setdefault(entry["module"], []).append(entry)
+        by_module.update(found)
+    return [entry for module in sorted(by_module) for entry in by_module[module]]
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
@@ -188,69 +266,90 @@ def _timeout(tests: list[str], seconds: dict[str, float]) -> float:
 
 
 def _report(
+    header: list[str],
+    entries: list[dict[str, Any]],
     files: list[str],
     every: list[str],
-    results: list[tuple[Mutant, str]],
     classified: list[dict[str, str]],
-    elapsed: float,
+    before: list[dict[str, Any]] | None,
 ) -> str:
-    reasons = {(entry["module"], entry["code"], entry["mutation"]): entry for entry in classified}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "rxstream"], capture_output=True, text=True).stdout.strip()
+    """The report: ``header``, how mutants run, the per-module table (with a score before, given the
+    results of a run before the new tests), every survivor with its classification, and which test
+    files killed first."""
     out = [
-        "# Mutation testing: the last run",
-        "",
-        f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
-        f"on {commit}{' (with uncommitted changes)' if dirty else ''}, {time.strftime('%Y-%m-%d', time.gmtime())}, "
-        f'{elapsed / 60:.0f} min. Each mutant runs against the in-memory tests (`pytest -m "not network"`) that '
+        *header[:-1],
+        header[-1] + ' Each mutant runs against the in-memory tests (`pytest -m "not network"`) that '
         "cover its lines (fastest first, stopping at the first failure), with hypothesis derandomized as in the "
-        "`ci` profile, at most 25 examples a property and no shrinking.",
+        "`ci` profile and at most 25 examples a property.",
         "",
         "Score: killed / (mutants - equivalent). A survivor is *equivalent* (no behaviour changes, or only speed or "
         "memory) or *left* (a real gap, not yet pinned). *Not run*: left alive by the run `--rerun` names, whose "
         "tests did not all run on it, and covered by no test `--only` selects: the score is then a lower bound.",
         "",
-        "| module | mutants | killed | survived | run by no test | not run | equivalent | score |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | survived | run by no test | not run | equivalent | "
+        + ("score before | " if before is not None else "")
+        + "score |",
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if before is not None else "") + "---:|",
     ]
-    by_file: dict[str, Counter[str]] = {file: Counter() for file in files}
-    survivors: list[tuple[Mutant, str, str]] = []
-    for mutant, outcome in sorted(results, key=lambda result: (result[0].path, result[0].start, result[0].mutation)):
-        counts = by_file[mutant.path]
-        counts[outcome] += 1
-        if outcome != "killed":
-            entry = reasons.get((mutant.path, mutant.code, mutant.mutation))
-            kind = entry["kind"] if entry else "unclassified"
-            counts[kind] += 1
-            survivors.append((mutant, kind, entry["reason"] if entry else ""))
+    by_file, survivors = _counted(entries, files, classified)
+    before_counts = _counted(before, files, classified)[0] if before is not None else {}
     totals: Counter[str] = Counter()
-    for file, counts in by_file.items():
-        total = sum(counts[outcome] for outcome in ("killed", "survived", "no test", "not run"))
+    totals_before: Counter[str] = Counter()
+    for file, counts in [*by_file.items(), ("**all run**", totals)]:
+        if counts is totals:
+            counts_before = totals_before
+        else:
+            counts_before = before_counts.get(file, Counter())
+            totals.update(counts)
+            totals_before.update(counts_before)
+        name = file if counts is totals else f"`{file.removeprefix('rxstream/')}`"
         out.append(
-            f"| `{file.removeprefix('rxstream/')}` | {total} | {counts['killed']} | {counts['survived']} | "
+            f"| {name} | {counts['total']} | {counts['killed']} | {counts['survived']} | "
             f"{counts['no test']} | {counts['not run']} | {counts['equivalent']} | "
-            f"{_score(counts['killed'], total - counts['equivalent'])} |"
+            + (f"{_score(counts_before)} | " if before is not None else "")
+            + f"{_score(counts)} |"
         )
-        totals.update(counts)
-        totals["total"] += total
-    out.append(
-        f"| **all run** | {totals['total']} | {totals['killed']} | {totals['survived']} | {totals['no test']} | "
-        f"{totals['not run']} | {totals['equivalent']} | {_score(totals['killed'], totals['total'] - totals['equivalent'])} |"
-    )
     not_run = [file for file in every if file not in files]
     if not_run:
         out += ["", "Not run this time: " + ", ".join(f"`{file.removeprefix('rxstream/')}`" for file in not_run) + "."]
     out += ["", "## Survivors", "", "| module:line | mutation | code | kind | why |", "|---|---|---|---|---|"]
-    for mutant, kind, reason in survivors:
-        code, mutation = (text.replace("|", "\\|") for text in (mutant.code, mutant.mutation))
+    for entry, kind, reason in survivors:
+        code, mutation = (text.replace("|", "\\|") for text in (entry["code"], entry["mutation"]))
         out.append(
-            f"| `{mutant.path.removeprefix('rxstream/')}:{mutant.line}` | `{mutation}` | `{code}` | {kind} | {reason} |"
+            f"| `{entry['module'].removeprefix('rxstream/')}:{entry['line']}` | `{mutation}` | `{code}` | {kind} | {reason} |"
         )
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" + _killers(entries)
 
 
-def _killers(killers: dict[str, Counter[str]]) -> str:
+def _counted(
+    entries: list[dict[str, Any]], files: list[str], classified: list[dict[str, str]]
+) -> tuple[dict[str, Counter[str]], list[tuple[dict[str, Any], str, str]]]:
+    """Each module's count of mutants by outcome and by kind, and the survivors with their kind and reason."""
+    reasons = {(entry["module"], entry["code"], entry["mutation"]): entry for entry in classified}
+    by_file: dict[str, Counter[str]] = {file: Counter() for file in files}
+    survivors: list[tuple[dict[str, Any], str, str]] = []
+    for entry in sorted(entries, key=lambda entry: (entry["module"], entry["line"])):
+        if entry["module"] not in by_file:
+            continue
+        counts = by_file[entry["module"]]
+        counts[entry["outcome"]] += 1
+        counts["total"] += 1
+        if entry["outcome"] != "killed":
+            reason = reasons.get((entry["module"], entry["code"], entry["mutation"]))
+            kind = reason["kind"] if reason else "unclassified"
+            counts[kind] += 1
+            survivors.append((entry, kind, reason["reason"] if reason else ""))
+    return by_file, survivors
+
+
+def _killers(entries: list[dict[str, Any]]) -> str:
     """Which test file failed first on how many mutants of which module (tests run fastest first)."""
+    killers: dict[str, Counter[str]] = {}
+    for entry in entries:
+        if entry.get("killer"):
+            killers.setdefault(entry["killer"].split("::")[0], Counter())[entry["module"]] += 1
+    if not killers:
+        return ""
     out = ["", "## Killed first by", "", "| test file | mutants killed first, by module |", "|---|---|"]
     for test_file, counts in sorted(killers.items()):
         out.append(
@@ -261,8 +360,10 @@ def _killers(killers: dict[str, Counter[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _score(killed: int, counted: int) -> str:
-    return f"{100 * killed / counted:.1f}%" if counted else "-"
+def _score(counts: Counter[str]) -> str:
+    """killed / (mutants - equivalent)."""
+    counted = counts["total"] - counts["equivalent"]
+    return f"{100 * counts['killed'] / counted:.1f}%" if counted else "-"
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Each operator swapped for the nearest one that changes the result (a boundary, a sign, a negation).
 _COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -55,6 +56,7 @@ class Mutant:
     statement_line: (
         int  # where the statement holding it starts: what coverage reports for a statement over several lines
     )
+    occurrence: int = 0  # how many mutants before it in the module have its code and mutation (a `break` written twice)
 
     def apply(self, source: bytes) -> bytes:
         return source[: self.start] + self.replacement.encode() + source[self.end :]
@@ -87,6 +89,10 @@ def mutants(path: str, source: bytes) -> list[Mutant]:
             statement_line = statement_of.get(id(node), node.lineno)
             found.append(Mutant(path, node.lineno, start, end, replacement, mutation, code, statement_line))
     found.sort(key=lambda mutant: (mutant.start, mutant.end, mutant.mutation))
+    seen: Counter[tuple[str, str]] = Counter()
+    for number, mutant in enumerate(found):
+        found[number] = replace(mutant, occurrence=seen[mutant.code, mutant.mutation])
+        seen[mutant.code, mutant.mutation] += 1
     return found
 
 

@@ -48,13 +48,9 @@ def _preload() -> None:
     from _pytest.config import default_plugins
 
     names = [f"_pytest.{name}" for name in default_plugins]
-    # rxstream's own plugin (rxstream.testing) imports rxstream: loaded here, every child would
-    # find the unmutated modules already imported and no mutant could be killed.
-    names += [
-        entry.module
-        for entry in importlib.metadata.entry_points(group="pytest11")
-        if entry.module.partition(".")[0] != "rxstream"
-    ]
+    # rxstream's own plugin (rxstream.testing._plugin) imports rxstream: loaded here, every child would run the unmutated modules
+    plugins = importlib.metadata.entry_points(group="pytest11")
+    names += [entry.module for entry in plugins if entry.module.partition(".")[0] != "rxstream"]
     names += ["reactivex", "orjson", "jiter", "websockets.asyncio.client", "websockets.asyncio.server", "httpx"]
     names += ["pydantic", "openai.types.chat", "openai.types.responses", "anthropic.types"]  # the SDKs as oracles
     for name in names:
@@ -62,8 +58,9 @@ def _preload() -> None:
             importlib.import_module(name)
         except Exception:  # a plugin that cannot load here fails in the child, where pytest says why
             pass
-    if "rxstream" in sys.modules:
-        raise RuntimeError("a preloaded library imported rxstream: the mutants would never be imported")
+    imported = sorted(name for name in sys.modules if name.partition(".")[0] == "rxstream")
+    if imported:
+        raise RuntimeError(f"preloading imported {', '.join(imported[:3])}: no mutant of those would be run")
 
 
 class _FirstFailure:
@@ -98,15 +95,13 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
     import pytest  # the children inherit it, and every test dependency it loads, ready
 
     _preload()
-    from hypothesis import Phase, settings
+    from hypothesis import settings
 
-    # The ci profile without shrinking, and at most MAX_EXAMPLES examples a property: a mutant is
-    # killed by the first failing example (shrinking it would only cost time), and a survivor
-    # runs every test that covers it, so the examples are what a run costs.
-    phases = (Phase.explicit, Phase.reuse, Phase.generate)
-    settings.register_profile(
-        "mutation", derandomize=True, database=None, deadline=None, max_examples=MAX_EXAMPLES, phases=phases
-    )
+    # The ci profile with at most MAX_EXAMPLES examples a property: a survivor runs every test
+    # that covers it, so the examples are what a run costs. Shrinking stays on: it costs time on a
+    # killed mutant only, and rxstream.testing's check_operator names the smallest failing input,
+    # which its own tests assert (tests/test_testing_contract.py).
+    settings.register_profile("mutation", derandomize=True, database=None, deadline=None, max_examples=MAX_EXAMPLES)
     given_settings = settings.__init__
 
     def capped(self: settings, parent: settings | None = None, **options: Any) -> None:
@@ -130,17 +125,17 @@ def outcomes(jobs: list[Job], workers: int, scratch: str) -> Iterator[tuple[Job,
                     os.dup2(quiet, 2)
                     name = job.path.removesuffix(".py").replace("/", ".")
                     sys.meta_path.insert(0, _MutatedModule(name, os.path.abspath(job.path), job.source))
-                    # --assert=plain: pytest marks the distribution of an entry-point plugin (rxstream.testing)
-                    # for assertion rewriting, and its import hook, ahead of ours, would load the real modules.
                     options = [
                         "-x",
                         "-q",
-                        "--assert=plain",
                         "-m",
                         "not network",
                         "-p",
                         "no:cacheprovider",
                         "--hypothesis-profile=mutation",
+                        # pytest's assertion rewriter loads every module of a plugin's distribution
+                        # (rxstream's, by its pytest11 entry point) from disk, ahead of the mutant
+                        "--assert=plain",
                     ]
                     first_failure = _FirstFailure(os.path.join(scratch, str(os.getpid())))
                     code = int(pytest.main([*options, *job.tests], plugins=[first_failure]))
