@@ -64,9 +64,9 @@ def test_each_block_starts_from_what_its_content_block_start_carries(sse: Callab
     response = streamed(sse(), named(*events))
     assert response.text == "Hi there." and response.reasoning == "Hmm.More."
     assert response.thinking == (
-        rxstream.ThinkingBlock("Hmm.", "sigA"),
-        rxstream.ThinkingBlock(data="EmwKAhgB"),
-        rxstream.ThinkingBlock("More.", "sigC"),
+        rxstream.ThinkingBlock("Hmm.", "sigA", index=0),
+        rxstream.ThinkingBlock(data="EmwKAhgB", index=1),
+        rxstream.ThinkingBlock("More.", "sigC", index=2),
     )
     assert response.complete and response.finish_reason == "end_turn"
     assert response.stats.usage is not None and response.stats.usage["output_tokens"] == 15
