@@ -199,6 +199,14 @@ def test_a_token_that_contains_another_is_redacted_whole() -> None:
     assert secrets.redact("x abcdef x abc") == f"x {REDACTED} x {REDACTED}"
 
 
+def test_a_token_of_four_characters_is_redacted_even_inside_a_word() -> None:
+    # SHORT: "A secret shorter than this is matched only as a whole word" (4): one of 4 is matched anywhere
+    secrets = Secrets()
+    secrets.add("k3y9")
+    assert secrets.redact("xk3y9y k3y9") == f"x{REDACTED}y {REDACTED}"
+    assert secrets.revealed_by(OSError("refused xk3y9y"))
+
+
 def test_a_token_as_a_url_carries_it_is_redacted() -> None:
     secrets = Secrets()
     secrets.add("a b/c")

@@ -266,3 +266,18 @@ def test_the_fields_given_are_kept_and_the_defaults_are_none_of_a_servers() -> N
     assert (rejected.status_code, rejected.detail, rejected.body) == (401, "HTTP 401", "")
     stalled = rxstream.StreamTimeoutError("https://h/v1", 30)
     assert (stalled.kind, stalled.timeout, stalled.queued) == ("idle", 30, False)
+
+
+def test_invalid_json_names_what_was_read_and_where_it_goes_wrong() -> None:
+    # InvalidJSONError: "position is the character where it goes wrong (None when the JSON is valid but not
+    # an object), reason says what is wrong"; core/_json_text: "text that is not valid Unicode (a lone
+    # surrogate) is refused".
+    with pytest.raises(rxstream.InvalidJSONError) as blank:
+        rxstream.ToolCall(0, "call_1", "f", "  ").parsed()
+    assert blank.value.position == 2 and str(blank.value).startswith("the arguments of tool call 0 (f, id call_1): ")
+    with pytest.raises(rxstream.InvalidJSONError) as cut:
+        rxstream.partial_json("}")
+    assert str(cut.value).startswith("partial JSON: not the JSON expected at character 0 of 1")
+    with pytest.raises(rxstream.InvalidJSONError) as surrogate:
+        rxstream.partial_json('{"a": "\ud800"}')
+    assert (surrogate.value.reason, surrogate.value.position) == ("not valid Unicode (a lone surrogate)", 7)

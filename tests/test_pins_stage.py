@@ -14,7 +14,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 import rxstream
-import rxstream.operators
+from rxstream import operators as rxo
 from rxstream.core._demand import Resume, Source
 from rxstream.core._redaction import Secrets
 
@@ -96,4 +96,4 @@ def test_a_source_that_fails_to_start_ends_the_stream_with_its_error() -> None:
     subscription = Source(start).subscribe_directly(below, None)
     assert below.calls == [("error", refused)]
     subscription.dispose()  # a disposable all the same, as the signature says
-    assert run(Source(start).pipe(rxstream.operators.reorder())).error is refused
+    assert run(Source(start).pipe(rxo.reorder())).error is refused

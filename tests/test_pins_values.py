@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 import rxstream
-import rxstream.operators
+from rxstream import operators as rxo
 from rxstream.core._context_store import check_session_id
 
 from .support import frames_for, run
@@ -92,10 +92,10 @@ def test_persist_refuses_a_session_id_that_is_empty_not_a_string_or_not_unicode(
     store = cast(rxstream.ContextStore, object())  # never reached: the id is checked at the call
     for bad in ["", 7, None]:
         with pytest.raises(rxstream.InvalidSessionError, match="^session id must be a non-empty string, not "):
-            rxstream.operators.persist(store, bad)  # type: ignore[arg-type]
+            rxo.persist(store, bad)  # type: ignore[arg-type]
     with pytest.raises(rxstream.InvalidSessionError, match="^session id must be valid Unicode text "):
-        rxstream.operators.persist(store, "lone \ud800")
-    assert rxstream.operators.persist(store, "s") is not None
+        rxo.persist(store, "lone \ud800")
+    assert rxo.persist(store, "s") is not None
     assert check_session_id("s") == "s"
 
 
@@ -126,3 +126,10 @@ def test_a_plain_chunk_is_text_only_and_not_the_last() -> None:
     ]:
         assert not chunk.plain, chunk
     assert not rxstream.Chunk(0, "a", usage={"total_tokens": 1}).plain
+
+
+def test_a_tool_result_shows_an_error_only_when_it_is_one() -> None:
+    assert repr(rxstream.ToolResult("call_1", "42")) == "ToolResult(call_id='call_1', content='42')"
+    assert (
+        repr(rxstream.ToolResult("call_1", "no", True)) == "ToolResult(call_id='call_1', content='no', is_error=True)"
+    )

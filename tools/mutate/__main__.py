@@ -18,6 +18,7 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,8 @@ def main() -> int:
             "",
             f"`python -m tools.mutate {' '.join(sys.argv[1:])}`".replace(" `", "`"),
             f"on {_commit()}, {time.strftime('%Y-%m-%d', time.gmtime())}: the parts' results as each run "
-            "found them (how each was run: the report beside its results, e.g. `tools/mutate/runs/core.md`).",
+            "found them (which run each part is, and how it was made: `tools/mutate/runs/README.md` and the "
+            "report beside each part's results, e.g. `tools/mutate/runs/core.md`).",
         ]
         report = _report(
             header, entries, sorted({entry["module"] for entry in entries}), every, classified, before_entries
@@ -293,23 +295,24 @@ def _report(
     ]
     by_file, survivors = _counted(entries, files, classified)
     before_counts = _counted(before, files, classified)[0] if before is not None else {}
-    totals: Counter[str] = Counter()
-    totals_before: Counter[str] = Counter()
-    for file, counts in [*by_file.items(), ("**all run**", totals)]:
-        if counts is totals:
-            counts_before = totals_before
-        else:
-            counts_before = before_counts.get(file, Counter())
-            totals.update(counts)
-            totals_before.update(counts_before)
-        name = file if counts is totals else f"`{file.removeprefix('rxstream/')}`"
+    rows = [
+        (f"`{file.removeprefix('rxstream/')}`", counts, before_counts.get(file, Counter()))
+        for file, counts in by_file.items()
+    ]
+    compared = [row for row in rows if row[2]["total"]]
+    whole = len(compared) == len(rows)  # a total before only over the same modules as after
+    rows.append(("**all run**", _summed(row[1] for row in rows), _summed(row[2] for row in rows if whole)))
+    if compared and not whole:
+        before_total = _summed(row[2] for row in compared)
+        rows.append(("**those with a score before**", _summed(row[1] for row in compared), before_total))
+    for name, counts, counts_before in rows:
         out.append(
             f"| {name} | {counts['total']} | {counts['killed']} | {counts['survived']} | "
             f"{counts['no test']} | {counts['not run']} | {counts['equivalent']} | "
             + (f"{_score(counts_before)} | " if before is not None else "")
             + f"{_score(counts)} |"
         )
-    not_run = [file for file in every if file not in files]
+    not_run = [file for file in every if file not in files and mutants(file, Path(file).read_bytes())]
     if not_run:
         out += ["", "Not run this time: " + ", ".join(f"`{file.removeprefix('rxstream/')}`" for file in not_run) + "."]
     out += ["", "## Survivors", "", "| module:line | mutation | code | kind | why |", "|---|---|---|---|---|"]
@@ -358,6 +361,13 @@ def _killers(entries: list[dict[str, Any]]) -> str:
             + " |"
         )
     return "\n".join(out) + "\n"
+
+
+def _summed(counts: Iterable[Counter[str]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for each in counts:
+        total.update(each)
+    return total
 
 
 def _score(counts: Counter[str]) -> str:
