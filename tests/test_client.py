@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -181,6 +181,8 @@ CASES = [
     ("chat", "stall_after=5", False, {"stream_timeout": 0.2}),
     ("chat", "abort_after=0,repeat=0", False, {}),  # lost for good
     ("chat", "", False, {"token": "wrong"}),
+    ("chat", "oversize_at=5,oversize_bytes=5000", False, {"max_size": 4096}),  # an event too large: fails
+    ("responses-sse", "reject_first=2", False, {}),  # 429s on the Responses endpoint too
     ("responses-sse", "abort_after=30", True, {}),  # a background response resumed by GET
     ("responses-sse", "abort_after=30", False, {}),  # not resumable: fails with the partial
     ("responses-sse", "stall_after=20", True, {"stream_timeout": 0.2}),
@@ -231,3 +233,76 @@ async def test_a_call_with_client_given_ends_as_one_on_the_default_client(
     assert requests  # the given client made the requests: in WebSocket mode, the resuming GET
     if kind == "responses-websocket":
         assert set(requests) == {"GET"}
+
+
+async def by_call(call: str, url: str, body: dict[str, Any], client: httpx.AsyncClient) -> str:
+    """The text one of the calls that make HTTP requests gives, reading ``url`` with ``client`` given."""
+    options: dict[str, Any] = {"request": body, "token": TOKEN, "client": client, "clock": rxstream.VirtualClock()}
+    api: Literal["chat", "responses"] = "chat" if "chat" in call else "responses"
+    if call.startswith("stream_sse"):
+        return (await rxstream.stream_sse(url, **options)).text
+    if call.startswith("stream_responses"):
+        return (await rxstream.stream_responses(url, **options)).text
+    if call.startswith("stream_text"):
+        async with rxstream.stream_text(url, api=api, **options) as pieces:
+            return "".join([piece async for piece in pieces])
+    if call.startswith("stream_deltas"):
+        async with rxstream.stream_deltas(url, api=api, **options) as deltas:
+            return "".join([delta.text async for delta in deltas])
+    source = rxstream.from_sse(url, **options)
+    return (await source.pipe(rxstream.sse_pipeline())).text
+
+
+# (the call, and whether it reads a Responses server over WebSocket, cut after 30 events so that it resumes by SSE)
+EVERY_CALL = [
+    ("stream_sse, chat", False),
+    ("stream_responses", False),
+    ("stream_responses", True),
+    ("stream_text, chat", False),
+    ("stream_text, responses", True),
+    ("stream_deltas, chat", False),
+    ("stream_deltas, responses", True),
+    ("from_sse, chat", False),
+]
+
+
+@pytest.mark.parametrize(("call", "websocket"), EVERY_CALL)
+async def test_every_call_that_makes_http_requests_makes_them_all_with_the_client_given(
+    call: str, websocket: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``client=``, every HTTP request of the call goes through that client (counted by its hook
+    against the requests the server answered): none through the loop's default client, none through
+    a client of its own. In WebSocket mode the requests are the resuming GETs."""
+    made: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        made.append(request.method)
+
+    async def no_default() -> httpx.AsyncClient:
+        raise AssertionError("the default client was asked for, though a client was given")
+
+    built = 0
+    real_init = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        real_init(self, *args, **kwargs)
+
+    server: ReferenceSSEServer | ReferenceResponsesServer
+    if "chat" in call:
+        server = ReferenceSSEServer(TEXT, chunk_size=12, token=TOKEN, faults=Faults.parse("abort_after=30"))
+        body = rxstream.chat_request("m", "hi")
+    else:  # resumable only in the background; over HTTP, cut too, it is resumed by GET as well
+        server = ReferenceResponsesServer(TEXT, chunk_size=12, token=TOKEN, faults=Faults.parse("abort_after=30"))
+        body = rxstream.responses_request("m", "hi", background=True)
+    async with server, httpx.AsyncClient(event_hooks={"request": [note]}) as given:
+        monkeypatch.setattr(_client, "default_client", no_default)
+        monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+        url = server.websocket_url if websocket else server.url  # type: ignore[union-attr]
+        text = await by_call(call, url, body, given)
+    assert text == TEXT
+    assert built == 0
+    # each connection the server counted was one request of the given client's, but a WebSocket's
+    assert len(made) == server.stats.connections - websocket >= 1
+    assert made[-1] == ("GET" if websocket or "responses" in call else "POST")

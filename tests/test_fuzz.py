@@ -83,12 +83,19 @@ LF_PIECES = st.lists(
         [b"data: x\n\n", b'data: {"a": 1}\n\n', b"data: \n\n", b"data:x\n\n", b"data: data: \n\n", b"data: \xc3\n\n"]
     )
     | st.sampled_from([b"data: a\ndata: b\n\n", b"data: x\n", b"id: 7\n", b"event: e\n", b"retry: 5\n", b": ping\n\n"])
-    | st.sampled_from([b"\n", b"data", b"id: \n", b"data: y"]),
+    | st.sampled_from([b"\n", b"data", b"id: \n", b"data: y"])
+    | st.sampled_from([b"id: 7\ndata: x\n\n", b"id: 8\ndata: \xc3\n\n", b"id: \x00\ndata: x\n\n", b"id: \ndata: y\n\n"])
+    | st.sampled_from([b"event: e\ndata: x\n\n", b"event: \ndata: x\n\n", b"event: f\ndata:x\n\n"])
+    | st.just(b"id: 1\ndata: a\ndata: b\nid: 2\ndata: c\n\n"),
     max_size=24,
 )
 
 
-@given(LF_PIECES, st.lists(st.booleans(), min_size=24, max_size=24), st.lists(st.integers(0, 400), max_size=6))
+@given(
+    LF_PIECES,
+    st.lists(st.booleans(), min_size=24, max_size=24) | st.just([True] * 24),
+    st.lists(st.integers(0, 400), max_size=6),
+)
 def test_sse_decoder_reads_bodies_without_cr_cut_anywhere_as_the_spec_does(
     pieces: list[bytes], between: list[bool], cuts: list[int]
 ) -> None:

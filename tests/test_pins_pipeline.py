@@ -14,7 +14,7 @@ import pytest
 import rxstream
 from rxstream.operators._reorder import ReorderStage
 
-from .support import assert_same_outcome, frame, piped, run, valve
+from .support import Outcome, assert_same_outcome, frame, piped, run, valve
 
 
 def frames_read(chain: rxstream.Operator[Any, rxstream.Response]) -> int:
@@ -132,3 +132,46 @@ def test_the_fast_path_leaves_the_stages_only_what_is_not_a_plain_chunk_in_order
     stats = response.stats
     assert (stats.chunks, stats.duplicates, stats.out_of_order, stats.reorder_depth) == (12, 1, 2, 1)
     assert stats.bytes == sum(len(raw.encode() if isinstance(raw, str) else raw) for raw in frames)
+
+
+# --- FragmentPath: "otherwise (... a queue in the buffer ...) parse emits the chunk the ordinary way"
+
+
+@pytest.mark.parametrize("kind", ["fragments", "text"])
+def test_what_the_fragment_path_would_take_waits_in_the_buffer_while_the_consumer_is_not_ready(kind: str) -> None:
+    # How demand flows: the buffer holds what the consumer has not taken, and the source stops
+    # reading once max_pending wait; a started call's fragments and plain text deltas are no exception.
+    demand = rxstream.Demand()
+    read_after_pause: list[int] = []
+
+    def event(piece: str, finish: str | None = None) -> rxstream.SSEEvent:
+        if kind == "text":
+            return delta_event({"content": piece}, finish)
+        return delta_event({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, finish)
+
+    def events() -> Iterator[rxstream.SSEEvent]:
+        yield delta_event({"tool_calls": [{"index": 0, "id": "call_0", "function": {"name": "f", "arguments": ""}}]})
+        yield event("<")  # taken by the fragment path while the consumer is ready
+        demand.pause()  # the consumer is busy from here on
+        for i in range(8):
+            read_after_pause.append(i)
+            yield event(str(i))
+        yield event(">", finish="stop")
+        yield rxstream.SSEEvent("[DONE]")
+
+    outcome = Outcome()
+    rxstream.from_frames(events()).pipe(rxstream.sse_pipeline(max_pending=5), valve(demand)).subscribe(
+        outcome.items.append
+    )
+    assert read_after_pause == [0, 1, 2, 3, 4] and outcome.items == []
+    demand.resume()
+    (response,) = outcome.items
+    arguments = "<01234567>" if kind == "fragments" else ""
+    assert [(call.id, call.arguments) for call in response.tool_calls] == [("call_0", arguments)]
+    assert response.text == ("<01234567>" if kind == "text" else "")
+    assert response.stats.buffer_high_water == 5 and response.complete and response.chunks == 12
+
+
+def delta_event(delta: dict[str, Any], finish: str | None = None) -> rxstream.SSEEvent:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return rxstream.SSEEvent(orjson.dumps({"choices": [choice]}).decode())

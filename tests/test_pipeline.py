@@ -23,6 +23,7 @@ from rxstream import Demand, Stats
 from rxstream import operators as rxo
 from rxstream.core._demand import subscribe_upstream
 from rxstream.core._transcript import COMPACT_EVERY
+from rxstream.operators._fast_path import byte_count
 from rxstream.transport._sources import last_of
 
 from .support import FiveOperators, Outcome, assert_same_outcome, frame, frames_for, fused, piped, run
@@ -156,10 +157,12 @@ def test_a_15_mib_response_in_64_byte_chunks(five: Callable[..., FiveOperators])
     assert response.chunks == count
 
 
-def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
+def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytearray | str:
     """A frame of the given kind: what the fast path takes, and what it must leave to parse."""
     if kind == "str":  # text frames: bytes counted by encoding
         return frame(index, data, is_final).decode()
+    if kind == "bytearray":  # orjson reads it too; the fast path counts it with the bytes
+        return bytearray(frame(index, data, is_final))
     if kind == "no timestamp":
         return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final}})
     if kind == "image":
@@ -173,7 +176,7 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | str:
     return frame(index, data, is_final)
 
 
-SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image"]
+SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "image", "bytearray"]
 FOREIGN_KINDS = ["bad timestamp", "bool index", "not json"]
 # ASCII, multi-byte (str frames count their bytes by encoding) and characters the JSON escapes
 PIECES = ["", "a", "bc", "é", "部分", "🙂", "x y", '"\\\n', "\x00"]
@@ -255,6 +258,23 @@ def test_fused_pipeline_equals_the_operators_piped_one_by_one(
     if data.draw(st.booleans()):  # frames pushed one at a time (an Rx operator in between), not handed over in batches
         chains = [compose(ops.map(lambda raw: raw), chain) for chain in chains]
     assert_same_outcome(*(run_paced(chain, pause_at, frames) for chain in chains))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["bytes", "str", "bytearray"]), st.lists(st.sampled_from(PIECES), max_size=3)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_fast_path_counts_the_frames_it_took_as_parse_counts_each(kinds: list[tuple[str, list[str]]]) -> None:
+    """FastPath counts the bytes of the frames it took in one go at its hand-over (all str, all
+    bytes-like, or a mix): the same figure parse reaches frame by frame."""
+    frames: list[Any] = [frame_as(kind, index, "".join(pieces), False) for index, (kind, pieces) in enumerate(kinds)]
+    stats = Stats()
+    subscribe_upstream(rxstream.from_frames(frames).pipe(rxo.parse()), Observer(), None, stats=stats, demand=None)
+    assert byte_count(frames) == stats.bytes
+    assert stats.chunks == len(frames)
 
 
 def test_a_source_stops_reading_its_iterable_once_disposed(five: Callable[..., FiveOperators]) -> None:

@@ -143,7 +143,8 @@ class Transcript:
                 self._thinking[-1] = (self._thinking[-1][0], block.signature, block.data, block.index, block.item)
             else:
                 self._thinking.append((self._reasoning.length, block.signature, block.data, block.index, block.item))
-            self._thinking_open = block.data is None and block.signature is None and block.item is None
+            # the reasoning that starts with it is its text, until a redacted block or a reasoning item's end
+            self._thinking_open = block.data is None and block.item is None
         if reasoning:
             if not self._thinking_open:
                 self._thinking.append((self._reasoning.length, None, None, None, None))
@@ -151,6 +152,8 @@ class Transcript:
             if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
                 self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
             self._reasoning.append(reasoning)
+        if block is not None and block.signature is not None:  # a block that came signed is whole
+            self._thinking_open = False
         self.chunks += 1
         if text:
             self._text_rope.append(text)

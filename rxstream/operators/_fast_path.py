@@ -40,10 +40,11 @@ class FastPath(BatchObserver[Payload]):
     delivers, in index order, and hands the run to ``ReorderStage.record_run`` and
     ``Transcript.extend`` (every ``HAND_OVER_EVERY`` chunks, and before anything goes the
     ordinary way or the stream ends), so the window of delivered chunks and the rope's
-    compaction are reorder's and the transcript's alone. Three things it still does inline, each also done by its stage, because a call
-    per frame costs more than the loop can spare (measured in benchmarks/README.md, "The
-    fast path contained"): parse's plain-frame check and byte count, and reorder's simple
-    hold and its release of held plain chunks.
+    compaction are reorder's and the transcript's alone; parse's counts of chunks and bytes
+    are made then too, over the frames taken. Three things it still does inline, each also
+    done by its stage, because a call per frame costs more than the loop can spare (measured
+    in benchmarks/README.md, "The fast path contained"): parse's plain-frame check, and
+    reorder's simple hold and its release of held plain chunks.
     """
 
     def __init__(
@@ -68,6 +69,9 @@ class FastPath(BatchObserver[Payload]):
         # and every HAND_OVER_EVERY, not whenever the loop ends: a source that pushes one frame
         # a call would pay the hand-over for each.
         self.run: list[str] = []
+        # The frames taken since the last hand-over, for parse's counts: counting them then, over
+        # the list, spares each frame a type check and two sums (benchmarks/README.md, row 1).
+        self.taken: list[Payload] = []
 
     def on_next(self, frame: Payload) -> None:
         self.on_next_batch(iter((frame,)))
@@ -83,6 +87,7 @@ class FastPath(BatchObserver[Payload]):
         stats = self.stats
         reorder = self.reorder
         held = reorder.held
+        pop = held.pop
         window = reorder.window
         run = self.run
         deliver = run.append
@@ -94,38 +99,37 @@ class FastPath(BatchObserver[Payload]):
         upstream = self.upstream
         next_index = reorder.next_index
         final_index = reorder.final_index
-        count = size = early = 0
+        take = self.taken.append
+        early = 0
         depth = stats.reorder_depth
         stuck: Chunk | None = None  # a held chunk, not plain, that is next: reorder delivers it
+        plain = True  # until a frame is not a plain chunk
         try:
             for frame in frames:
                 # parse's check for a plain chunk, as ParseStage.on_next makes it, inline: calling
                 # a function shared with parse would cost ~40-110 ns a frame (benchmarks/README.md)
+                # (An ``if`` rather than a boolean kept in a variable: then each comparison jumps as it
+                # is made, which CPython 3.11 specializes for ints.)
                 try:
                     message = loads(frame)
                     body = message["chunk"]
                     index = body["index"]
                     data = body["data"]
                     timestamp = message.get("timestamp")
-                    plain = (
+                    if not (
                         body["is_final"] is False
                         and type(index) is int
                         and index >= 0
                         and type(data) is str
                         and len(body) == 3
                         and (timestamp is None or type(timestamp) is int)
-                    )
+                    ):
+                        plain = False
+                        break
                 except (ValueError, LookupError, TypeError, AttributeError):  # orjson's JSONDecodeError is a ValueError
                     plain = False
-                if not plain:
                     break
-                # parse's bookkeeping, as ParseStage.on_next does it (inline too: ~5-50 ns a call)
-                count += 1
-                size += (
-                    len(frame.encode("utf-8", "surrogatepass"))
-                    if type(frame) is str and not frame.isascii()
-                    else len(frame)
-                )
+                take(frame)  # counted at the hand-over
                 if index == next_index:
                     # Only if the buffer would pass it through. The consumer's demand is read
                     # for every chunk: the iterable a source reads from may be what changes it.
@@ -133,19 +137,20 @@ class FastPath(BatchObserver[Payload]):
                         break
                     deliver(data)
                     next_index += 1
-                    if held and next_index in held:
-                        # reorder's drain, while the held chunks are plain (inline, as the hold below)
-                        if len(held) > depth:  # held only grows between releases: it is deepest before one
-                            depth = len(held)
-                        while next_index in held:
-                            released = held.pop(next_index)
-                            if type(released) is not str:
+                    if held:
+                        # reorder's drain, while the held chunks are plain (inline, as the hold below):
+                        # a pop a chunk, whose default ends the run (no held chunk is None)
+                        released = pop(next_index, None)
+                        if released is not None:
+                            if len(held) >= depth:  # held only grows between releases: it is deepest before one
+                                depth = len(held) + 1
+                            while type(released) is str:
+                                deliver(released)
+                                next_index += 1
+                                released = pop(next_index, None)
+                            if released is not None:
                                 stuck = cast(Chunk, released)
                                 break
-                            deliver(released)
-                            next_index += 1
-                        if stuck is not None:
-                            break
                     if len(run) >= HAND_OVER_EVERY:
                         self.hand_over()
                 elif (
@@ -165,8 +170,6 @@ class FastPath(BatchObserver[Payload]):
             else:
                 return False
         finally:
-            stats.chunks += count
-            stats.bytes += size
             stats.out_of_order += early
             stats.reorder_depth = max(depth, len(held))
             reorder.next_index = next_index
@@ -181,12 +184,18 @@ class FastPath(BatchObserver[Payload]):
         return True
 
     def hand_over(self) -> None:
-        """Note the chunks delivered so far with reorder and add their text to the transcript."""
+        """Note the chunks delivered so far with reorder, add their text to the transcript and
+        the frames taken to parse's counts (as ParseStage.on_next counts each)."""
         run = self.run
         if run:
             self.reorder.record_run(run)
             self.transcript.extend(run)
             run.clear()
+        taken = self.taken
+        if taken:
+            self.stats.chunks += len(taken)
+            self.stats.bytes += byte_count(taken)
+            taken.clear()
 
     def on_error(self, error: Exception) -> None:
         self.hand_over()
@@ -195,3 +204,18 @@ class FastPath(BatchObserver[Payload]):
     def on_completed(self) -> None:
         self.hand_over()
         self.parse.on_completed()
+
+
+def byte_count(frames: list[Payload]) -> int:
+    """The frames' size as parse counts it (a str's in UTF-8), over the list at once where it can:
+    orjson keeps the UTF-8 of a non-ASCII str it reads, and leaves no lone surrogate in it."""
+    if str not in map(type, frames):  # bytes (or bytearray, memoryview): their length
+        return sum(map(len, frames))
+    try:
+        text = "".join(frames)  # type: ignore[arg-type]
+    except TypeError:  # str and bytes mixed
+        return sum(
+            len(frame.encode("utf-8", "surrogatepass")) if type(frame) is str and not frame.isascii() else len(frame)
+            for frame in frames
+        )
+    return len(text) if text.isascii() else sum(map(len, map(str.encode, frames)))  # type: ignore[arg-type]

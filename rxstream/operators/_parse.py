@@ -65,9 +65,10 @@ class ParseStage(Stage[Payload, Chunk]):
             return
         try:
             # The common shape, checked inline; anything else takes decode_chunk's field-by-field path.
-            # rxstream.pipeline's FastPath repeats this check and the stats below for a plain
-            # chunk, inline: keep them in step (tests/test_pipeline.py compares the two ways). Not
-            # a function both call: the calls would cost the fast path 5-16% (benchmarks/README.md).
+            # rxstream.pipeline's FastPath repeats this check for a plain chunk, inline, and counts
+            # the stats below over the frames it took (byte_count): keep them in step
+            # (tests/test_pipeline.py compares the two ways). Not a function both call: the calls
+            # would cost the fast path 5-16% (benchmarks/README.md).
             body = message["chunk"]
             index = body["index"]
             data = body["data"]

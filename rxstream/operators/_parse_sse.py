@@ -67,7 +67,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
         # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
         stats.bytes += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         index = self.next_index
-        if event.data == "[DONE]":
+        if data == "[DONE]":
             self.done = True
             self.deliver(Chunk(index, "", True, finish_reason=self.finish_reason))
             return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from itertools import chain, repeat
 from typing import NamedTuple
 
 
@@ -93,11 +94,30 @@ class SSEDecoder:
         return events
 
     def _blocks(self, head: bytes, events: list[SSEEvent]) -> None:
-        """Complete lines ending in LF, none in CR: events of one ``data: …`` line each (OpenAI's) are
-        split at once on the blank lines, in C; anything else goes line by line."""
-        if head.startswith(b"data: ") and not (self._data or self._event or self._retry is not None):
-            end = head.rfind(b"\n\n") + 2  # the events that blank lines end; the rest is an event under way
-            if end > 1:
+        """Complete lines ending in LF, none in CR: runs of events of one shape at once (``_runs``), the
+        rest line by line. A read that starts inside an event (its id line came in the last) has that
+        event read line by line first."""
+        rest = self._runs(head, events)
+        if rest is head:
+            first = head.find(b"\n\n") + 2
+            if first > 1:
+                lines = head[:first].split(b"\n")
+                lines.pop()
+                self._lines(lines, events)
+                rest = self._runs(head[first:], events)
+        if rest:
+            lines = rest.split(b"\n")
+            lines.pop()  # the empty piece after the last line end
+            self._lines(lines, events)
+
+    def _runs(self, head: bytes, events: list[SSEEvent]) -> bytes:
+        """Events of one ``data: …`` line each (OpenAI's), or of an ``id: …`` or ``event: …`` line and one
+        ``data: …`` line each (a resumable server's, the Responses API's), split at once on the blank
+        lines, in C, from the start of ``head`` to its last blank line: what is left (all of ``head``
+        when it starts otherwise, or an event is under way)."""
+        end = head.rfind(b"\n\n") + 2  # the events that blank lines end; the rest is an event under way
+        if end > 1 and not (self._data or self._event or self._retry is not None):
+            if head.startswith(b"data: "):
                 values = head[6 : end - 2].split(b"\n\ndata: ")
                 if head.count(b"\n", 0, end) == 2 * len(values):  # no LF in any: one line an event
                     last_event_id = self.last_event_id
@@ -105,12 +125,37 @@ class SSEDecoder:
                         _new_event(SSEEvent, (value.decode("utf-8", "replace"), "message", last_event_id, None))
                         for value in values
                     ]
-                    if end == len(head):
-                        return
-                    head = head[end:]
-        lines = head.split(b"\n")
-        lines.pop()  # the empty piece after the last line end
-        self._lines(lines, events)
+                    return head[end:]
+            elif head.startswith((b"id: ", b"event: ")) and b"\0" not in head[:end]:
+                field = b"id: " if head[0] == 0x69 else b"event: "
+                lines = head[:end].split(b"\n")
+                lines.pop()  # the empty piece after the last line end
+                # two lines and a blank one an event (the last line, blank, falls among the firsts or the data otherwise)
+                firsts, data, blanks = lines[0::3], lines[1::3], lines[2::3]
+                if (
+                    not any(blanks)
+                    and all(map(bytes.startswith, firsts, repeat(field)))
+                    and all(map(bytes.startswith, data, repeat(b"data: ")))
+                ):
+                    skip = len(field)
+                    given = [first[skip:].decode("utf-8", "replace") for first in firsts]
+                    if field == b"id: ":
+                        self.last_event_id = given[-1]
+                        events += [
+                            _new_event(SSEEvent, (line[6:].decode("utf-8", "replace"), "message", event_id, None))
+                            for line, event_id in zip(data, given, strict=True)
+                        ]
+                    else:
+                        last_event_id = self.last_event_id
+                        events += [
+                            _new_event(
+                                SSEEvent,
+                                (line[6:].decode("utf-8", "replace"), name or "message", last_event_id, None),
+                            )
+                            for line, name in zip(data, given, strict=True)
+                        ]
+                    return head[end:]
+        return head
 
     def _lines(self, lines: list[bytes], events: list[SSEEvent]) -> None:
         """Complete lines, line ends removed: fields kept, events dispatched on blank lines into ``events``."""
@@ -169,9 +214,13 @@ def sse_events(body: Iterable[bytes]) -> Iterator[SSEEvent]:
     For ``from_frames(sse_events(pieces)).pipe(sse_pipeline())``, the in-memory twin of ``from_sse``.
     """
     decoder = SSEDecoder()
-    for piece in body:
-        yield from decoder.feed(piece)
-    yield from decoder.end()
+    # chained in C: a generator would resume its frame for every event
+    return chain.from_iterable(chain(map(decoder.feed, body), _ended(decoder)))
+
+
+def _ended(decoder: SSEDecoder) -> Iterator[list[SSEEvent]]:
+    """``decoder.end()``, called once the body is read."""
+    yield decoder.end()
 
 
 class SSEEncoder:

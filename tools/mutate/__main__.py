@@ -61,6 +61,11 @@ def main() -> int:
         help="run these tests (files or node ids) on every mutant, without measuring coverage: which mutants do they kill?",
     )
     parser.add_argument(
+        "--keep-classified",
+        action="store_true",
+        help="with --rerun: a survivor of that run that survivors.toml classifies keeps its outcome, not run again",
+    )
+    parser.add_argument(
         "--combine",
         nargs="+",
         metavar="RESULTS",
@@ -76,6 +81,7 @@ def main() -> int:
     arguments = parser.parse_args()
     every = sorted(str(path) for layer in LAYERS for path in Path(layer).glob("_*.py"))
     classified = tomllib.loads((HERE / "survivors.toml").read_text()).get("survivor", [])
+    reasons = {(entry["module"], entry["code"], entry["mutation"]) for entry in classified}
     before_entries = _combined(arguments.before) if arguments.before else None
     if arguments.combine:
         entries = _combined(arguments.combine)
@@ -110,12 +116,15 @@ def main() -> int:
         module_tests = sorted(
             {test for tests in by_line.values() for test in tests}, key=lambda test: seconds.get(test, 0.0)
         )
-        jobs.append(Job(None, file, source, module_tests, _timeout(module_tests, seconds)))
+        module_jobs: list[Job] = []
         for mutant in mutants(file, source):
             previously = before[_key(mutant)]["outcome"] if _key(mutant) in before else None
             if previously == "killed":
                 results.append((mutant, "killed"))
                 killed_by[_key(mutant)] = before[_key(mutant)].get("killer", "")
+                continue
+            if previously is not None and arguments.keep_classified and _key(mutant)[:3] in reasons:
+                results.append((mutant, previously))
                 continue
             end_line = mutant.line + source[mutant.start : mutant.end].count(b"\n")
             lines = [line for line in range(mutant.line, end_line + 1) if line in by_line]
@@ -132,9 +141,14 @@ def main() -> int:
             if not tests:
                 uncovered.append(mutant)
                 continue
-            jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+            module_jobs.append(Job(mutant, file, mutant.apply(source), tests, _timeout(tests, seconds)))
+        if module_jobs:  # first the unmutated module, against every test its mutants will run: they must pass
+            baseline = sorted(
+                {test for job in module_jobs for test in job.tests}, key=lambda test: seconds.get(test, 0.0)
+            )
+            jobs += [Job(None, file, source, baseline, _timeout(baseline, seconds)), *module_jobs]
     print(
-        f"{len(jobs) - len(files)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
+        f"{sum(job.mutant is not None for job in jobs)} mutants to run, {len(uncovered)} run by no test, {arguments.workers} workers",
         flush=True,
     )
     results += [(mutant, "no test") for mutant in uncovered]
