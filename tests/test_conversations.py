@@ -27,6 +27,7 @@ import rxstream
 from rxstream.testing import (
     FunctionCall,
     Message,
+    Reasoning,
     Stream,
     anthropic_streams,
     chat_streams,
@@ -359,9 +360,13 @@ async def test_responses_continue_by_previous_response_id_or_by_the_output_items
     # Either previous_response_id and only the new input, or (store: false) the earlier input and
     # output items again (https://platform.openai.com/docs/guides/conversation-state); a function
     # call's result is a function_call_output item (https://platform.openai.com/docs/guides/function-calling).
+    # A reasoning model's reasoning items go back whole, encrypted_content included, before the call
+    # they led to (https://platform.openai.com/docs/guides/reasoning#keeping-reasoning-items-in-context).
+    looked = Reasoning([["Paris: ", "look it up."]], encrypted_content="gAAAAB-first")
+    answered = Reasoning([], encrypted_content="gAAAAB-second")  # no summary asked for: encrypted only
     bodies = [
-        sse_body(response_events([FunctionCall("call_1", "get_weather", [WEATHER])], response_id="resp_1")),
-        sse_body(response_events([Message(["It is 18 °C."])], response_id="resp_2")),
+        sse_body(response_events([looked, FunctionCall("call_1", "get_weather", [WEATHER])], response_id="resp_1")),
+        sse_body(response_events([answered, Message(["It is 18 °C."])], response_id="resp_2")),
         sse_body(response_events([Message(["Welcome."])], response_id="resp_3")),
     ]
     extra = {} if stateful else {"store": False}
@@ -388,12 +393,20 @@ async def test_responses_continue_by_previous_response_id_or_by_the_output_items
     else:
         call = {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": WEATHER}
         user = {"role": "user", "content": "Weather in Paris?"}
-        assert received[1] == {"model": "gpt-5", "stream": True, "store": False, "input": [user, call, output]}
+        first = {
+            "type": "reasoning",
+            "id": "item_0",
+            "summary": [{"type": "summary_text", "text": "Paris: look it up."}],
+            "encrypted_content": "gAAAAB-first",
+        }
+        second = {"type": "reasoning", "id": "item_0", "summary": [], "encrypted_content": "gAAAAB-second"}
+        answer = {"role": "assistant", "content": "It is 18 °C."}
+        assert received[1] == {"model": "gpt-5", "stream": True, "store": False, "input": [user, first, call, output]}
         assert received[2] == {
             "model": "gpt-5",
             "stream": True,
             "store": False,
-            "input": [user, call, output, {"role": "assistant", "content": "It is 18 °C."}, thanks],
+            "input": [user, first, call, output, second, answer, thanks],
         }
     for body in received:
         validate_body("responses", body)

@@ -26,7 +26,8 @@ CHUNK = st.builds(
     refusal=TEXT,
     tool_calls=st.none() | st.lists(FRAGMENT, min_size=1, max_size=2).map(tuple),
     signature=TEXT,
-    thinking_block=st.none() | st.builds(ThinkingBlock, st.text(max_size=4), TEXT, TEXT),
+    thinking_block=st.none()
+    | st.builds(ThinkingBlock, st.text(max_size=4), TEXT, TEXT, st.none() | st.integers(0, 9), TEXT),
 )
 
 

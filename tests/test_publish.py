@@ -66,10 +66,13 @@ FRAGMENT = st.builds(
     st.none() | st.text(max_size=3),
     st.text(max_size=5),
 )
-# an Anthropic thinking block's start (its index, a signature maybe), or a redacted one whole
-BLOCK = st.builds(
-    ThinkingBlock, st.just(""), st.none() | st.text(max_size=4), st.none(), st.integers(0, 9)
-) | st.builds(ThinkingBlock, data=st.text(min_size=1, max_size=4), index=st.integers(0, 9))
+# an Anthropic thinking block's start (its index, a signature maybe), or a redacted one whole, or
+# a Responses reasoning item's end (the item whole)
+BLOCK = (
+    st.builds(ThinkingBlock, st.just(""), st.none() | st.text(max_size=4), st.none(), st.integers(0, 9))
+    | st.builds(ThinkingBlock, data=st.text(min_size=1, max_size=4), index=st.integers(0, 9))
+    | st.builds(ThinkingBlock, index=st.integers(0, 9), item=st.text(min_size=1, max_size=4))
+)
 CHUNK = st.builds(
     lambda data, reasoning, refusal, tool_calls, finish, usage, signature, block: Chunk(
         0,
@@ -109,7 +112,7 @@ def read_back(entries: list[Fields]) -> rxstream.Response:
 
 
 def same_content(one: rxstream.Response, other: rxstream.Response) -> None:
-    assert one.thinking == other.thinking  # each block's text, signature, redacted data and index
+    assert one.thinking == other.thinking  # each block's text, signature, redacted data, index and item
     assert (one.text, one.reasoning, one.refusal, one.tool_calls, one.finish_reason, one.parts, one.chunks) == (
         other.text,
         other.reasoning,

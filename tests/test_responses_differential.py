@@ -47,7 +47,8 @@ def items(draw: st.DrawFn) -> list[Item]:
         elif kind == "refusal":
             drawn.append(Message(draw(PIECES.filter(bool)), refusal=True))
         elif kind == "reasoning":
-            drawn.append(Reasoning(draw(st.lists(PIECES, max_size=3)), draw(st.lists(PIECES, max_size=2))))
+            encrypted = draw(st.none() | st.text(max_size=12))  # with include: ["reasoning.encrypted_content"]
+            drawn.append(Reasoning(draw(st.lists(PIECES, max_size=3)), draw(st.lists(PIECES, max_size=2)), encrypted))
         else:
             call_id = f"call_{len(drawn)}_{draw(NAMES)}"
             drawn.append(FunctionCall(call_id, draw(NAMES), draw(split(draw(ARGUMENTS)))))
@@ -101,6 +102,8 @@ def expected(final: SDKResponse) -> dict[str, Any]:
         "tool_calls": tuple(calls),
         "finish_reason": final.status if final.status == "completed" else final.incomplete_details.reason,  # type: ignore[union-attr]
         "usage": None if final.usage is None else final.usage.to_dict(),
+        # each reasoning item whole (id, summary, encrypted_content), which a stateless request sends back
+        "reasoning_items": [item.to_dict() for item in final.output if item.type == "reasoning"],
     }
 
 
@@ -114,6 +117,7 @@ def got(response: rxstream.Response) -> dict[str, Any]:
         "tool_calls": response.tool_calls,
         "finish_reason": response.finish_reason,
         "usage": response.stats.usage,
+        "reasoning_items": [orjson.loads(block.item) for block in response.thinking if block.item is not None],
     }
 
 

@@ -109,6 +109,9 @@ async def test_the_events_are_what_the_sdk_accumulates(transport: str) -> None:
         "tool_calls": (),
         "finish_reason": "completed",
         "usage": server.usage,
+        "reasoning_items": [
+            {"type": "reasoning", "id": "rs_0", "summary": [{"type": "summary_text", "text": THINKING}]}
+        ],
     }
     exact(ours)
     assert ours.id == "resp_ref1" and server.stats.created == 2

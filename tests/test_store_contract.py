@@ -66,7 +66,14 @@ TOOL_TURN = rxstream.Response(
         rxstream.ToolCall(1, "call_b", "get_time", '{"tz": "Europe/Par'),
     ),
     "I'd rather not say the date.",
-    (rxstream.ThinkingBlock("The user wants", "EqQBCgIYAhIM"), rxstream.ThinkingBlock(data="EmwKAhgBEgy3")),
+    (
+        rxstream.ThinkingBlock("The user wants", "EqQBCgIYAhIM"),
+        rxstream.ThinkingBlock(data="EmwKAhgBEgy3"),
+        # a Responses reasoning item, kept whole for a stateless continuation
+        rxstream.ThinkingBlock(
+            "", index=2, item='{"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gA"}'
+        ),
+    ),
 )
 
 

@@ -117,8 +117,9 @@ class Transcript:
         self.calls_so_far: dict[int, ToolCallSoFar] = {}
         self.server_calls_so_far: dict[int, ToolCallSoFar] = {}  # the tools the server runs itself
         self._refusal: Rope | None = None
-        # The thinking blocks: where each starts in the reasoning, its signature, a redacted block's data, its index.
-        self._thinking: list[tuple[int, str | None, str | None, int | None]] = []
+        # The thinking blocks: where each starts in the reasoning, its signature, a redacted block's data,
+        # its index, a Responses reasoning item.
+        self._thinking: list[tuple[int, str | None, str | None, int | None, str | None]] = []
         self._thinking_open = False  # whether more reasoning belongs to the last block (no signature closed it)
 
     def append(self, text: str) -> None:
@@ -137,11 +138,16 @@ class Transcript:
         # one unpacking in place of a field lookup each: most such chunks are tool-call fragments, as many as text chunks
         _, _, _, _, _, image_url, reasoning, finish_reason, usage, refusal, tool_calls, signature, block = chunk
         if block is not None:
-            self._thinking.append((self._reasoning.length, block.signature, block.data, block.index))
-            self._thinking_open = block.data is None  # the reasoning that starts with it is its text
+            if self._thinking_open and block.index is not None and self._thinking[-1][3] == block.index:
+                # the end of the open block (a Responses reasoning item's output_item.done): it closes it
+                self._thinking[-1] = (self._thinking[-1][0], block.signature, block.data, block.index, block.item)
+            else:
+                self._thinking.append((self._reasoning.length, block.signature, block.data, block.index, block.item))
+            # the reasoning that starts with it is its text, until a redacted block or a reasoning item's end
+            self._thinking_open = block.data is None and block.item is None
         if reasoning:
             if not self._thinking_open:
-                self._thinking.append((self._reasoning.length, None, None, None))
+                self._thinking.append((self._reasoning.length, None, None, None, None))
                 self._thinking_open = True
             if not self._marks or self._marks[-1][:2] != (self._text_rope.length, "reasoning"):
                 self._marks.append((self._text_rope.length, "reasoning", self._reasoning.length))
@@ -170,10 +176,10 @@ class Transcript:
             self._refusal.append(refusal)
         if signature is not None:  # it closes the block it ends, or stands as a block of its own
             if self._thinking_open:
-                start, _, _, block_index = self._thinking[-1]
-                self._thinking[-1] = (start, signature, None, block_index)
+                start, _, _, block_index, item = self._thinking[-1]
+                self._thinking[-1] = (start, signature, None, block_index, item)
             else:
-                self._thinking.append((self._reasoning.length, signature, None, None))
+                self._thinking.append((self._reasoning.length, signature, None, None, None))
             self._thinking_open = False
         if finish_reason is not None:
             self.finish_reason = finish_reason
@@ -211,10 +217,10 @@ class Transcript:
         if not self._thinking:
             return ()
         reasoning = self.reasoning
-        ends = [start for start, _, _, _ in self._thinking[1:]] + [len(reasoning)]
+        ends = [start for start, *_ in self._thinking[1:]] + [len(reasoning)]
         return tuple(
-            ThinkingBlock(reasoning[start:end], signature, data, block_index)
-            for (start, signature, data, block_index), end in zip(self._thinking, ends, strict=True)
+            ThinkingBlock(reasoning[start:end], signature, data, block_index, item)
+            for (start, signature, data, block_index, item), end in zip(self._thinking, ends, strict=True)
         )
 
     @property

@@ -125,13 +125,18 @@ class ThinkingBlock:
     Anthropic requires a tool-use loop to send each thinking block back with its own signature,
     and a ``redacted_thinking`` block as it came: such a block has no text, only its opaque
     (encrypted) ``data``. ``index`` is the stream's key for the block (Anthropic's content block
-    index, as ``ToolCall.index``), so that thinking between tool calls goes back where it came.
+    index, a Responses output item's ``output_index``, as ``ToolCall.index``), so that thinking
+    between tool calls goes back where it came. ``item`` is a Responses reasoning item as it came
+    (its JSON text: id, summary parts and, when asked for, ``encrypted_content``), which a request
+    to a server that keeps no state sends back
+    (https://platform.openai.com/docs/guides/reasoning#keeping-reasoning-items-in-context).
     """
 
     text: str = ""
     signature: str | None = None
     data: str | None = None  # a redacted_thinking block's encrypted thinking, None for a readable block
     index: int | None = None  # None where the stream numbers no blocks (OpenAI-style reasoning)
+    item: str | None = None  # a Responses reasoning item's JSON text, None for the other APIs' blocks
 
     @property
     def redacted(self) -> bool:
@@ -142,7 +147,8 @@ class ThinkingBlock:
         if self.data is not None:
             return f"ThinkingBlock(redacted, data={preview(self.data)}{at})"
         signature = "" if self.signature is None else f", signature={preview(self.signature)}"
-        return f"ThinkingBlock(text={preview(self.text)}{signature}{at})"
+        item = "" if self.item is None else f", item={preview(self.item)}"
+        return f"ThinkingBlock(text={preview(self.text)}{signature}{at}{item})"
 
 
 PartKind = Literal["text", "image", "reasoning"]

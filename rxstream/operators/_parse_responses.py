@@ -9,7 +9,7 @@ from reactivex import abc
 
 from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
-from ..core._values import Chunk, ToolCallFragment
+from ..core._values import Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import Payload, _new_chunk
 from ._parse_sse import _new_fragment, mapping, string
@@ -108,6 +108,8 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
                 self.opened[at] = len(arguments)  # a final value may count these or not
                 fragment = ToolCallFragment(at, string(item, "call_id"), string(item, "name"), arguments)
                 return Chunk(number, "", tool_calls=(fragment,))
+            if item.get("type") == "reasoning":  # the block its summary and text deltas fill
+                return Chunk(number, "", thinking_block=ThinkingBlock(index=output_index(event)))
         elif kind in LIFECYCLE_EVENTS:
             self.identify(event)
             if kind == "response.created" and number == 1:
@@ -147,9 +149,11 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             missing = self.settle(("arguments", at, None), string(event, "arguments"), kind)
             return Chunk(number, "", tool_calls=(ToolCallFragment(at, None, None, missing),) if missing else None)
         elif kind == "response.output_item.done":
-            return self.finals([{**mapping(event, "item"), "output_index": output_index(event)}], kind)._replace(
-                index=number
-            )
+            item = mapping(event, "item")
+            if item.get("type") == "reasoning":  # kept as it came, to go back to a server that keeps no state
+                block = ThinkingBlock(index=output_index(event), item=orjson.dumps(item).decode())
+                return Chunk(number, "", thinking_block=block)
+            return self.finals([{**item, "output_index": output_index(event)}], kind)._replace(index=number)
         elif (kind == "response.failed" or kind == "error") and self.failure is None:
             self.failure = self.failed(kind, event, number)
         # anything else (an item or part added or done, a text done, event types yet to come)
@@ -297,7 +301,8 @@ def parse_responses() -> Operator[Payload | SSEEvent, Chunk]:
     empty chunk at 0.
 
     Text comes from ``response.output_text.delta``, reasoning from
-    ``response.reasoning_summary_text.delta`` and ``response.reasoning_text.delta``, the
+    ``response.reasoning_summary_text.delta`` and ``response.reasoning_text.delta`` (a thinking
+    block per reasoning item, holding the item as its ``output_item.done`` gives it), the
     refusal from ``response.refusal.delta``, and each function call (keyed by its
     ``output_index``) from its ``response.output_item.added`` (``call_id`` and ``name``) and
     ``response.function_call_arguments.delta`` events. The response id goes to

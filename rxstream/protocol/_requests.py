@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from ..core._context_store import ToolResult, Turn
 from ..core._values import Part, Response, ThinkingBlock, ToolCall
 
@@ -257,13 +259,22 @@ def anthropic_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
 
 
 def responses_output_items(response: Response) -> list[dict[str, Any]]:
-    """``response`` as input items, for a server that keeps no state (``store: false``): its text
-    as an assistant message, then its function calls."""
+    """``response`` as input items, for a server that keeps no state (``store: false``), in the
+    order they came: its reasoning items as they came, its text as an assistant message, its
+    function calls. Reasoning models need the reasoning items back before the calls they led to
+    (https://platform.openai.com/docs/guides/reasoning#keeping-reasoning-items-in-context); those
+    of a response cut short stay out, as its calls do, since the API refuses a reasoning item
+    without the item that followed it."""
     items: list[dict[str, Any]] = []
-    if response.text:
-        items.append({"role": "assistant", "content": response.text})
-    for call in sent_calls(response):
-        items.append({"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments})
+    for block in ordered_blocks(response):
+        if isinstance(block, str):
+            items.append({"role": "assistant", "content": block})
+        elif isinstance(block, ToolCall):
+            items.append(
+                {"type": "function_call", "call_id": block.id, "name": block.name, "arguments": block.arguments}
+            )
+        elif block.item is not None and response.complete:
+            items.append(orjson.loads(block.item))
     return items
 
 

@@ -48,7 +48,9 @@ def delta_fields(number: int, text: str, chunk: Chunk) -> Fields:
     if signature is not None:
         fields["signature"] = signature
     if block is not None:
-        fields["thinking_block"] = orjson.dumps([block.text, block.signature, block.data, block.index]).decode()
+        fields["thinking_block"] = orjson.dumps(
+            [block.text, block.signature, block.data, block.index, block.item]
+        ).decode()
     return fields
 
 

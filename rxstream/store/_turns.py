@@ -63,7 +63,9 @@ def encode(
             response.refusal,
             orjson.dumps([[call.index, call.id, call.name, call.arguments] for call in response.tool_calls]),
             orjson.dumps(response.reasoning_signatures),  # for earlier versions reading the same database
-            orjson.dumps([[block.text, block.signature, block.data, block.index] for block in response.thinking]),
+            orjson.dumps(
+                [[block.text, block.signature, block.data, block.index, block.item] for block in response.thinking]
+            ),
             None if request is None else orjson.dumps(request),
             orjson.dumps([[result.call_id, result.content, result.is_error] for result in tool_results])
             if tool_results

@@ -23,10 +23,12 @@ class Message:
 
 @dataclass(frozen=True)
 class Reasoning:
-    """A reasoning item: summary parts, each in pieces, and the reasoning text parts (open models), each in pieces."""
+    """A reasoning item: summary parts, each in pieces, the reasoning text parts (open models), each
+    in pieces, and its encrypted reasoning (``include: ["reasoning.encrypted_content"]``)."""
 
     summary: Sequence[Sequence[str]]
     content: Sequence[Sequence[str]] = ()
+    encrypted_content: str | None = None  # what the done item carries when the request includes it
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def add_item(events: Events, output_index: int, item: Item) -> dict[str, Any]:
         summary = add_parts(events, where, item.summary, "summary_index", "summary_text", "response.reasoning_summary")
         content = add_parts(events, where, item.content, "content_index", "reasoning_text", "response.content")
         finished = {**reasoning, "summary": summary, **({"content": content} if content else {})}
+        if item.encrypted_content is not None:
+            finished["encrypted_content"] = item.encrypted_content
     else:
         message: dict[str, Any] = {"type": "message", "id": item_id, "role": "assistant"}
         events.add(

@@ -401,7 +401,7 @@ def anthropic_streams(draw: st.DrawFn) -> Stream:
 RESPONSES_ITEMS: st.SearchStrategy[Item] = st.one_of(
     st.builds(Message, PIECES),
     st.builds(Message, PIECES.filter(bool), st.just(True)),  # a refusal says something
-    st.builds(Reasoning, st.lists(PIECES, max_size=2), st.lists(PIECES, max_size=2)),
+    st.builds(Reasoning, st.lists(PIECES, max_size=2), st.lists(PIECES, max_size=2), st.none() | st.text(max_size=8)),
     st.builds(
         FunctionCall,
         NAMES.map(lambda name: f"call_{name}"),
@@ -426,6 +426,7 @@ def responses_streams(draw: st.DrawFn) -> Stream:
     runs: list[tuple[PartKind, str]] = []
     calls: list[ToolCall] = []
     refusal = ""
+    thinking: list[ThinkingBlock] = []
     for output_index, item in enumerate(items):
         if isinstance(item, Message):
             if item.refusal:
@@ -433,7 +434,10 @@ def responses_streams(draw: st.DrawFn) -> Stream:
             else:
                 runs += [("text", piece) for piece in item.pieces]
         elif isinstance(item, Reasoning):
-            runs += [("reasoning", piece) for part in (*item.summary, *item.content) for piece in part]
+            pieces = [piece for part in (*item.summary, *item.content) for piece in part]
+            runs += [("reasoning", piece) for piece in pieces]
+            done = events[-1]["response"]["output"][output_index]  # the item as its output_item.done gives it
+            thinking.append(ThinkingBlock("".join(pieces), index=output_index, item=orjson.dumps(done).decode()))
         else:
             calls.append(ToolCall(output_index, item.call_id, item.name, "".join(item.pieces)))
     expected = response_of(
@@ -444,6 +448,7 @@ def responses_streams(draw: st.DrawFn) -> Stream:
         finish_reason="completed" if status == "completed" else "max_output_tokens",
         usage=usage,
         response_id="resp_0123",
+        thinking=thinking,
     )
     return Stream("responses", tuple(orjson.dumps(event).decode() for event in events), expected, tuple(events))
 
