@@ -201,12 +201,14 @@ async def test_a_server_that_is_down_is_unavailable_naming_the_host_never_the_pa
     assert "Connection refused" in caplog.text  # the pool's own log was captured, and it too is clean
 
 
-async def waiting_backend() -> int:
-    """The backend of the save that waits for a lock."""
+async def waiting_backend(application_name: str) -> int:
+    """The backend of this test's save that waits for a lock (another run's, on the same server, is not ours to end)."""
     with server() as watcher:
         for _ in range(200):
             waiting = watcher.execute(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH counter%'"
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH counter%%'"
+                " AND application_name = %s",
+                (application_name,),
             ).fetchall()
             if waiting:
                 return int(str(waiting[0][0]))
@@ -224,11 +226,11 @@ async def test_connections_the_server_ends_fail_typed_and_later_saves_go_through
                 sql.SQL("SELECT * FROM {} FOR UPDATE").format(sql.Identifier(schema, "rxstream_turns_sessions"))
             )
             saving = asyncio.create_task(store.save("s", response("cut off")))
-            backend = await waiting_backend()
+            backend = await waiting_backend(name)
             with server() as admin:  # what a restart does to each backend: to the one saving
                 admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
             with pytest.raises(rxstream.StoreUnavailableError, match="terminat"):
-                await saving
+                await asyncio.wait_for(saving, 60)  # bounded: a save left waiting fails the test, never hangs the suite
         with server() as admin:  # and to the idle ones in the pool
             ended = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", (name,)
