@@ -249,9 +249,14 @@ async def test_a_hint_names_the_cli_flag_not_the_python_parameter() -> None:
     assert "pass --background" in result.stderr and '"background": true to' not in result.stderr
 
 
+# A job a non-interactive shell starts in the background (CI's, often) inherits SIGINT ignored, and
+# so would the CLI; Ctrl-C at a terminal reaches a program that has the default handler.
+WITH_CTRL_C = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); runpy.run_module('rxstream', run_name='__main__')"
+
+
 def test_ctrl_c_saves_the_partial_turn_ends_the_line_and_exits_130(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "rxstream", "demo", "--size", "20000", "--delay", "0.01", "--session", "cut"],
+        [sys.executable, "-c", WITH_CTRL_C, "demo", "--size", "20000", "--delay", "0.01", "--session", "cut"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
