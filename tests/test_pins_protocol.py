@@ -67,6 +67,35 @@ def test_an_event_not_ended_by_a_blank_line_is_discarded() -> None:
     assert events(b"data: a\r\r") == [rxstream.SSEEvent("a")]  # a trailing CR still ends its line
 
 
+# A read of whole events of one shape (``data: …`` each, as OpenAI sends them) must read as any other:
+# the fields a previous read left in force, an event a read leaves under way, bytes that are not UTF-8.
+
+
+def test_a_retry_from_the_previous_read_goes_to_the_next_event_only() -> None:
+    # WHATWG: the event's retry is the field seen before its blank line, wherever the reads were cut.
+    decoder = rxstream.SSEDecoder()
+    assert decoder.feed(b"retry: 5\n") == []
+    assert decoder.feed(b"data: a\n\ndata: b\n\n") == [rxstream.SSEEvent("a", retry=5), rxstream.SSEEvent("b")]
+
+
+def test_an_event_a_read_leaves_under_way_is_finished_by_the_next() -> None:
+    decoder = rxstream.SSEDecoder()
+    assert decoder.feed(b"data: a\n\ndata: b\n") == [rxstream.SSEEvent("a")]
+    assert decoder.feed(b"\n") == [rxstream.SSEEvent("b")]
+
+
+def test_an_id_alone_in_its_read_is_the_next_events_id() -> None:
+    # WHATWG: an id field sets the last event ID even when its event has no data (nothing is dispatched).
+    decoder = rxstream.SSEDecoder()
+    assert decoder.feed(b"id: 3\n\n") == []
+    assert decoder.feed(b"data: x\n\n") == [rxstream.SSEEvent("x", id="3")]
+
+
+def test_a_read_of_one_line_events_not_utf8_gets_replacement_characters() -> None:
+    # As test_bytes_that_are_not_utf8_become_replacement_characters, for events of one data line each.
+    assert events(b"data: a\xfeb\n\ndata: \xc3\n\n") == [rxstream.SSEEvent("a\ufffdb"), rxstream.SSEEvent("\ufffd")]
+
+
 # --- The frame reader: whole messages out, every other frame whole and in order to ``other``.
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 import rxstream
 from rxstream import operators as rxo
 
-from .support import run
+from .support import run, valve
 from .test_pins_streams import body, delta, error_of, sse, streamed
 
 __all__ = ["sse"]  # the fixture, used by name
@@ -142,3 +143,68 @@ def test_a_fragment_keeps_whatever_of_the_call_it_names(sse: Callable[..., Any])
 def test_a_malformed_fragment_alone_in_its_delta_is_a_frame_error(sse: Callable[..., Any], call: Any) -> None:
     error = streamed(sse(), body(alone(CALL_START), alone(call), delta(finish="tool_calls")))
     assert error_of(error, rxstream.FrameError).number == 2
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "refusal"])
+def test_a_delta_with_text_and_reasoning_or_a_refusal_keeps_both(sse: Callable[..., Any], field: str) -> None:
+    # parse_sse: text from delta.content, reasoning from delta.reasoning_content, the refusal from
+    # delta.refusal, wherever they come; one delta may carry two of them.
+    both: dict[str, Any] = {field: "aside"}
+    response = streamed(sse(), body(delta("Hi", **both), delta(finish="stop")))
+    assert response.text == "Hi"
+    assert (response.reasoning if field == "reasoning_content" else response.refusal) == "aside"
+
+
+def test_a_body_of_text_ending_without_a_finish_reason_keeps_all_its_text_in_the_partial(
+    sse: Callable[..., Any],
+) -> None:
+    # The README's error table: an incomplete stream's error holds in .partial everything that came.
+    error = streamed(sse(), body(delta("Hi"), delta(" there"), delta("!"), done=False))
+    assert isinstance(error, rxstream.StreamError) and error.partial is not None
+    assert error.partial.text == "Hi there!" and error.partial.chunks == 3
+
+
+@pytest.mark.parametrize(
+    "message, reason",
+    [
+        ([1, 2], "the event is not a JSON object"),
+        ({"object": "chat.completion.chunk"}, "field 'choices' is missing or not a list"),
+        ({"choices": [], "usage": 5}, "field 'usage' must be an object"),
+        (
+            {"choices": [{"index": 0, "delta": {"content": 5}}]},
+            "fields 'delta.content', 'delta.reasoning_content' and 'delta.refusal' must be strings",
+        ),
+        (delta(tool_calls=5), "field 'delta.tool_calls' must be a list"),
+        (
+            {"choices": [{"index": 0, "delta": {"tool_calls": [[0]]}}]},
+            "each entry of 'delta.tool_calls' must be an object with a field 'delta.tool_calls[].index' and a 'function' object",
+        ),
+        (
+            alone({"index": 0, "function": {"name": 5}}),
+            "fields 'id', 'function.name' and 'function.arguments' of 'delta.tool_calls[]' must be strings",
+        ),
+    ],
+    ids=["not an object", "no choices", "usage", "content", "tool_calls", "entry", "name"],
+)
+def test_a_frame_errors_reason_is_one_sentence_naming_the_field(message: Any, reason: str) -> None:
+    # FrameError: "reason says why" (the README's error table: .frame, .reason, .number), naming the field.
+    events = [rxstream.SSEEvent(orjson.dumps(message).decode())]
+    error = run(rxstream.from_frames(events).pipe(rxo.parse_sse())).error
+    assert isinstance(error, rxstream.FrameError) and error.reason == reason and error.number == 1
+
+
+def test_the_source_waits_for_demand_after_dones_final_chunk_too() -> None:
+    # from_frames "pauses while the demand below is not ready"; parse_sse hands the source back after
+    # every event that gave a chunk, so that it sees to the demand before it gives more.
+    demand = rxstream.Demand()
+    events = [rxstream.SSEEvent(orjson.dumps(delta("Hi")).decode()), rxstream.SSEEvent("[DONE]")]
+    events.append(rxstream.SSEEvent(orjson.dumps(delta("late")).decode()))
+    chunks: list[rxstream.Chunk] = []
+
+    def take(chunk: rxstream.Chunk) -> None:
+        chunks.append(chunk)
+        if chunk.is_final:
+            demand.pause()
+
+    rxstream.from_frames(events).pipe(rxo.parse_sse(), valve(demand)).subscribe(take)
+    assert [(chunk.index, chunk.is_final) for chunk in chunks] == [(0, False), (1, True)]
