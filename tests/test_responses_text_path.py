@@ -32,7 +32,7 @@ from .test_fragment_path import paced
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=4)  # JSON text is UTF-8: no lone surrogates
 MISSING = "missing"  # a field left out
-NUMBER = "number"  # the delta's own sequence number, in another type
+NULL_INDICES = {"output_index": None, "content_index": None}
 
 
 def off(number: int) -> list[tuple[str, st.SearchStrategy[Any]]]:
@@ -248,9 +248,50 @@ def test_a_resent_delta_of_another_part_leaves_the_part_a_common_one_is_counted_
 
 
 def test_deltas_without_indices_are_common_from_the_first() -> None:
-    """A delta whose indices are null is of the part the stage starts with: counted from the first one."""
-    events = [*response_events([Message(("a", "b"))])[:2], delta(2, "a", None, None), delta(3, "b", None, None)]
+    """A delta whose indices are null is of the part the stage starts with: counted from the first
+    one, so that the text's done event, null indices too, finds them all carried."""
+    events = response_events([Message(("a", "b"))])[:2]  # created, in progress
+    events += [delta(2, "a", None, None), delta(3, "b", None, None)]
+    events.append({"type": "response.output_text.done", "sequence_number": 4, "text": "ab"} | NULL_INDICES)
     encoded = [orjson.dumps(event) for event in events]
     fast = run(rxstream.from_frames(encoded).pipe(rxo.parse_responses()))
     assert fast.items == run(rxstream.from_frames(encoded).pipe(full_decoding())).items
-    assert [chunk.data for chunk in fast.items][-2:] == ["a", "b"] and fast.error is None
+    assert [chunk.data for chunk in fast.items] == ["", "", "a", "b", ""] and fast.error is None
+    response = run(rxstream.from_frames(encoded).pipe(rxstream.responses_pipeline())).error
+    assert isinstance(response, rxstream.IncompleteStreamError) and response.partial is not None
+    assert response.partial.text == "ab"  # the done event adds nothing: the deltas carried it all
+
+
+def test_a_stream_that_stops_after_common_deltas_keeps_them_in_its_partial() -> None:
+    """The deltas the path took are handed to the stages before the input's end reaches them."""
+    events = response_events([Message(("Hé", "llo", " wörld"))])[:7]  # to the last delta, no done events
+    assert [event.get("delta") for event in events][-3:] == ["Hé", "llo", " wörld"]
+    error = run(
+        rxstream.from_frames([orjson.dumps(event) for event in events]).pipe(rxstream.responses_pipeline())
+    ).error
+    assert isinstance(error, rxstream.IncompleteStreamError) and error.partial is not None
+    assert error.partial.text == "Héllo wörld" and error.partial.stats.chunks == 7
+
+
+def test_arguments_deltas_without_their_added_event_are_held_to_the_done_one() -> None:
+    """A call's argument deltas with no output_item.added before them: its done event must give
+    exactly what they carried, one character short is a FrameError."""
+    events = response_events([Message(("a",))])[:2]
+    arguments = {"type": "response.function_call_arguments.delta", "item_id": "fc_0", "output_index": 0}
+    events += [
+        {**arguments, "sequence_number": 2, "delta": '{"a":'},
+        {**arguments, "sequence_number": 3, "delta": "1}"},
+    ]
+    done = {"type": "response.function_call_arguments.done", "item_id": "fc_0", "output_index": 0}
+    outcome = run(
+        rxstream.from_frames(
+            [orjson.dumps(event) for event in [*events, {**done, "sequence_number": 4, "arguments": '{"a":1'}]]
+        ).pipe(rxo.parse_responses())
+    )
+    assert isinstance(outcome.error, rxstream.FrameError) and "carried 7 characters" in str(outcome.error)
+    outcome = run(
+        rxstream.from_frames(
+            [orjson.dumps(event) for event in [*events, {**done, "sequence_number": 4, "arguments": '{"a":1}'}]]
+        ).pipe(rxo.parse_responses())
+    )
+    assert outcome.error is None and len(outcome.items) == 5
