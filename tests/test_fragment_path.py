@@ -398,16 +398,19 @@ def test_the_path_takes_every_plain_text_delta_in_order_after_the_first(monkeypa
 
 def test_responses_pipeline_takes_the_text_deltas_in_order_and_leaves_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     taken = indices_taken(monkeypatch, "take_text")
-    events = encode(response_events([Message(("Hel", "lo", ", ", "world"))]))
+    plain = indices_taken(monkeypatch, "take_plain")
+    events = encode(response_events([Message(("Hel", "lo", ", ", "world", "!"))]))
     deltas = [n for n, event in enumerate(events) if b'"response.output_text.delta"' in event]
     late = events.pop(deltas[2])  # ", " comes after "world": reorder holds "world", then delivers both
     events.insert(deltas[3], late)
     response = run(rxstream.from_frames(events).pipe(rxstream.responses_pipeline())).items[0]
-    assert response.text == "Hello, world" and response.stats.out_of_order == 1
+    assert response.text == "Hello, world!" and response.stats.out_of_order == 1
     # Every plain chunk in order after the first (a lifecycle event's, empty), the deltas among them;
     # not the early one reorder held, nor the late one that released it, nor the last, final one.
-    assert deltas[0] in taken and deltas[1] in taken and 0 not in taken
-    assert deltas[2] not in taken and deltas[3] not in taken and len(events) - 1 not in taken
+    # The first delta of the part goes as a Chunk; the next ones in order without one (common_delta).
+    assert deltas[0] in taken and deltas[1] in plain and deltas[4] in plain and 0 not in taken + plain
+    assert deltas[2] not in taken + plain and deltas[3] not in taken + plain and len(events) - 1 not in taken
+    assert plain == [deltas[1], deltas[4]]
     assert response.stats.chunks == len(events)
 
 

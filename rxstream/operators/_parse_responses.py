@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from reactivex import abc
 
+from ..core._demand import BatchObserver
 from ..core._errors import FrameError, ResponseFailedError, shown
 from ..core._stage import Operator, Shared, Stage
-from ..core._values import Chunk, ThinkingBlock, ToolCallFragment
+from ..core._values import PLAIN_TAIL, Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
 from ._parse import Payload, _new_chunk
 from ._parse_sse import _new_fragment, mapping, string
@@ -24,7 +26,7 @@ MAX_GAP = 4096
 LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 
 
-class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
+class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk], BatchObserver[Payload | SSEEvent]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared) -> None:
         super().__init__(downstream, shared)
         self.events = 0
@@ -39,31 +41,80 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         self.missing: set[int] = set()  # numbers below it that have not come
         self.checking = True  # false after a gap too wide to track: the final events are then not checked
         self.opened: dict[Any, int] = {}  # the length of the arguments each call's output_item.added carried
+        # The key in ``delivered`` of the text part the last text delta counted for, the part
+        # common_delta takes the next one of (none yet: the key of a delta with null indices).
+        self.text_key: tuple[Any, ...] = ("text", None, None)
         self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
 
     def on_next(self, item: Payload | SSEEvent) -> None:
+        self.take(item)
+
+    def on_next_batch(self, items: Iterator[Payload | SSEEvent]) -> bool:
+        """Take events while the fragment path takes their text; after any other, True, so that the
+        source sees to demand and disposal before it gives more (as for one event at a time)."""
+        take = self.take
+        upstream = self.shared.upstream
+        for item in items:
+            if not take(item) or upstream.is_disposed:
+                return True
+        return False
+
+    def take(self, item: Payload | SSEEvent) -> bool:
+        """Parse ``item`` and pass its chunk on: whether the fragment path took it (its text went
+        straight to the transcript, nothing else happened below)."""
         if self.stopped:
-            return
+            return False
         data = item.data if isinstance(item, SSEEvent) else item
         self.events += 1
+        stats = self.shared.stats
         # str.isascii is O(1) in CPython: only non-ASCII text pays for encoding to count bytes
-        self.shared.stats.bytes += (
+        stats.bytes += (
             len(data.encode("utf-8", "surrogatepass")) if type(data) is str and not data.isascii() else len(data)
         )
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as error:  # also raised for input that is neither str nor bytes
             self.fail(FrameError(data, f"invalid JSON ({error})", number=self.events, secrets=self.shared.secrets))
-            return
+            return False
+        text = self.common_delta(event)
+        if text is not None:  # most events: decode's books for it, and the path may take it without a Chunk
+            number = self.highest = self.highest + 1
+            key, delivered = self.text_key, self.delivered
+            delivered[key] = delivered.get(key, 0) + len(text)
+            path = self.fragment_path
+            if path is not None and path.take_plain(number, text):
+                stats.chunks += 1  # deliver's bookkeeping, for the chunk the path took
+                return True
+            self.deliver(_new_chunk(Chunk, (number, text, False, None, *PLAIN_TAIL)))
+            return False
         try:
             chunk = self.decode(event)
         except ResponseFailedError as error:  # an error event without a number: nothing to wait for
             self.fail(error)
-            return
+            return False
         except (ValueError, TypeError, LookupError, AttributeError) as error:
             self.fail(FrameError(data, str(error), number=self.events, secrets=self.shared.secrets))
-            return
+            return False
         self.deliver(chunk)
+        return False
+
+    def common_delta(self, event: Any) -> str | None:
+        """The text of an ``output_text.delta`` in the shape of most: next in order (one past the highest
+        sequence number), of the text part the last one counted for, no failure waiting; checked in a
+        few steps. None for anything else, which ``decode`` checks in full (and gives a plain chunk
+        of this text, counted for that part, for this one)."""
+        try:
+            # Subscripts cost less than type checks and .get, and fail on every other shape (the event
+            # not an object, a field missing); == matches as the key's lookup in ``delivered`` does.
+            if event["type"] != "response.output_text.delta":
+                return None
+            number, text, key = event["sequence_number"], event["delta"], self.text_key
+            same_part = event["output_index"] == key[1] and event["content_index"] == key[2]
+        except (LookupError, TypeError):
+            return None
+        if same_part and number == self.highest + 1 and type(number) is int and type(text) is str:
+            return text if self.failure is None else None
+        return None
 
     def decode(self, event: Any) -> Chunk:
         """The chunk of one event: every event has one, at its sequence number, so that reorder sees no gap."""
@@ -83,7 +134,10 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
         # every field in Chunk's order, built by the C constructor: the deltas are most events
         if kind == "response.output_text.delta":
             text = string(event, "delta")
-            self.count(("text", event.get("output_index"), event.get("content_index")), len(text), fresh)
+            part = ("text", event.get("output_index"), event.get("content_index"))
+            self.count(part, len(text), fresh)
+            if fresh:  # counted: the next delta of this part, in order, is common_delta's
+                self.text_key = part
             return _new_chunk(Chunk, (number, text, False, None, None, None, None, None, None, None, None, None, None))
         if kind == "response.function_call_arguments.delta":
             arguments = string(event, "delta")
@@ -252,6 +306,16 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk]):
             position = self.shared.resume.position
             if position is None or position() > (failure.sequence_number or 0):
                 self.fail(failure)
+
+    def fail(self, error: Exception) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().fail(error)
+
+    def complete(self) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().complete()
 
     def on_error(self, error: Exception) -> None:
         # The server's word on why the response failed, rather than the drop that followed it
