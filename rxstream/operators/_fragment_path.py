@@ -1,16 +1,24 @@
 """The fused SSE pipeline's fragment path: a tool call's argument fragment from parse_sse to its call's
-arguments, a plain text delta to the transcript."""
+arguments, a plain text delta to the transcript; and the parse stages' base that feeds it."""
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
+from reactivex import abc
+
+from ..core._demand import BatchObserver
+from ..core._stage import Shared, Stage
 from ..core._values import PLAIN_TAIL, Chunk
 from ._accumulate import AccumulateStage
 from ._backpressure_buffer import BufferStage
 from ._fast_path import HAND_OVER_EVERY
 from ._finalize import FinalizeStage
 from ._reorder import ReorderStage
+
+_In = TypeVar("_In")
 
 
 class FragmentPath:
@@ -128,3 +136,48 @@ class FragmentPath:
         self.transcript.append(chunk.data)
         reorder.record(chunk.index, chunk)
         return True
+
+
+class EventParseStage(Stage[_In, Chunk], BatchObserver[_In]):
+    """What parse_sse's and parse_responses' stages share: events taken one at a time or a read's
+    batch at a time, and the fused pipeline's fragment path (``fragment_path``), which their
+    chunks go through and which is handed over before the stream ends."""
+
+    def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared) -> None:
+        super().__init__(downstream, shared)
+        self.events = 0
+        self.fragment_path: FragmentPath | None = None  # the fused pipeline's, past the stages it fuses
+
+    def on_next(self, item: _In) -> None:
+        self.take(item)
+
+    def on_next_batch(self, items: Iterator[_In]) -> bool:
+        """Take events while the fragment path takes their text; after any other, True, so that the
+        source sees to demand and disposal before it gives more (as for one event at a time)."""
+        take = self.take
+        upstream = self.shared.upstream
+        for item in items:
+            if not take(item) or upstream.is_disposed:
+                return True
+        return False
+
+    @abstractmethod
+    def take(self, item: _In) -> bool:
+        """Parse ``item`` and pass its chunk on: whether the fragment path took it (its text went
+        straight to the transcript, nothing else happened below)."""
+
+    def pass_on(self, chunk: Chunk) -> None:
+        """Count ``chunk`` and give it to the fragment path, or the ordinary way to the stages below."""
+        self.shared.stats.chunks += 1
+        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
+            self.emit(chunk)
+
+    def fail(self, error: Exception) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().fail(error)
+
+    def complete(self) -> None:
+        if self.fragment_path is not None:
+            self.fragment_path.hand_over()
+        super().complete()

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from reactivex import abc
 
-from ..core._demand import BatchObserver
 from ..core._errors import FrameError, ResponseFailedError, shown
-from ..core._stage import Operator, Shared, Stage
+from ..core._stage import Operator, Shared
 from ..core._values import PLAIN_TAIL, Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
+from ._fragment_path import EventParseStage
 from ._parse import Payload, _new_chunk
 from ._parse_sse import _new_fragment, mapping, string
 from ._parse_sse import reason as finish_reason
-
-if TYPE_CHECKING:
-    from ._fragment_path import FragmentPath
 
 # The widest gap in sequence numbers whose missing numbers are tracked, for the final events' check:
 # far beyond reorder's window, and bounded, so that a number from an attacker costs no memory.
@@ -26,10 +22,9 @@ MAX_GAP = 4096
 LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 
 
-class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk], BatchObserver[Payload | SSEEvent]):
+class ParseResponsesStage(EventParseStage[Payload | SSEEvent]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared) -> None:
         super().__init__(downstream, shared)
-        self.events = 0
         # A failure the server reported (response.failed, error) waits until reorder has
         # delivered everything numbered before it, so that the partial is all of it.
         self.failure: ResponseFailedError | None = None
@@ -44,24 +39,8 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk], BatchObserver[Payloa
         # The key in ``delivered`` of the text part the last text delta counted for, the part
         # common_delta takes the next one of (none yet: the key of a delta with null indices).
         self.text_key: tuple[Any, ...] = ("text", None, None)
-        self.fragment_path: FragmentPath | None = None  # responses_pipeline's, past the stages it fuses
-
-    def on_next(self, item: Payload | SSEEvent) -> None:
-        self.take(item)
-
-    def on_next_batch(self, items: Iterator[Payload | SSEEvent]) -> bool:
-        """Take events while the fragment path takes their text; after any other, True, so that the
-        source sees to demand and disposal before it gives more (as for one event at a time)."""
-        take = self.take
-        upstream = self.shared.upstream
-        for item in items:
-            if not take(item) or upstream.is_disposed:
-                return True
-        return False
 
     def take(self, item: Payload | SSEEvent) -> bool:
-        """Parse ``item`` and pass its chunk on: whether the fragment path took it (its text went
-        straight to the transcript, nothing else happened below)."""
         if self.stopped:
             return False
         data = item.data if isinstance(item, SSEEvent) else item
@@ -298,24 +277,12 @@ class ParseResponsesStage(Stage[Payload | SSEEvent, Chunk], BatchObserver[Payloa
         return response
 
     def deliver(self, chunk: Chunk) -> None:
-        self.shared.stats.chunks += 1
-        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
-            self.emit(chunk)
+        self.pass_on(chunk)
         failure = self.failure
         if failure is not None and not self.stopped:
             position = self.shared.resume.position
             if position is None or position() > (failure.sequence_number or 0):
                 self.fail(failure)
-
-    def fail(self, error: Exception) -> None:
-        if self.fragment_path is not None:
-            self.fragment_path.hand_over()
-        super().fail(error)
-
-    def complete(self) -> None:
-        if self.fragment_path is not None:
-            self.fragment_path.hand_over()
-        super().complete()
 
     def on_error(self, error: Exception) -> None:
         # The server's word on why the response failed, rather than the drop that followed it

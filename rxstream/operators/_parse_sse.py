@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from reactivex import abc
 
-from ..core._demand import BatchObserver
 from ..core._errors import FrameError, ResponseFailedError, shown
-from ..core._stage import Operator, Shared, Stage
+from ..core._stage import Operator, Shared
 from ..core._values import PLAIN_TAIL, Chunk, ThinkingBlock, ToolCallFragment
 from ..protocol._sse import SSEEvent
+from ._fragment_path import EventParseStage
 from ._parse import _new_chunk
-
-if TYPE_CHECKING:
-    from ._fragment_path import FragmentPath
 
 _new_fragment = tuple.__new__  # as _new_chunk: the C constructor, not the named tuple's Python one
 
@@ -27,11 +23,10 @@ CHUNK_EVENTS = frozenset(
 )
 
 
-class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
+class ParseSSEStage(EventParseStage[SSEEvent]):
     def __init__(self, downstream: abc.ObserverBase[Chunk], shared: Shared, choice: int) -> None:
         super().__init__(downstream, shared)
         self.choice = choice
-        self.events = 0
         # A chunk's index is its position: the events that carried something for this choice,
         # counted from 0 and on across a source's reconnections. Never the SSE id, which only
         # says where to resume and which servers number as they like, or not at all.
@@ -41,24 +36,8 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
         self.server_blocks: set[int] = set()  # Anthropic content blocks of tools the server runs itself
         self.done = False
         shared.resume.finished = self.finished
-        self.fragment_path: FragmentPath | None = None  # sse_pipeline's, past the stages it fuses
-
-    def on_next(self, event: SSEEvent) -> None:
-        self.take(event)
-
-    def on_next_batch(self, events: Iterator[SSEEvent]) -> bool:
-        """Take events while the fragment path takes their text; after any other, True, so that the
-        source sees to demand and disposal before it gives more (as for one event at a time)."""
-        take = self.take
-        upstream = self.shared.upstream
-        for event in events:
-            if not take(event) or upstream.is_disposed:
-                return True
-        return False
 
     def take(self, event: SSEEvent) -> bool:
-        """Parse ``event`` and pass its chunk on: whether the fragment path took it (its text went
-        straight to the transcript, nothing else happened below)."""
         if self.stopped or event.event not in CHUNK_EVENTS:
             return False  # keep-alives (an Anthropic ping) and events that carry no text
         self.events += 1
@@ -274,9 +253,7 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
 
     def deliver(self, chunk: Chunk) -> None:
         self.next_index = chunk.index + 1
-        self.shared.stats.chunks += 1
-        if self.fragment_path is None or not self.fragment_path.take_text(chunk):
-            self.emit(chunk)
+        self.pass_on(chunk)
 
     def finished(self) -> bool:
         """Whether the input ending now ends the answer: its finish reason came, the final chunk not yet.
@@ -286,16 +263,6 @@ class ParseSSEStage(Stage[SSEEvent, Chunk], BatchObserver[SSEEvent]):
         this when a body ends, so over HTTP the rule is this one too.
         """
         return self.finish_reason is not None and not self.done and not self.stopped
-
-    def fail(self, error: Exception) -> None:
-        if self.fragment_path is not None:
-            self.fragment_path.hand_over()
-        super().fail(error)
-
-    def complete(self) -> None:
-        if self.fragment_path is not None:
-            self.fragment_path.hand_over()
-        super().complete()
 
     def on_completed(self) -> None:
         if self.finished():
