@@ -29,7 +29,7 @@ from rxstream.transport import _client
 from rxstream.transport._recovery import RateLimiter
 from rxstream.transport._sse import _Options, _ResponsesSession, _Session
 
-from .support import loopback, read_request
+from .support import decode, loopback, read_request, send_in_pieces
 
 URL = "http://127.0.0.1:9/v1/chat/completions"  # never connected: the sessions here are pushed to by hand
 MAX_SIZE = 300  # small enough for a drawn event to pass it
@@ -322,3 +322,77 @@ async def test_no_read_s_events_are_held_while_the_next_read_is_awaited() -> Non
         response = await call
     assert response.text == "".join(f"{n} " for n in range(50))
     assert held == 0
+
+
+# -- against a raw asyncio peer: what stream_sse gives is what the operators piped one by one give ----
+
+PIECES = {
+    "text": lambda n: b"data: " + chat(f"w{n} ").encode() + b"\n\n",
+    "keep-alive": lambda n: b": keep-alive\n\n",
+    "ping": lambda n: b'event: ping\ndata: {"type": "ping"}\n\n',
+    "usage": lambda n: b"data: " + chat(usage=True).encode() + b"\n\n",
+    "error": lambda n: b'data: {"error": {"message": "overloaded", "type": "server_error", "code": null}}\n\n',
+    "finish": lambda n: b"data: " + chat(None, "stop").encode() + b"\n\n",
+    "done": lambda n: b"data: [DONE]\n\n",
+}
+
+
+def one_by_one(body: bytes) -> tuple[Any, ...]:
+    """The body's events through the five operators piped one by one, in memory."""
+    items: list[Any] = []
+    errors: list[Exception] = []
+    completed: list[bool] = []
+    source = rxstream.from_frames(decode(body))
+    source.pipe(piped_sse()).subscribe(items.append, errors.append, lambda: completed.append(True))
+    return outcome_of(items, errors, bool(completed))
+
+
+@pytest.mark.network
+@given(
+    kinds=st.lists(st.sampled_from(list(PIECES)), max_size=40),
+    ending=st.sampled_from(["as the body says", "abrupt close"]),
+    piece=st.integers(1, 200),
+    chunked=st.booleans(),
+)
+@settings(max_examples=60)
+def test_stream_sse_gives_what_the_operators_piped_one_by_one_give_from_a_raw_peer(
+    kinds: list[str], ending: str, piece: int, chunked: bool
+) -> None:
+    """Keep-alive comments, pings, an error event mid-stream, [DONE] or none, and a connection that
+    drops after the body (a chunked body cut short): the text, stats and errors of the pushes by batch
+    are those of the in-memory operators fed one event at a time; a body that ends too soon is the
+    source's ConnectionLostError (no retries here) rather than finalize's error, with the same partial."""
+    body = b"".join(PIECES[kind](n) for n, kind in enumerate(kinds))
+    expected = one_by_one(body)
+    abrupt = ending == "abrupt close"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        framing = "Transfer-Encoding: chunked" if chunked or abrupt else "Connection: close"
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{framing}\r\n\r\n".encode())
+        await send_in_pieces(writer, body, piece, chunked=chunked or abrupt)
+        if abrupt:
+            writer.transport.abort()  # no last chunk: the body is cut short
+            return
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def run() -> tuple[Any, ...]:
+        async with loopback(handle) as origin:
+            try:
+                response = await rxstream.stream_sse(
+                    origin + "/v1/chat/completions", request={}, retry=RetryPolicy(max_retries=0)
+                )
+            except rxstream.StreamError as error:
+                return outcome_of([], [error], False)
+            return outcome_of([response], [], True)
+
+    got = asyncio.run(asyncio.wait_for(run(), 20))
+    if expected[1] == "IncompleteStreamError":  # the body ended or broke too soon: the source says so first
+        assert got[:2] == ("error", "ConnectionLostError") and got[3] == expected[3]
+    elif abrupt and expected[0] == "response" and "done" not in kinds:
+        # a finish reason and no [DONE], then a broken connection rather than the body's end: lost (as on 30bc140)
+        assert got[:2] == ("error", "ConnectionLostError") and got[3][0] == expected[2]
+    else:
+        assert got == expected
