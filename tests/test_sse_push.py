@@ -326,7 +326,7 @@ async def test_no_read_s_events_are_held_while_the_next_read_is_awaited() -> Non
 
 # -- against a raw asyncio peer: what stream_sse gives is what the operators piped one by one give ----
 
-PIECES = {
+PIECES: dict[str, Callable[[int], bytes]] = {
     "text": lambda n: b"data: " + chat(f"w{n} ").encode() + b"\n\n",
     "keep-alive": lambda n: b": keep-alive\n\n",
     "ping": lambda n: b'event: ping\ndata: {"type": "ping"}\n\n',
