@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
 import rxstream
@@ -25,7 +26,7 @@ from rxstream.core._demand import Demand, Source, current_demand, current_resume
 from rxstream.protocol._decision import RetryPolicy
 from rxstream.protocol._sse import SSEEvent
 from rxstream.testing import Message, encode, response_events
-from rxstream.transport import _client
+from rxstream.transport import _client, _websocket
 from rxstream.transport._recovery import RateLimiter
 from rxstream.transport._sse import _Options, _ResponsesSession, _Session
 
@@ -83,7 +84,10 @@ def outcome_of(items: list[Any], errors: list[Exception], completed: bool) -> tu
 
 
 def push_reads(
-    session_type: type[_Session], pipeline: Callable[[Observable[Any]], Observable[Any]], reads: list[list[SSEEvent]]
+    session_type: type[_Session],
+    pipeline: Callable[[Observable[Any]], Observable[Any]],
+    reads: list[list[SSEEvent]],
+    max_size: int = MAX_SIZE,
 ) -> Callable[[Push, int], Pushed]:
     """A function pushing ``reads`` to a fresh session below ``pipeline``, by ``push`` or ``push_each``, as
     ``_Session.read`` does (a replay's ``skip`` first), then ending it as a body's end would."""
@@ -94,7 +98,7 @@ def push_reads(
 
         def subscribe(observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None) -> Disposable:
             session = session_type(
-                observer, URL, options(), current_demand(), current_stats(), current_resume(), current_secrets()
+                observer, URL, options(max_size), current_demand(), current_stats(), current_resume(), current_secrets()
             )
             sessions.append(session)
             demands.append(session.demand)
@@ -396,3 +400,17 @@ def test_stream_sse_gives_what_the_operators_piped_one_by_one_give_from_a_raw_pe
         assert got[:2] == ("error", "ConnectionLostError") and got[3][0] == expected[2]
     else:
         assert got == expected
+
+
+def test_a_websocket_session_resumed_over_sse_pushes_each_event_as_its_message() -> None:
+    """In WebSocket mode a Responses stream resumed over SSE hands on each event's JSON as bytes, as a
+    message would have brought it (its own emit): the read's events do not go down as SSEEvents."""
+    seen: list[Any] = []
+
+    def recording(source: Observable[Any]) -> Observable[Any]:
+        return source.pipe(ops.do_action(seen.append), rxstream.responses_pipeline())
+
+    events = [SSEEvent(data, "message", str(i)) for i, data in enumerate(responses_data(list(range(13))))]
+    pushed = push_reads(_websocket._ResponsesSession, recording, [events[:5], events[5:]], 2**16)("batch", 0)
+    assert pushed.outcome[:4] == ("response", True, "Hello, world!", True)
+    assert seen == [event.data.encode() for event in events]

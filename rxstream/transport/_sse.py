@@ -60,8 +60,9 @@ class _Session(Reconnector[SSEEvent]):
         self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
         self.accepted = False  # a try was answered 200: the server has started a response
         # How the events of one read go down: all at once to a stage that takes batches (parse_sse's),
-        # else one on_next each. Either answers True when demand or disposal must be seen to first.
-        self.receive = batch_receiver(self.observer)
+        # else one on_next each (either answers True when demand or disposal must be seen to first);
+        # None where a subclass changes what goes down (WebSocket mode's messages): one emit each.
+        self.receive = batch_receiver(self.observer) if type(self).emit is Reconnector.emit else None
 
     async def stream(self) -> None:
         redact_http_logs(
@@ -180,14 +181,15 @@ class _Session(Reconnector[SSEEvent]):
 
     def push(self, events: list[SSEEvent], skip: int) -> int:
         """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
-        if skip or max(map(len, map(_data_of, events)), default=0) > self.options.max_size:
+        receive = self.receive
+        if receive is None or skip or max(map(len, map(_data_of, events)), default=0) > self.options.max_size:
             return self.push_each(events, skip)
         if self.disposed:
             return 0
         items = iter(events)
         self.emitting = True  # as in emit: a dispose from below must not cancel the task mid-push
         try:
-            while self.receive(items) and not (self.disposed or self.restart_requested):
+            while receive(items) and not (self.disposed or self.restart_requested):
                 pass
         finally:
             self.emitting = False
@@ -198,8 +200,8 @@ class _Session(Reconnector[SSEEvent]):
         return 0
 
     def push_each(self, events: list[SSEEvent], skip: int) -> int:
-        """``push`` one event at a time: for a replay's skips, and to fail at an event above ``max_size``
-        after pushing those before it."""
+        """``push`` one event at a time, through ``emit``: for a replay's skips, to fail at an event above
+        ``max_size`` after pushing those before it, and for a subclass's own ``emit``."""
         for event in events:
             if len(event.data) > self.options.max_size:
                 raise FrameTooLargeError(self.endpoint, self.options.max_size)
