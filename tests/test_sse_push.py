@@ -30,7 +30,7 @@ from rxstream.transport import _client, _websocket
 from rxstream.transport._recovery import RateLimiter
 from rxstream.transport._sse import _Options, _ResponsesSession, _Session
 
-from .support import decode, loopback, read_request, send_in_pieces
+from .support import decode, loopback, read_request, send_in_pieces, valve
 
 URL = "http://127.0.0.1:9/v1/chat/completions"  # never connected: the sessions here are pushed to by hand
 MAX_SIZE = 300  # small enough for a drawn event to pass it
@@ -79,6 +79,8 @@ def outcome_of(items: list[Any], errors: list[Exception], completed: bool) -> tu
         (error,) = errors
         partial = getattr(error, "partial", None)
         return ("error", type(error).__name__, str(error), partial and (partial.text, counts(partial.stats)))
+    if not items:  # held back below: nothing has come out
+        return ("nothing", completed)
     (response,) = items
     return ("response", completed, response.text, response.complete, response.finish_reason, counts(response.stats))
 
@@ -90,7 +92,8 @@ def push_reads(
     max_size: int = MAX_SIZE,
 ) -> Callable[[Push, int], Pushed]:
     """A function pushing ``reads`` to a fresh session below ``pipeline``, by ``push`` or ``push_each``, as
-    ``_Session.read`` does (a replay's ``skip`` first), then ending it as a body's end would."""
+    ``_Session.read`` does (a replay's ``skip`` first; no more once the demand is paused, where it
+    would wait), then ending it as a body's end would."""
 
     def run(how: Push, skip: int) -> Pushed:
         sessions: list[_Session] = []
@@ -117,6 +120,8 @@ def push_reads(
                 skips.append(skip)
                 if session.disposed or session.restart_requested:
                     break
+                if session.demand is not None and not session.demand.ready:
+                    break  # where read() would wait for the consumer
         except rxstream.FrameTooLargeError as error:
             raised = str(error)
             disposed = session.disposed
@@ -186,6 +191,19 @@ def piped_sse() -> Callable[[Observable[Any]], Observable[Any]]:
     return apply
 
 
+def held_back(source: Observable[Any]) -> Observable[Any]:
+    """The operators piped one by one, below a consumer that takes nothing: the buffer fills, and the
+    demand the source sees is paused."""
+    return source.pipe(
+        rxo.parse_sse(),
+        rxo.reorder(),
+        rxo.backpressure_buffer(2),
+        valve(rxstream.Demand(ready=False)),
+        rxo.accumulate(),
+        rxo.finalize(),
+    )
+
+
 @given(reads=chat_reads(), skip=st.integers(0, 3))
 @settings(max_examples=300)
 def test_a_read_pushed_at_once_gives_what_its_events_pushed_one_by_one_give(
@@ -197,6 +215,8 @@ def test_a_read_pushed_at_once_gives_what_its_events_pushed_one_by_one_give(
     assert fused("batch", skip) == expected
     assert piped("batch", skip) == expected
     assert fused("each", skip) == expected
+    held = push_reads(_Session, held_back, reads)
+    assert held("batch", skip) == held("each", skip)
 
 
 def responses_data(numbers: list[int]) -> list[str]:
