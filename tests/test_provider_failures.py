@@ -368,7 +368,8 @@ async def test_the_final_event_completes_at_once_and_releases_a_connection_held_
             await asyncio.sleep(0.02)
     assert isinstance(response, rxstream.Response) and response.text == text and response.complete
     assert wait <= took < wait + HELD / 2 and peer.posts == 1  # not the stream_timeout
-    # the connection is offered DRAIN_SECONDS to end its body (and go back to the pool), then closed
+    # closed at once: a body without a length ends with its connection, which no other call can use
+    # (a framed one is offered DRAIN_SECONDS to end, to go back to the pool)
     assert peer.released and peer.released[0] - ended < DRAIN_SECONDS + 1.0
 
 

@@ -72,6 +72,19 @@ DRAIN_SECONDS = 0.1
 DRAIN_BYTES = 2**16
 
 
+def reusable(response: httpx.Response) -> bool:
+    """Whether ``response``'s connection may serve another request once its body ends: not when the
+    server closes it after this body (``Connection: close``, HTTP/1.0, a body without a length that
+    its closing ends), so reading on to that end would only delay the close."""
+    if response.http_version == "HTTP/1.0" or "close" in response.headers.get("Connection", "").lower():
+        return False
+    return (
+        response.http_version != "HTTP/1.1"
+        or "Content-Length" in response.headers
+        or ("chunked" in response.headers.get("Transfer-Encoding", "").lower())
+    )
+
+
 async def release(body: AsyncIterator[bytes]) -> None:
     """Read what is left of a body the pipeline is done with, if it ends soon (``DRAIN_BYTES`` within
     ``DRAIN_SECONDS``): read to its end, its connection goes back to the pool; left unread, it is closed.

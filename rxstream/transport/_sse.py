@@ -8,6 +8,7 @@ bodies that are read only when asked for, which is what lets demand reach the so
 from __future__ import annotations
 
 import asyncio
+import operator
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,12 +19,12 @@ import httpx
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from ..core._demand import Source, current_demand, current_resume, current_secrets, current_stats
+from ..core._demand import Source, batch_receiver, current_demand, current_resume, current_secrets, current_stats
 from ..core._errors import BODY_LIMIT, FrameTooLargeError, StreamTimeoutError
 from ..core._redaction import redact_http_logs
 from ..protocol._decision import Ending, Retry, RetryPolicy
 from ..protocol._sse import SSEDecoder, SSEEvent
-from ._client import default_client, release, request_timeout
+from ._client import default_client, release, request_timeout, reusable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._recovery import RateLimiter, Reconnector, SourceOptions, Timers, Token, checked_url, retry_after
 from ._sources import until_ready
@@ -42,6 +43,8 @@ class _Options(SourceOptions):
     client: httpx.AsyncClient | None
 
 
+_data_of = operator.itemgetter(0)  # an SSEEvent's data: read in C, for the size check of a whole read
+
 # Seconds to wait, after a finish reason, for the rest of the body (usage, [DONE]) before taking the answer as ended.
 FINISH_GRACE = 0.5
 
@@ -56,6 +59,10 @@ class _Session(Reconnector[SSEEvent]):
         self.delivered = 0  # events pushed downstream, for a deterministic replay to skip
         self.last_event_id = ""  # of the last event pushed; empty (WHATWG's reset) when none
         self.accepted = False  # a try was answered 200: the server has started a response
+        # How the events of one read go down: all at once to a stage that takes batches (parse_sse's),
+        # else one on_next each (either answers True when demand or disposal must be seen to first);
+        # None where a subclass changes what goes down (WebSocket mode's messages): one emit each.
+        self.receive = batch_receiver(self.observer) if type(self).emit is Reconnector.emit else None
 
     async def stream(self) -> None:
         redact_http_logs(
@@ -153,13 +160,8 @@ class _Session(Reconnector[SSEEvent]):
             except (StopAsyncIteration, TimeoutError):
                 break
             timers.alive()  # any bytes, a keep-alive comment too, prove the connection alive
-            events = decoder.feed(data)
-            if any(event.event != "ping" for event in events):
-                timers.content_came()  # an event, not Anthropic's ping: the answer is under way
-            if decoder.pending > self.options.max_size:
-                raise FrameTooLargeError(self.endpoint, self.options.max_size)
-            skip = self.push(events, skip)
-            if self.disposed and not self.restart_requested:
+            skip = self.received(decoder.feed(data), decoder.pending, timers, skip)
+            if self.disposed and not self.restart_requested and reusable(response):
                 await release(body)  # done with it: the connection may serve the next call
             if self.disposed or self.restart_requested:
                 return
@@ -167,8 +169,39 @@ class _Session(Reconnector[SSEEvent]):
                 await until_ready(demand)  # a full buffer below: the body is not read, TCP pushes back
                 timers.consumer_ready()
 
+    def received(self, events: list[SSEEvent], pending: int, timers: Timers, skip: int) -> int:
+        """Act on the events a read completed, ``pending`` bytes of the next held: push them but the first
+        ``skip``; the skips left. Not inline in ``read``, so that the list is gone before the next read is
+        awaited: 200 streams holding their last read's events kept 50,000 of them for the garbage collector."""
+        if any(event.event != "ping" for event in events):
+            timers.content_came()  # an event, not Anthropic's ping: the answer is under way
+        if pending > self.options.max_size:
+            raise FrameTooLargeError(self.endpoint, self.options.max_size)
+        return self.push(events, skip)
+
     def push(self, events: list[SSEEvent], skip: int) -> int:
         """Push ``events`` downstream but the first ``skip`` (replayed: delivered on an earlier try); the skips left."""
+        receive = self.receive
+        if receive is None or skip or max(map(len, map(_data_of, events)), default=0) > self.options.max_size:
+            return self.push_each(events, skip)
+        if self.disposed:
+            return 0
+        items = iter(events)
+        self.emitting = True  # as in emit: a dispose from below must not cancel the task mid-push
+        try:
+            while receive(items) and not (self.disposed or self.restart_requested):
+                pass
+        finally:
+            self.emitting = False
+            pushed = len(events) - operator.length_hint(items)
+            if pushed:
+                self.delivered += pushed
+                self.last_event_id = events[pushed - 1].id or ""
+        return 0
+
+    def push_each(self, events: list[SSEEvent], skip: int) -> int:
+        """``push`` one event at a time, through ``emit``: for a replay's skips, to fail at an event above
+        ``max_size`` after pushing those before it, and for a subclass's own ``emit``."""
         for event in events:
             if len(event.data) > self.options.max_size:
                 raise FrameTooLargeError(self.endpoint, self.options.max_size)
