@@ -106,6 +106,7 @@ class FastPath(BatchObserver[Payload]):
         depth = stats.reorder_depth
         stuck: Chunk | None = None  # a held chunk, not plain, that is next: reorder delivers it
         plain = True  # until a frame is not a plain chunk
+        kind, integer, text, size = type, int, str, len  # locals: a builtin's global lookup costs ~30 instructions
         try:
             for frame in frames:
                 # parse's check for a plain chunk, as ParseStage.on_next makes it, inline: calling
@@ -123,10 +124,10 @@ class FastPath(BatchObserver[Payload]):
                         stamp = 0  # none, as valid as an int
                     if not (
                         body["is_final"] is False
-                        and type(index) is int
-                        and type(data) is str
-                        and len(body) == 3
-                        and type(stamp) is int  # (a null one goes the ordinary way)
+                        and kind(index) is integer
+                        and kind(data) is text
+                        and size(body) == 3
+                        and kind(stamp) is integer  # (a null one goes the ordinary way)
                     ):
                         plain = False
                         break
