@@ -8,8 +8,8 @@ import asyncio
 import gc
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,12 +55,31 @@ class Peer:
 
 
 @contextmanager
+def in_its_own_thread(server: AbstractAsyncContextManager[Any]) -> Iterator[None]:
+    """``server`` entered in a thread and loop of its own (its tasks are not the client's), left as the block ends."""
+    loop = asyncio.new_event_loop()
+    started, stop = threading.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with server:
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    started.wait(5)
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
+
+
+@contextmanager
 def keep_alive_peer() -> Iterator[Peer]:
     """Answers every request of a connection with BODY (RESPONSES_BODY on /v1/responses, a Content-Length body),
     until the client closes it."""
     peer = Peer()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         callers: list[str] = []
@@ -82,19 +101,15 @@ def keep_alive_peer() -> Iterator[Peer]:
             peer.open -= 1
             writer.close()
 
-    async def start() -> None:
+    @asynccontextmanager
+    async def listening() -> AsyncIterator[None]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         peer.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        ready.set()
+        async with server:
+            yield
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    ready.wait(5)
-    try:
+    with in_its_own_thread(listening()):
         yield peer
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 async def calls(url: str, caller: str) -> httpx.AsyncClient:
@@ -228,27 +243,6 @@ def test_a_thousand_calls_with_a_client_given_leave_it_open_and_nothing_else_beh
     assert counted() == at_start and not _client._clients
 
 
-@contextmanager
-def in_its_own_thread(server: ReferenceResponsesServer) -> Iterator[ReferenceResponsesServer]:
-    """``server`` running in a thread and loop of its own, so that its tasks are not the client's."""
-    loop = asyncio.new_event_loop()
-    started, stop = threading.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        async with server:
-            started.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    started.wait(5)
-    try:
-        yield server
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(5)
-
-
 @ON_LINUX
 @pytest.mark.parametrize("given", [False, True], ids=["default", "client given"])
 def test_a_thousand_calls_in_websocket_mode_leave_no_connection_or_task_behind(given: bool) -> None:
@@ -261,7 +255,8 @@ def test_a_thousand_calls_in_websocket_mode_leave_no_connection_or_task_behind(g
             assert open_sockets() == running  # every WebSocket closed, both ends: none is kept for another call
 
     at_start = counted()
-    with in_its_own_thread(ReferenceResponsesServer(["one ", "two"], qps=1e6)) as server:
+    server = ReferenceResponsesServer(["one ", "two"], qps=1e6)
+    with in_its_own_thread(server):
         before = open_sockets()
         asyncio.run(thousand(server.websocket_url))
         assert server.stats.connections == 1000 and not server._connections
