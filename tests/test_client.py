@@ -8,8 +8,8 @@ import asyncio
 import gc
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,8 +19,11 @@ import pytest
 import rxstream
 from rxstream.server import Faults, ReferenceResponsesServer, ReferenceSSEServer, generate
 from rxstream.transport import _client
+from rxstream.transport._push_connection import PushConnection
 from rxstream.transport._sse import _Session
+from rxstream.transport._websocket import _ResponsesSession
 
+from .responses_events import Message, response_events, sse_body
 from .support import read_request
 
 pytestmark = pytest.mark.network
@@ -32,6 +35,7 @@ BODY = (
     b'data: {"choices": [{"index": 0, "delta": {"content": "two"}, "finish_reason": "stop"}]}\n\n'
     b"data: [DONE]\n\n"
 )
+RESPONSES_BODY = sse_body(response_events([Message(["one ", "two"])]))
 
 
 @dataclass
@@ -51,11 +55,31 @@ class Peer:
 
 
 @contextmanager
-def keep_alive_peer() -> Iterator[Peer]:
-    """Answers every request of a connection with BODY (a Content-Length body), until the client closes it."""
-    peer = Peer()
+def in_its_own_thread(server: AbstractAsyncContextManager[Any]) -> Iterator[None]:
+    """``server`` entered in a thread and loop of its own (its tasks are not the client's), left as the block ends."""
     loop = asyncio.new_event_loop()
-    ready = threading.Event()
+    started, stop = threading.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with server:
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    started.wait(5)
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
+
+
+@contextmanager
+def keep_alive_peer() -> Iterator[Peer]:
+    """Answers every request of a connection with BODY (RESPONSES_BODY on /v1/responses, a Content-Length body),
+    until the client closes it."""
+    peer = Peer()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         callers: list[str] = []
@@ -63,11 +87,12 @@ def keep_alive_peer() -> Iterator[Peer]:
         peer.open += 1
         try:
             while True:
-                _, headers, _ = await read_request(reader)
+                line, headers, _ = await read_request(reader)
                 callers.append(headers.get("x-caller", ""))
+                body = RESPONSES_BODY if "/v1/responses" in line else BODY
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
-                    % (len(BODY), BODY)
+                    % (len(body), body)
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -76,19 +101,15 @@ def keep_alive_peer() -> Iterator[Peer]:
             peer.open -= 1
             writer.close()
 
-    async def start() -> None:
+    @asynccontextmanager
+    async def listening() -> AsyncIterator[None]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         peer.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        ready.set()
+        async with server:
+            yield
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    ready.wait(5)
-    try:
+    with in_its_own_thread(listening()):
         yield peer
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 async def calls(url: str, caller: str) -> httpx.AsyncClient:
@@ -145,29 +166,102 @@ def alive(kind: type) -> int:
     return sum(isinstance(thing, kind) for thing in gc.get_objects())
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open sockets in /proc/self/fd (Linux)")
+async def a_thousand(call: Callable[[], Awaitable[rxstream.Response]]) -> None:
+    """1,000 calls, 20 rounds of 50 at once, each giving "one two"; then no task of theirs still running."""
+    for _ in range(20):
+        responses = await asyncio.gather(*(call() for _ in range(50)))
+        assert all(response.text == "one two" and response.complete for response in responses)
+    for _ in range(200):  # the tasks that read their body's end after the response was handed on
+        if asyncio.all_tasks() == {asyncio.current_task()}:
+            break
+        await asyncio.sleep(0.01)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+Counted = tuple[int, ...]
+
+
+def counted() -> Counted:
+    """How many HTTP clients, SSE and WebSocket sessions, and WebSocket connections are alive."""
+    return tuple(alive(kind) for kind in (httpx.AsyncClient, _Session, _ResponsesSession, PushConnection))
+
+
+def plus_clients(at_start: Counted, clients: int) -> Counted:
+    return (at_start[0] + clients, *at_start[1:])
+
+
+ON_LINUX = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open sockets in /proc/self/fd (Linux)")
+
+
+@ON_LINUX
 def test_a_thousand_calls_leave_no_client_connection_or_task_behind() -> None:
     async def thousand(url: str) -> None:
-        for _ in range(20):  # 20 rounds of 50 at once
-            responses = await asyncio.gather(*(rxstream.stream_sse(url, request={}) for _ in range(50)))
-            assert all(response.text == "one two" for response in responses)
-        for _ in range(200):  # the tasks that read their body's end after the response was handed on
-            if asyncio.all_tasks() == {asyncio.current_task()}:
-                break
-            await asyncio.sleep(0.01)
-        assert asyncio.all_tasks() == {asyncio.current_task()}
-        assert alive(httpx.AsyncClient) == clients + 1 and alive(_Session) == sessions
+        await a_thousand(lambda: rxstream.stream_sse(url, request={}))
+        assert counted() == plus_clients(at_start, 1)  # the loop's client, and nothing of any call
         assert open_sockets() <= before + 2 * 50  # the pool's and the peer's ends, at most one each per call at once
 
     # an earlier test's exception kept with its traceback (pytest keeps them) holds that call's client and session
-    clients, sessions = alive(httpx.AsyncClient), alive(_Session)
+    at_start = counted()
     with keep_alive_peer() as peer:
         before = open_sockets()
         asyncio.run(thousand(peer.url))
         peer.wait_closed()
         assert open_sockets() == before
         assert len(peer.connections) <= 50 * 2
-    assert alive(httpx.AsyncClient) == clients and alive(_Session) == sessions and not _client._clients
+    assert counted() == at_start and not _client._clients
+
+
+KEPT = 10  # the given client's idle connections
+
+
+@ON_LINUX
+@pytest.mark.parametrize("call", ["stream_sse", "stream_responses"])
+def test_a_thousand_calls_with_a_client_given_leave_it_open_and_nothing_else_behind(call: str) -> None:
+    async def thousand(url: str) -> None:
+        running = open_sockets()  # the loop's own included (its self-pipe)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=KEPT)) as given:
+            stream = getattr(rxstream, call)
+            await a_thousand(lambda: stream(url, request={}, client=given))
+            assert counted() == plus_clients(at_start, 1)  # the given client: no default one, nothing of any call
+            assert asyncio.get_running_loop() not in _client._clients
+            for _ in range(200):  # the peer's ends of the connections the pool did not keep, closing in its thread
+                if peer.open <= KEPT:
+                    break
+                await asyncio.sleep(0.01)
+            assert open_sockets() <= running + 2 * KEPT  # the given pool's idle connections, both ends
+            assert not given.is_closed and (await stream(url, request={}, client=given)).text == "one two"
+        assert given.is_closed
+
+    at_start = counted()
+    with keep_alive_peer() as peer:
+        before = open_sockets()
+        url = peer.url.replace("/v1/chat/completions", "/v1/responses") if call == "stream_responses" else peer.url
+        asyncio.run(thousand(url))
+        peer.wait_closed()  # the given client, closed by its owner, closed its connections
+        assert open_sockets() == before
+        assert len(peer.connections) <= 50 + 19 * (50 - KEPT)  # connections went back to the pool and were reused
+    assert counted() == at_start and not _client._clients
+
+
+@ON_LINUX
+@pytest.mark.parametrize("given", [False, True], ids=["default", "client given"])
+def test_a_thousand_calls_in_websocket_mode_leave_no_connection_or_task_behind(given: bool) -> None:
+    async def thousand(url: str) -> None:
+        running = open_sockets()  # the loop's own included (its self-pipe)
+        async with httpx.AsyncClient() as client:
+            await a_thousand(lambda: rxstream.stream_responses(url, request={}, client=client if given else None))
+            assert counted() == plus_clients(at_start, 1)  # only the client here: no call made one of its own
+            assert asyncio.get_running_loop() not in _client._clients
+            assert open_sockets() == running  # every WebSocket closed, both ends: none is kept for another call
+
+    at_start = counted()
+    server = ReferenceResponsesServer(["one ", "two"], qps=1e6)
+    with in_its_own_thread(server):
+        before = open_sockets()
+        asyncio.run(thousand(server.websocket_url))
+        assert server.stats.connections == 1000 and not server._connections
+        assert open_sockets() == before
+    assert counted() == at_start and not _client._clients
 
 
 # Each recovery case of both streams: (server, faults, background, the call's options).

@@ -157,7 +157,7 @@ def test_a_15_mib_response_in_64_byte_chunks(five: Callable[..., FiveOperators])
     assert response.chunks == count
 
 
-def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytearray | str:
+def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytearray | memoryview | str:
     """A frame of the given kind: what the fast path takes, and what it must leave to parse."""
     if kind == "str":  # text frames: bytes counted by encoding
         return frame(index, data, is_final).decode()
@@ -173,13 +173,17 @@ def frame_as(kind: str, index: int, data: str, is_final: bool) -> bytes | bytear
         return orjson.dumps({"chunk": {"index": index, "data": data, "is_final": is_final}, "timestamp": "now"})
     if kind == "bool index":
         return orjson.dumps({"chunk": {"index": bool(index % 2), "data": data, "is_final": is_final}})
+    if kind == "negative index":  # plain but for its index: the fast path checks that only where it stops
+        return orjson.dumps({"chunk": {"index": -1 - index, "data": data, "is_final": is_final}, "timestamp": 1})
+    if kind == "memoryview":
+        return memoryview(frame(index, data, is_final))
     if kind == "not json":
         return b"{" + data.encode()
     return frame(index, data, is_final)
 
 
-SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "null timestamp", "image", "bytearray"]
-FOREIGN_KINDS = ["bad timestamp", "bool index", "not json"]
+SOUND_KINDS = ["bytes"] * 30 + ["str"] * 6 + ["no timestamp", "null timestamp", "image", "bytearray", "memoryview"]
+FOREIGN_KINDS = ["bad timestamp", "bool index", "not json", "negative index"]
 # ASCII, multi-byte (str frames count their bytes by encoding) and characters the JSON escapes
 PIECES = ["", "a", "bc", "é", "部分", "🙂", "x y", '"\\\n', "\x00"]
 
@@ -264,7 +268,9 @@ def test_fused_pipeline_equals_the_operators_piped_one_by_one(
 
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["bytes", "str", "bytearray"]), st.lists(st.sampled_from(PIECES), max_size=3)),
+        st.tuples(
+            st.sampled_from(["bytes", "str", "bytearray", "memoryview"]), st.lists(st.sampled_from(PIECES), max_size=3)
+        ),
         min_size=1,
         max_size=12,
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -29,6 +30,28 @@ from .support import frames_for
 from .test_store_contract import TOOL_TURN, response
 
 pytestmark = pytest.mark.network
+
+
+def pool_tasks() -> set[asyncio.Task[object]]:
+    """The psycopg_pool workers and schedulers still running in this loop."""
+    return {task for task in asyncio.all_tasks() if re.fullmatch(r"pool-\d+-(worker-\d+|scheduler)", task.get_name())}
+
+
+@pytest.fixture(autouse=True)
+async def no_pool_task_left() -> AsyncIterator[None]:
+    """Each test ends with no pool task running. Its workers catch CancelledError and go on with their queue: one
+    left running could keep the loop's teardown waiting for ever. Cancelled here again and again for 5 s, it fails
+    the test instead."""
+    yield
+    left = pool_tasks()
+    for _ in range(50):
+        if not left:
+            break
+        for task in left:
+            task.cancel()
+        await asyncio.sleep(0.1)
+        left = {task for task in left if not task.done()}
+    assert not pool_tasks(), f"pool tasks still running: {sorted(task.get_name() for task in pool_tasks())}"
 
 
 @pytest.fixture
@@ -199,6 +222,23 @@ async def test_a_server_that_is_down_is_unavailable_naming_the_host_never_the_pa
     for report in reports:
         assert "pa55" not in report and "w0rd" not in report
     assert "Connection refused" in caplog.text  # the pool's own log was captured, and it too is clean
+
+
+async def test_a_store_closed_while_its_pool_is_still_connecting_leaves_no_worker_running() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection and never answers: the pool's workers wait in connect
+
+    peer = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = peer.sockets[0].getsockname()[1]
+    store = rxstream.PostgresStore(f"postgresql://postgres@127.0.0.1:{port}/test", timeout=0.5)
+    with pytest.raises(rxstream.StoreUnavailableError, match="timeout"):
+        await store.save("s", response("x"))
+    assert pool_tasks()  # the workers still connecting
+    await asyncio.wait_for(store.close(), 10)
+    # before: close waited 5 s, logged "couldn't stop task 'pool-1-worker-0'" and left them connecting (up to 130 s)
+    assert not pool_tasks()
+    peer.close()
+    await peer.wait_closed()
 
 
 async def waiting_backend(application_name: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -53,7 +54,8 @@ class PostgresStore:
         read_only: Read in read-only transactions and never create anything: absent tables read
             as an empty store, and ``save``/``delete`` raise ``StoreUnavailableError``.
         max_connections: The most connections the store's own pool opens.
-        timeout: Seconds to wait for a connection before ``StoreUnavailableError``.
+        timeout: Seconds to wait for a connection before ``StoreUnavailableError``, and at ``close`` for
+            the pool's workers to finish (those still busy are cancelled).
     """
 
     def __init__(
@@ -104,12 +106,15 @@ class PostgresStore:
         await self.close()
 
     async def close(self) -> None:
-        """Close the pool the store made (not one it was given), once the operations already started have finished."""
+        """Close the pool the store made (not one it was given), once the operations already started have finished;
+        its workers still busy after ``timeout`` seconds (connecting to a server that does not answer) are cancelled."""
         if self._closed:
             return
         self._closed = True
         if self._owns_pool and self._opened:
-            await self._pool.close()
+            tasks = pool_tasks(self._pool)  # before close takes them out of the pool
+            await self._pool.close(timeout=self.timeout)
+            await stop(tasks)
 
     async def save(self, session_id: str, response: Response, *, request: Mapping[str, Any] | None = None) -> Turn:
         """Append ``response`` (and the ``request`` body that asked for it, where known) as the
@@ -268,6 +273,26 @@ class ReadOnly:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         await self.transaction.__aexit__(kind, error, traceback)
+
+
+def pool_tasks(pool: AsyncConnectionPool[Any]) -> list[asyncio.Task[Any]]:
+    """The running tasks of ``pool``: its workers and its scheduler, by the names psycopg_pool gives them."""
+    names = re.compile(rf"{re.escape(pool.name)}-(worker-\d+|scheduler)")
+    return [task for task in asyncio.all_tasks() if names.fullmatch(task.get_name())]
+
+
+async def stop(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the pool tasks left running (a worker still connecting: psycopg waits up to 130 s), once a
+    tenth of a second for up to 5 s: a worker catches the CancelledError of the job it is running and goes
+    on with its queue, so one cancellation is not enough, and a worker left running keeps the loop's
+    shutdown waiting."""
+    for _ in range(50):
+        left = [task for task in tasks if not task.done()]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=0.1)
 
 
 async def fetch_one(cursor: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
