@@ -11,9 +11,12 @@ import pytest
 from reactivex.subject import Subject
 
 import rxstream
+from rxstream import operators as rxo
+from rxstream.operators._parse_responses import MAX_GAP
 
 from .responses_events import FunctionCall, Message, Reasoning, response_events
 from .support import run
+from .test_pins_stage import Recorder
 from .test_pins_streams import Pipeline, error_of, replay, responses
 
 __all__ = ["responses"]  # the fixture, used by name
@@ -227,3 +230,34 @@ def test_a_content_part_of_another_type_adds_nothing(responses: Pipeline) -> Non
     events[-1]["response"]["output"][0]["content"].append({"type": "reasoning_text", "text": "aside"})
     response = replay(responses, events)
     assert response.complete and response.text == "Hi" and response.refusal is None
+
+
+def test_an_event_that_is_json_but_not_an_object_is_a_frame_error_saying_so() -> None:
+    # FrameError: "reason says why" (the README's error table); every Responses event is an object.
+    frames = [orjson.dumps(lifecycle("response.created", 0, "in_progress")), b"[1, 2]"]
+    error = run(rxstream.from_frames(frames).pipe(rxo.parse_responses())).error
+    assert isinstance(error, rxstream.FrameError)
+    assert error.reason == "the event is not a JSON object" and error.number == 2
+
+
+def test_a_parse_that_failed_ignores_what_its_source_still_sends() -> None:
+    # Stage: a stage that ended the stream "ignores what still arrives" (a source that does not
+    # stop at once when disposed): no chunk, no count, no second error.
+    below = Recorder()
+    (factory,) = rxo.parse_responses().factories
+    stage = factory(below, rxstream.Shared(rxstream.Stats(), None))
+    stage.on_next(b"[1, 2]")
+    counted = stage.shared.stats.bytes
+    stage.on_next(orjson.dumps(text_delta(1, "late")))
+    assert [call for call, _ in below.calls] == ["error"] and stage.shared.stats.bytes == counted
+
+
+def test_after_a_gap_too_wide_to_track_a_final_event_adds_nothing_the_deltas_may_still_bring() -> None:
+    # parse_responses: the numbers missing below a gap are tracked up to MAX_GAP, "for the final
+    # events' check"; past it a final event is not checked, since deltas may still be on their way.
+    events = [lifecycle("response.created", 0, "in_progress"), text_delta(1, "Hel")]
+    done = {**text_delta(2 + MAX_GAP + 1, ""), "type": "response.output_text.done", "text": "Hello"}
+    del done["delta"]
+    outcome = run(rxstream.from_frames([orjson.dumps(event) for event in [*events, done]]).pipe(rxo.parse_responses()))
+    # Checked, it would be a FrameError (the deltas carried 3 characters, the final event 5).
+    assert outcome.error is None and "".join(chunk.data for chunk in outcome.items) == "Hel"
