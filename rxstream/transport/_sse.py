@@ -120,6 +120,8 @@ class _Session(Reconnector[SSEEvent]):
                 self.accepted = True
                 await self.read(response, skip, timers)
         except httpx.TransportError as error:
+            if self.accepted and self.answer_finished():
+                return Ending(finished=True)  # only what may follow a finish reason (usage, [DONE]) was lost
             return Ending(network=f"{type(error).__name__}: {self.secrets.peer_text(str(error))}")
         finally:
             timers.cancel()
@@ -127,8 +129,11 @@ class _Session(Reconnector[SSEEvent]):
             return Ending(gap=True)
         # Done without a reorder stage waiting, or when the parser takes the end of the body as
         # the end of the answer (a finish reason came, without [DONE]).
-        finished = self.resume.position is None or (self.resume.finished is not None and self.resume.finished())
-        return Ending(finished=finished)
+        return Ending(finished=self.resume.position is None or self.answer_finished())
+
+    def answer_finished(self) -> bool:
+        """Whether the parser takes the answer as ended by what came: its finish reason, not yet its end marker."""
+        return self.resume.finished is not None and self.resume.finished()
 
     async def body_of(self, response: httpx.Response) -> str:
         """The first ``BODY_LIMIT`` bytes of a body that is not the stream (an error's), redacted;
@@ -347,7 +352,7 @@ def from_sse(
     schedule, as the WebSocket source decides (the same ``decide``): a 408 or 429 (waiting at
     least ``Retry-After`` when given, at most the policy's cap), a 5xx (529 too), a dropped
     connection, or a body that ends before the final chunk (one that ends right after the
-    finish reason is final: parse_sse says so through ``Resume.finished``); any other 4xx fails
+    finish reason is final, or breaks there: parse_sse says so through ``Resume.finished``); any other 4xx fails
     at once. An error the server reports inside the stream is the parser's
     ``ResponseFailedError`` and ends the stream: it is never retried. Each
     retry is logged on the ``rxstream`` logger and given to ``on_retry``. A retry resumes
