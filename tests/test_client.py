@@ -36,6 +36,9 @@ BODY = (
     b"data: [DONE]\n\n"
 )
 RESPONSES_BODY = sse_body(response_events([Message(["one ", "two"])]))
+# Steps of 10 ms to wait for what ends after the calls (drains, the peer's closes): a few on a quiet
+# machine, more under load (a full run beside another failed once in 2 s); a leak never ends.
+SETTLE_STEPS = 1000
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Peer:
     open: int = 0
 
     def wait_closed(self) -> None:
-        for _ in range(200):
+        for _ in range(SETTLE_STEPS):
             if self.open == 0:
                 return
             threading.Event().wait(0.01)
@@ -171,7 +174,7 @@ async def a_thousand(call: Callable[[], Awaitable[rxstream.Response]]) -> None:
     for _ in range(20):
         responses = await asyncio.gather(*(call() for _ in range(50)))
         assert all(response.text == "one two" and response.complete for response in responses)
-    for _ in range(200):  # the tasks that read their body's end after the response was handed on
+    for _ in range(SETTLE_STEPS):  # the tasks that read their body's end after the response was handed on
         if asyncio.all_tasks() == {asyncio.current_task()}:
             break
         await asyncio.sleep(0.01)
@@ -224,7 +227,7 @@ def test_a_thousand_calls_with_a_client_given_leave_it_open_and_nothing_else_beh
             await a_thousand(lambda: stream(url, request={}, client=given))
             assert counted() == plus_clients(at_start, 1)  # the given client: no default one, nothing of any call
             assert asyncio.get_running_loop() not in _client._clients
-            for _ in range(200):  # the peer's ends of the connections the pool did not keep, closing in its thread
+            for _ in range(SETTLE_STEPS):  # the peer's ends of the connections the pool did not keep, closing in its thread
                 if peer.open <= KEPT:
                     break
                 await asyncio.sleep(0.01)
