@@ -227,7 +227,8 @@ def test_a_thousand_calls_with_a_client_given_leave_it_open_and_nothing_else_beh
             await a_thousand(lambda: stream(url, request={}, client=given))
             assert counted() == plus_clients(at_start, 1)  # the given client: no default one, nothing of any call
             assert asyncio.get_running_loop() not in _client._clients
-            for _ in range(SETTLE_STEPS):  # the peer's ends of the connections the pool did not keep, closing in its thread
+            # the peer's ends of the connections the pool did not keep, closing in its thread
+            for _ in range(SETTLE_STEPS):
                 if peer.open <= KEPT:
                     break
                 await asyncio.sleep(0.01)
