@@ -42,8 +42,9 @@ Respond = Callable[[int, dict[str, str]], bytes]  # (POST number from 0, its hea
 
 
 @asynccontextmanager
-async def serve(respond: Respond, *, chunked: bool) -> AsyncIterator[Peer]:
-    """An SSE endpoint in raw asyncio: a chunked body, or one that ends when the connection closes."""
+async def serve(respond: Respond, *, chunked: bool, cut_short: bool = False) -> AsyncIterator[Peer]:
+    """An SSE endpoint in raw asyncio: a chunked body, or one that ends when the connection closes;
+    ``cut_short``, a chunked body whose connection is aborted before its last chunk."""
     peer = Peer("")
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -54,6 +55,9 @@ async def serve(respond: Respond, *, chunked: bool) -> AsyncIterator[Peer]:
         framing = "Transfer-Encoding: chunked" if chunked else "Connection: close"
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{framing}\r\n\r\n".encode())
         await send_in_pieces(writer, body, PIECE, chunked=chunked)
+        if cut_short:
+            writer.transport.abort()  # an "incomplete chunked read" for the client
+            return
         if chunked:
             writer.write(b"0\r\n\r\n")
         await writer.drain()
@@ -131,15 +135,18 @@ ANTHROPIC = [
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "cut short"])
 @pytest.mark.parametrize(("fixture", "text", "stop_reason"), ANTHROPIC, ids=[name for name, _, _ in ANTHROPIC])
 async def test_recorded_anthropic_streams_served_as_their_bytes(
-    fixture: str, text: str, stop_reason: str, chunked: bool
+    fixture: str, text: str, stop_reason: str, framing: str
 ) -> None:
     # They end without a newline after message_stop, which is therefore never dispatched:
-    # the body ends right after message_delta and its stop reason, which counts as final.
+    # the body ends right after message_delta and its stop reason, which counts as final; so does
+    # a connection broken there, before the body's last chunk ("incomplete chunked read", as
+    # https://github.com/kortix-ai/suna/issues/66 reports of Anthropic streams).
     raw = (FIXTURES / "anthropic-sdk-python" / fixture).read_bytes()
-    async with serve(lambda number, headers: raw, chunked=chunked) as peer:
+    cut_short = framing == "cut short"
+    async with serve(lambda number, headers: raw, chunked=framing != "close-delimited", cut_short=cut_short) as peer:
         response = await asyncio.wait_for(rxstream.stream_sse(peer.url, **client()), 10)
     assert response.text == text and response.complete and response.finish_reason == stop_reason
     assert len(peer.posts) == 1 and response.stats.retries == 0
