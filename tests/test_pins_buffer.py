@@ -7,26 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import reactivex
-from reactivex import Observable
 
 import rxstream
 from rxstream import operators as rxo
+from rxstream.testing._oracles import collected
 
-from .support import Outcome, frame, valve
-
-
-def subscribed(observable: Observable[Any]) -> Outcome:
-    """Subscribe and collect, as far as the consumer's demand lets the stream go for now."""
-    outcome = Outcome()
-
-    def on_error(error: Exception) -> None:
-        outcome.error = error
-
-    def on_completed() -> None:
-        outcome.completed = True
-
-    observable.subscribe(outcome.items.append, on_error, on_completed)
-    return outcome
+from .support import frame, valve
 
 
 def ten_frames(read: list[int]) -> Iterator[bytes]:
@@ -42,7 +28,7 @@ def test_drop_newest_counts_every_discarded_item() -> None:
     stream = rxstream.from_frames([frame(i, str(i), i == 4) for i in range(5)]).pipe(
         rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(1, "drop_newest"), rxo.accumulate(), valve(demand)
     )
-    outcome = subscribed(stream.pipe(rxo.finalize()))
+    outcome = collected(stream.pipe(rxo.finalize()))
     assert outcome.items == [] and outcome.error is None and not outcome.completed
     demand.resume()
     error = outcome.error
@@ -54,7 +40,7 @@ def test_an_overflowing_item_that_is_no_chunk_is_named_minus_one() -> None:
     # Raises: BufferOverflowError, "an item arrived when max_pending were waiting: its index (-1 for one that is no Chunk)".
     demand = rxstream.Demand(ready=False)
     items: list[Any] = ["a", "b"]
-    outcome = subscribed(reactivex.from_iterable(items).pipe(rxo.backpressure_buffer(1, "error"), valve(demand)))
+    outcome = collected(reactivex.from_iterable(items).pipe(rxo.backpressure_buffer(1, "error"), valve(demand)))
     demand.resume()
     assert outcome.items == ["a"] and isinstance(outcome.error, rxstream.BufferOverflowError)
     assert outcome.error.index == -1
@@ -69,7 +55,7 @@ def test_block_reads_no_further_while_the_queue_stays_full() -> None:
     stream = rxstream.from_frames(ten_frames(read)).pipe(
         rxo.parse(), rxo.reorder(), rxo.backpressure_buffer(2), valve(demand)
     )
-    outcome = subscribed(stream)
+    outcome = collected(stream)
     assert len(read) == 2
     demand.resume()
     assert len(read) == 2 and outcome.items == []
@@ -83,5 +69,5 @@ def test_the_default_is_5_pending_and_block() -> None:
     stream = rxstream.from_frames(ten_frames(read)).pipe(
         rxo.parse(), rxo.backpressure_buffer(), valve(rxstream.Demand(False))
     )
-    outcome = subscribed(stream)
+    outcome = collected(stream)
     assert len(read) == 5 and outcome.items == [] and outcome.error is None

@@ -38,6 +38,13 @@ Expected = Response | Failure
 
 def outcome_of(observable: Observable[Any]) -> Outcome:
     """Subscribe and collect. For a synchronous source (``from_frames``) this returns after the terminal signal."""
+    outcome = collected(observable)
+    assert outcome.completed or outcome.error is not None, "a synchronous run must end"
+    return outcome
+
+
+def collected(observable: Observable[Any]) -> Outcome:
+    """Subscribe and collect, as far as the consumer's demand lets the stream go for now."""
     outcome = Outcome()
 
     def on_error(error: Exception) -> None:
@@ -47,7 +54,6 @@ def outcome_of(observable: Observable[Any]) -> Outcome:
         outcome.completed = True
 
     observable.subscribe(outcome.items.append, on_error, on_completed)
-    assert outcome.completed or outcome.error is not None, "a synchronous run must end"
     return outcome
 
 
